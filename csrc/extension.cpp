@@ -1,0 +1,19 @@
+// The fastssl._C Python module: build metadata only. The ops themselves are registered with the
+// dispatcher (namespace fastssl_C) by the per-op files when this library is loaded.
+#include <torch/extension.h>
+
+#ifndef FASTSSL_TORCH_VERSION
+#error "setup.py defines FASTSSL_TORCH_VERSION, FASTSSL_CUDA_VERSION and FASTSSL_PYTHON_VERSION"
+#endif
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastssl native kernels (C++ CPU, and CUDA when built with it)";
+  m.def("build_info", [] {
+    pybind11::dict info;
+    info["torch"] = FASTSSL_TORCH_VERSION;
+    info["cuda"] = FASTSSL_CUDA_VERSION;  // "" when built without CUDA
+    info["python"] = FASTSSL_PYTHON_VERSION;
+    info["cuda_archs"] = FASTSSL_CUDA_ARCHS;
+    return info;
+  });
+}

@@ -1,0 +1,115 @@
+"""Backend selection shared by every op.
+
+Backends: ``reference`` (pure PyTorch, any device), ``cpp`` (fastssl._C, CPU tensors), ``cuda``
+(fastssl._C built with CUDA, CUDA tensors), ``triton`` (CUDA tensors; CPU tensors only under
+Triton's interpreter, ``TRITON_INTERPRET=1`` set before Triton is imported).
+
+``backend="auto"`` takes ``FASTSSL_BACKEND`` when it is set, else the first available backend of the
+op's preference list for the input's device. Any other value is used as given and raises
+:class:`BackendUnavailable` saying why and how to get it when it cannot run.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from . import _native
+
+BACKENDS = ("reference", "cpp", "cuda", "triton")
+ENV_VAR = "FASTSSL_BACKEND"
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run this op on this device; the message says why and what to do."""
+
+
+@functools.cache
+def triton_status() -> str | None:
+    """None when Triton can be imported, else the reason it cannot."""
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed (it comes with CUDA builds of PyTorch on Linux: pip install triton)"
+    return None
+
+
+def triton_interpreter() -> bool:
+    """True when Triton runs kernels on the CPU through its interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def unavailable_reason(backend: str, device: torch.device) -> str | None:
+    """None when ``backend`` can run on ``device``, else a sentence saying why not and how to fix it."""
+    kind = device.type
+    if backend == "reference":
+        return None
+    if backend == "cpp":
+        if kind != "cpu":
+            return f"the cpp backend runs on CPU tensors, the input is on {device}: use backend='cuda' or 'triton'"
+        return _native.state().reason
+    if backend == "cuda":
+        if kind != "cuda":
+            return f"the cuda backend runs on CUDA tensors, the input is on {device}: use backend='cpp' on the CPU"
+        native = _native.state()
+        if not native.available:
+            return native.reason
+        if not native.has_cuda:
+            return (f"fastssl._C was built without CUDA; rebuild on a machine with nvcc and a CUDA build of "
+                    f"PyTorch: FASTSSL_BUILD_CUDA=1 {_native.REBUILD}")
+        return None
+    if backend == "triton":
+        reason = triton_status()
+        if reason:
+            return reason
+        if kind == "cpu" and not triton_interpreter():
+            return ("Triton runs on CUDA tensors; for CPU tensors set TRITON_INTERPRET=1 before importing Triton "
+                    "(the interpreter, for testing) or use backend='cpp'")
+        if kind not in ("cpu", "cuda"):
+            return f"Triton does not run on {device}"
+        return None
+    return f"unknown backend {backend!r}; choose one of {', '.join(('auto',) + BACKENDS)}"
+
+
+@dataclass
+class OpBackends:
+    """The implementations of one op, by backend, and the order ``auto`` tries them in per device type."""
+
+    name: str
+    impls: dict[str, Callable]
+    auto_order: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"cpu": ("cpp", "reference"), "cuda": ("cuda", "triton", "reference")}
+    )
+
+    def resolve(self, backend: str, device: torch.device) -> str:
+        """The concrete backend that runs this op for an input on ``device``."""
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a string, got {type(backend).__name__}")
+        if backend == "auto":
+            backend = os.environ.get(ENV_VAR, "auto") or "auto"
+            if backend == "auto":
+                for candidate in self.auto_order.get(device.type, ("reference",)):
+                    if candidate in self.impls and unavailable_reason(candidate, device) is None:
+                        return candidate
+                return "reference"
+            source = f"{ENV_VAR}={backend}"
+        else:
+            source = f"backend={backend!r}"
+        reason = unavailable_reason(backend, device)
+        if reason is None and backend not in self.impls:
+            reason = f"{self.name} has no {backend} implementation (it has: {', '.join(self.impls)})"
+        if reason:
+            raise BackendUnavailable(f"{self.name}: {source} cannot run on {device}: {reason}")
+        return backend
+
+    def __call__(self, backend: str, *args, **kwargs):
+        return self.impls[backend](*args, **kwargs)
+
+
+def available_backends(device: torch.device | str) -> list[str]:
+    """The backends that can run on ``device`` in this process."""
+    device = torch.device(device)
+    return [b for b in BACKENDS if unavailable_reason(b, device) is None]

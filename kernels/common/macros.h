@@ -1,0 +1,41 @@
+// Portability macros shared by the CPU and CUDA kernel bodies. No torch headers anywhere under
+// kernels/: these files are compiled by the torch extension and by the torch-free native tests.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define FASTSSL_HD __host__ __device__ __forceinline__
+#else
+#define FASTSSL_HD inline
+#endif
+
+namespace fastssl {
+
+FASTSSL_HD uint32_t float_as_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(x);
+#else
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+#endif
+}
+
+FASTSSL_HD float bits_as_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float x;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+#endif
+}
+
+FASTSSL_HD float select(bool c, float a, float b) { return c ? a : b; }
+FASTSSL_HD float min_f(float a, float b) { return a < b ? a : b; }
+FASTSSL_HD float max_f(float a, float b) { return a > b ? a : b; }
+FASTSSL_HD float clamp_f(float x, float lo, float hi) { return min_f(max_f(x, lo), hi); }
+
+}  // namespace fastssl

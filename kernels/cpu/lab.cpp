@@ -1,0 +1,79 @@
+#include "lab.h"
+
+#include <cmath>
+
+// One build for every x86-64 machine; the loader picks the AVX2+FMA clone where the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FASTSSL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FASTSSL_CPU_CLONES
+#endif
+
+namespace fastssl {
+namespace lab {
+
+SrgbTable make_srgb_table() {
+  SrgbTable table;
+  for (int v = 0; v < 256; ++v) {
+    const double x = v / 255.0;
+    table.v[v] = static_cast<float>(x > 0.04045 ? std::pow((x + 0.055) / 1.055, 2.4) : x / 12.92);
+  }
+  return table;
+}
+
+}  // namespace lab
+
+namespace cpu {
+
+const lab::SrgbTable& srgb_table() {
+  static const lab::SrgbTable table = lab::make_srgb_table();
+  return table;
+}
+
+FASTSSL_CPU_CLONES
+void rgb_to_lab_planar(const float* __restrict r, const float* __restrict g, const float* __restrict b,
+                       float* __restrict L, float* __restrict A, float* __restrict B, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) lab::rgb_to_lab(r[i], g[i], b[i], L[i], A[i], B[i]);
+}
+
+FASTSSL_CPU_CLONES
+void rgb_to_lab_planar(const uint8_t* __restrict r, const uint8_t* __restrict g, const uint8_t* __restrict b,
+                       float* __restrict L, float* __restrict A, float* __restrict B, int64_t n) {
+  const float* lin = srgb_table().v;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) lab::linear_rgb_to_lab(lin[r[i]], lin[g[i]], lin[b[i]], L[i], A[i], B[i]);
+}
+
+FASTSSL_CPU_CLONES
+void rgb_to_lab_interleaved(const float* __restrict rgb, float* __restrict lab, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    lab::rgb_to_lab(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], lab[3 * i], lab[3 * i + 1], lab[3 * i + 2]);
+}
+
+FASTSSL_CPU_CLONES
+void rgb_to_lab_interleaved(const uint8_t* __restrict rgb, float* __restrict lab, int64_t n) {
+  const float* lin = srgb_table().v;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    lab::linear_rgb_to_lab(lin[rgb[3 * i]], lin[rgb[3 * i + 1]], lin[rgb[3 * i + 2]], lab[3 * i], lab[3 * i + 1],
+                           lab[3 * i + 2]);
+}
+
+FASTSSL_CPU_CLONES
+void lab_to_rgb_planar(const float* __restrict L, const float* __restrict A, const float* __restrict B,
+                       float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, bool clip) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) lab::lab_to_rgb(L[i], A[i], B[i], clip, r[i], g[i], b[i]);
+}
+
+FASTSSL_CPU_CLONES
+void lab_to_rgb_interleaved(const float* __restrict lab, float* __restrict rgb, int64_t n, bool clip) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    lab::lab_to_rgb(lab[3 * i], lab[3 * i + 1], lab[3 * i + 2], clip, rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+}
+
+}  // namespace cpu
+}  // namespace fastssl
