@@ -64,7 +64,8 @@ def _extensions():
         ("FASTSSL_PYTHON_VERSION", f'"{py}"'),
         ("FASTSSL_CUDA_ARCHS", f'"{archs if with_cuda else ""}"'),
     ]
-    cxx_flags = ["-O3", "-fopenmp-simd"]
+    # -fno-trapping-math lets gcc if-convert the branch-free selects of kernels/common (no FP traps are used).
+    cxx_flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
     sources = _sources("csrc/*.cpp", "kernels/cpu/*.cpp", exclude_suffix="_cuda.cpp")
     if not with_cuda:
         return [cpp_extension.CppExtension("fastssl._C", sources, define_macros=macros,

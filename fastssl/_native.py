@@ -56,7 +56,8 @@ def state() -> NativeState:
     try:
         module = importlib.import_module("fastssl._C")
     except ModuleNotFoundError:
-        return NativeState(reason=f"fastssl._C is not built (fastssl was installed without its native code). Build it: {REBUILD}")
+        return _warned(NativeState(reason=f"fastssl._C is not built (fastssl was installed without its native "
+                                          f"code). Build it: {REBUILD}"))
     except (ImportError, OSError) as error:
         return _warned(NativeState(reason=f"fastssl._C failed to load ({error}). It was probably built for another "
                                           f"PyTorch; rebuild it: {REBUILD}"))

@@ -74,6 +74,9 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
     return f"unknown backend {backend!r}; choose one of {', '.join(('auto',) + BACKENDS)}"
 
 
+_REGISTRY: dict[str, "OpBackends"] = {}
+
+
 @dataclass
 class OpBackends:
     """The implementations of one op, by backend, and the order ``auto`` tries them in per device type."""
@@ -84,29 +87,45 @@ class OpBackends:
         default_factory=lambda: {"cpu": ("cpp", "reference"), "cuda": ("cuda", "triton", "reference")}
     )
 
+    def __post_init__(self):
+        _REGISTRY[self.name] = self
+
     def resolve(self, backend: str, device: torch.device) -> str:
         """The concrete backend that runs this op for an input on ``device``."""
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a string, got {type(backend).__name__}")
-        if backend == "auto":
-            backend = os.environ.get(ENV_VAR, "auto") or "auto"
-            if backend == "auto":
-                for candidate in self.auto_order.get(device.type, ("reference",)):
-                    if candidate in self.impls and unavailable_reason(candidate, device) is None:
-                        return candidate
-                return "reference"
-            source = f"{ENV_VAR}={backend}"
-        else:
-            source = f"backend={backend!r}"
-        reason = unavailable_reason(backend, device)
-        if reason is None and backend not in self.impls:
-            reason = f"{self.name} has no {backend} implementation (it has: {', '.join(self.impls)})"
-        if reason:
-            raise BackendUnavailable(f"{self.name}: {source} cannot run on {device}: {reason}")
-        return backend
+        return _resolve(self.name, backend, device.type)
 
     def __call__(self, backend: str, *args, **kwargs):
         return self.impls[backend](*args, **kwargs)
+
+
+def _resolve(name: str, backend: str, device_type: str) -> str:
+    op = _REGISTRY[name]
+    device = torch.device(device_type)
+    if backend == "auto":
+        backend = os.environ.get(ENV_VAR, "auto") or "auto"
+        if backend == "auto":
+            for candidate in op.auto_order.get(device_type, ("reference",)):
+                if candidate in op.impls and unavailable_reason(candidate, device) is None:
+                    return candidate
+            return "reference"
+        source = f"{ENV_VAR}={backend}"
+    else:
+        source = f"backend={backend!r}"
+    reason = unavailable_reason(backend, device)
+    if reason is None and backend not in op.impls:
+        reason = f"{name} has no {backend} implementation (it has: {', '.join(op.impls)})"
+    if reason:
+        raise BackendUnavailable(f"{name}: {source} cannot run on {device_type}: {reason}")
+    return backend
+
+
+# While torch.compile traces, _resolve runs eagerly (it loads the extension and reads the environment)
+# and its answer enters the graph as a constant. This is what torch.compiler.assume_constant_result
+# does; setting its marker directly avoids importing torch._dynamo — and with it Triton — at
+# `import fastssl`. The fullgraph tests (tests/ops/test_lab.py) fail if a torch release changes it.
+_resolve._dynamo_marked_constant = True
 
 
 def available_backends(device: torch.device | str) -> list[str]:

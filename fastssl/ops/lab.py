@@ -40,7 +40,7 @@ def _native_dtype(fn):
 RGB_TO_LAB = OpBackends(
     "rgb_to_lab",
     {
-        "reference": lambda x, cl, dtype: reference.rgb_to_lab(x, channels_last=cl).to(dtype),
+        "reference": lambda x, cl, dtype: reference.rgb_to_lab(x, channels_last=cl).to(dtype).contiguous(),
         "cpp": _native_dtype(lambda x, cl, dtype: _native.ops().rgb_to_lab(x, cl, dtype)),
         "cuda": _native_dtype(lambda x, cl, dtype: _native.ops().rgb_to_lab(x, cl, dtype)),
         "triton": _native_dtype(lambda x, cl, dtype: _triton().rgb_to_lab(x, cl, dtype)),
@@ -49,7 +49,8 @@ RGB_TO_LAB = OpBackends(
 LAB_TO_RGB = OpBackends(
     "lab_to_rgb",
     {
-        "reference": lambda x, cl, clip, dtype: reference.lab_to_rgb(x, channels_last=cl, clip=clip).to(dtype),
+        "reference": lambda x, cl, clip, dtype: reference.lab_to_rgb(x, channels_last=cl, clip=clip).to(dtype)
+        .contiguous(),
         "cpp": _native_dtype(lambda x, cl, clip, dtype: _native.ops().lab_to_rgb(x, cl, clip, dtype)),
         "cuda": _native_dtype(lambda x, cl, clip, dtype: _native.ops().lab_to_rgb(x, cl, clip, dtype)),
         "triton": _native_dtype(lambda x, cl, clip, dtype: _triton().lab_to_rgb(x, cl, clip, dtype)),

@@ -13,26 +13,30 @@ constexpr int kMaxK = 8;
 // The k nearest ab bins of (a, b) among Q bins (bins[2q], bins[2q+1]), nearest first, ties to the
 // lower bin index, and their soft-encoding weights exp(-d^2 / (2 sigma^2)) normalised to sum 1.
 //
-// Insertion by carrying the candidate through the sorted slots: at each slot the smaller of
-// (carried, slot) stays, the larger is carried on. Strict '<' keeps the earlier bin on ties, which
-// is the order a stable sort by distance gives (the reference's torch.sort(stable=True)).
+// Slots are sorted by (distance, bin index). Bins arrive in index order, so a new bin goes before the
+// first slot it is strictly nearer than (ties keep the earlier bin: the order of the reference's
+// stable sort); from there on every slot shifts down by one, the last one falling off.
 FASTSSL_HD void nearest_bins(float a, float b, const float* bins, int num_bins, int k,
                              float inv_two_sigma2, int64_t* index, float* weight) {
   float best_d2[kMaxK];
   int32_t best_q[kMaxK];
-#pragma unroll
+FASTSSL_UNROLL
   for (int j = 0; j < kMaxK; ++j) {
     best_d2[j] = bits_as_float(0x7f800000u);
     best_q[j] = -1;
   }
+  // best_d2[k - 1], kept apart: indexing best_d2 with the runtime k would put it in GPU local memory.
+  float kth_d2 = bits_as_float(0x7f800000u);
   for (int q = 0; q < num_bins; ++q) {
     const float da = a - bins[2 * q], db = b - bins[2 * q + 1];
     float d2 = da * da + db * db;
     int32_t carried = q;
-    if (!(d2 < best_d2[k - 1])) continue;
-#pragma unroll
+    if (!(d2 < kth_d2)) continue;
+    bool shifting = false;
+FASTSSL_UNROLL
     for (int j = 0; j < kMaxK; ++j) {
-      if (j < k && d2 < best_d2[j]) {
+      if (j < k && (shifting || d2 < best_d2[j])) {
+        shifting = true;
         const float td = best_d2[j];
         const int32_t tq = best_q[j];
         best_d2[j] = d2;
@@ -41,9 +45,12 @@ FASTSSL_HD void nearest_bins(float a, float b, const float* bins, int num_bins, 
         carried = tq;
       }
     }
+    kth_d2 = best_d2[0];  // the slots are sorted: the largest of the first k
+FASTSSL_UNROLL
+    for (int j = 1; j < kMaxK; ++j) kth_d2 = j < k ? max_f(kth_d2, best_d2[j]) : kth_d2;
   }
   float total = 0.0f;
-#pragma unroll
+FASTSSL_UNROLL
   for (int j = 0; j < kMaxK; ++j) {
     if (j < k) {
       // exp(-(d2_j - d2_0) / (2 sigma^2)): shifted by the nearest distance, the first weight is 1
@@ -53,7 +60,7 @@ FASTSSL_HD void nearest_bins(float a, float b, const float* bins, int num_bins, 
       total += w;
     }
   }
-#pragma unroll
+FASTSSL_UNROLL
   for (int j = 0; j < kMaxK; ++j) {
     if (j < k) {
       weight[j] /= total;

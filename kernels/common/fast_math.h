@@ -35,14 +35,16 @@ FASTSSL_HD float fast_log2(float x) {
 // exp(u) by its Taylor series to u^7 (remainder < 6e-9). Saturates to +inf / 0 outside the
 // float range.
 FASTSSL_HD float fast_exp2(float y) {
-  const float yc = clamp_f(y, -126.0f, 127.0f);
-  const float n = static_cast<float>(static_cast<int32_t>(yc + 126.0f)) - 126.0f;  // floor(yc)
-  const float u = (yc - n - 0.5f) * 0.693147180559945309f;
+  float yc = y < -126.0f ? -126.0f : y;
+  yc = yc > 127.0f ? 127.0f : yc;
+  const int32_t n = static_cast<int32_t>(yc + 126.0f) - 126;  // floor(yc): the sum is >= 0
+  const float u = (yc - static_cast<float>(n) - 0.5f) * 0.693147180559945309f;
   const float p =
       1.0f + u * (1.0f + u * (0.5f + u * (1.0f / 6.0f + u * (1.0f / 24.0f + u * (1.0f / 120.0f + u * (1.0f / 720.0f + u * (1.0f / 5040.0f)))))));
-  const float scale = bits_as_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
-  const float r = p * 1.41421356237309505f * scale;
-  return select(y > 128.0f, bits_as_float(0x7f800000u), select(y < -126.0f, 0.0f, r));
+  const float scale = bits_as_float(static_cast<uint32_t>(n + 127) << 23);
+  float r = p * 1.41421356237309505f * scale;
+  r = y > 128.0f ? bits_as_float(0x7f800000u) : r;
+  return y < -126.0f ? 0.0f : r;
 }
 
 FASTSSL_HD float fast_pow(float x, float p) { return fast_exp2(p * fast_log2(x)); }

@@ -27,19 +27,6 @@ constexpr float kFInvThreshold = 0.2068966f;
 constexpr float kFSlope = 7.787f;
 constexpr float kFOffset = 16.0f / 116.0f;
 
-// M with each row divided by the white point component.
-constexpr float kRgbToXyzN[3][3] = {
-    {0.4339463633781182f, 0.3762138731364483f, 0.1898250339305817f},
-    {0.212671f, 0.71516f, 0.072169f},
-    {0.017756674595666908f, 0.10946887943939825f, 0.8727046462716862f},
-};
-// M^-1 with each column multiplied by the white point component.
-constexpr float kXyzNToRgb[3][3] = {
-    {3.079980302271805f, -1.5371515162713185f, -0.5428213080224701f},
-    {-0.9212477523232383f, 1.8759900014898907f, 0.045247339514465995f},
-    {0.05289046109881183f, -0.20404133836651123f, 1.1512320119619401f},
-};
-
 FASTSSL_HD float srgb_to_linear(float x) {
   const float base = max_f((x + 0.055f) * (1.0f / 1.055f), (kLinearThreshold + 0.055f) / 1.055f);
   return select(x > kLinearThreshold, fast_pow(base, 2.4f), x * (1.0f / 12.92f));
@@ -60,6 +47,13 @@ FASTSSL_HD float lab_f_inv(float f) {
 
 // Linear RGB -> Lab. Input of any finite range; L in [0, 100] for linear RGB in [0, 1].
 FASTSSL_HD void linear_rgb_to_lab(float r, float g, float b, float& L, float& A, float& B) {
+  // M with each row divided by the white point component. The matrices are local constants because
+  // nvcc does not let device code read namespace-scope constexpr arrays.
+  constexpr float kRgbToXyzN[3][3] = {
+      {0.4339463633781182f, 0.3762138731364483f, 0.1898250339305817f},
+      {0.212671f, 0.71516f, 0.072169f},
+      {0.017756674595666908f, 0.10946887943939825f, 0.8727046462716862f},
+  };
   const float fx = lab_f(kRgbToXyzN[0][0] * r + kRgbToXyzN[0][1] * g + kRgbToXyzN[0][2] * b);
   const float fy = lab_f(kRgbToXyzN[1][0] * r + kRgbToXyzN[1][1] * g + kRgbToXyzN[1][2] * b);
   const float fz = lab_f(kRgbToXyzN[2][0] * r + kRgbToXyzN[2][1] * g + kRgbToXyzN[2][2] * b);
@@ -70,7 +64,7 @@ FASTSSL_HD void linear_rgb_to_lab(float r, float g, float b, float& L, float& A,
 
 FASTSSL_HD void rgb_to_lab(float r, float g, float b, float& L, float& A, float& B) {
   linear_rgb_to_lab(srgb_to_linear(r), srgb_to_linear(g), srgb_to_linear(b), L, A, B);
-  const bool nan = (r != r) || (g != g) || (b != b);
+  const bool nan = (r != r) | (g != g) | (b != b);
   const float qnan = bits_as_float(0x7fc00000u);
   L = select(nan, qnan, L);
   A = select(nan, qnan, A);
@@ -83,15 +77,21 @@ FASTSSL_HD void lab_to_rgb(float L, float A, float B, bool clip, float& r, float
   const float fx = fy + A * (1.0f / 500.0f);
   const float fz = fy - B * (1.0f / 200.0f);
   const float x = lab_f_inv(fx), y = lab_f_inv(fy), z = lab_f_inv(fz);
+  // M^-1 with each column multiplied by the white point component.
+  constexpr float kXyzNToRgb[3][3] = {
+      {3.079980302271805f, -1.5371515162713185f, -0.5428213080224701f},
+      {-0.9212477523232383f, 1.8759900014898907f, 0.045247339514465995f},
+      {0.05289046109881183f, -0.20404133836651123f, 1.1512320119619401f},
+  };
   r = linear_to_srgb(kXyzNToRgb[0][0] * x + kXyzNToRgb[0][1] * y + kXyzNToRgb[0][2] * z);
   g = linear_to_srgb(kXyzNToRgb[1][0] * x + kXyzNToRgb[1][1] * y + kXyzNToRgb[1][2] * z);
   b = linear_to_srgb(kXyzNToRgb[2][0] * x + kXyzNToRgb[2][1] * y + kXyzNToRgb[2][2] * z);
-  if (clip) {
-    r = clamp_f(r, 0.0f, 1.0f);
-    g = clamp_f(g, 0.0f, 1.0f);
-    b = clamp_f(b, 0.0f, 1.0f);
-  }
-  const bool nan = (L != L) || (A != A) || (B != B);
+  // Branch-free clipping (bounds of +-inf when not clipping) keeps the CPU loops vectorisable.
+  const float lo = clip ? 0.0f : -bits_as_float(0x7f800000u), hi = clip ? 1.0f : bits_as_float(0x7f800000u);
+  r = clamp_f(r, lo, hi);
+  g = clamp_f(g, lo, hi);
+  b = clamp_f(b, lo, hi);
+  const bool nan = (L != L) | (A != A) | (B != B);
   const float qnan = bits_as_float(0x7fc00000u);
   r = select(nan, qnan, r);
   g = select(nan, qnan, g);

@@ -7,8 +7,10 @@
 
 #if defined(__CUDACC__)
 #define FASTSSL_HD __host__ __device__ __forceinline__
+#define FASTSSL_UNROLL _Pragma("unroll")
 #else
-#define FASTSSL_HD inline
+#define FASTSSL_HD inline __attribute__((always_inline))
+#define FASTSSL_UNROLL _Pragma("GCC unroll 8")
 #endif
 
 namespace fastssl {

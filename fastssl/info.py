@@ -1,0 +1,64 @@
+"""What ``fastssl info`` reports: versions, the native build, and which backends run on which device."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+
+import torch
+
+from . import __version__, _native, backends
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def collect() -> dict:
+    """A dict of everything ``fastssl info`` prints (also used by the benchmarks to record their environment)."""
+    native = _native.state()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    report = {
+        "fastssl": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda or "cpu build",
+        "triton": _version("triton"),
+        "nvidia-dali": _version("nvidia-dali-cuda130") if _version("nvidia-dali-cuda130") != "not installed"
+        else _version("nvidia-dali-cuda120"),
+        "native": {"loaded": native.available, "build": native.info, "problem": native.reason},
+        "gpu": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available() else [],
+        "cpu_threads": torch.get_num_threads(),
+        "backends": {},
+    }
+    for device in ("cpu", "cuda"):
+        report["backends"][device] = {
+            b: (backends.unavailable_reason(b, torch.device(device)) if device in devices else "no CUDA GPU")
+            for b in backends.BACKENDS
+        }
+    return report
+
+
+def render(report: dict) -> str:
+    lines = [f"fastssl {report['fastssl']}  (Python {report['python']}, {report['platform']})",
+             f"torch {report['torch']} (CUDA {report['torch_cuda']}), triton {report['triton']}, "
+             f"nvidia-dali {report['nvidia-dali']}"]
+    native = report["native"]
+    if native["loaded"]:
+        b = native["build"]
+        lines.append(f"native extension: built for torch {b.get('torch')}, CUDA {b.get('cuda') or 'none (CPU only)'}"
+                     f"{' archs ' + b['cuda_archs'] if b.get('cuda_archs') else ''}, Python {b.get('python')}")
+    else:
+        lines.append(f"native extension: unavailable: {native['problem']}")
+    lines.append(f"GPU: {', '.join(report['gpu']) or 'none'};  CPU threads: {report['cpu_threads']}")
+    lines.append("backends:")
+    for device, table in report["backends"].items():
+        for name, reason in table.items():
+            lines.append(f"  {device:4s} {name:9s} {'available' if reason is None else 'no: ' + reason}")
+    return "\n".join(lines)

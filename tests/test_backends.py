@@ -1,0 +1,81 @@
+"""Backend resolution: auto, FASTSSL_BACKEND, explicit choices and their errors."""
+
+import pytest
+import torch
+
+from fastssl import BackendUnavailable
+from fastssl.backends import OpBackends, available_backends, unavailable_reason
+from fastssl.ops import rgb_to_lab
+from fastssl.ops.lab import RGB_TO_LAB
+
+
+def spy_op():
+    calls = []
+    impls = {name: (lambda name: lambda: calls.append(name))(name) for name in ("reference", "cpp", "triton")}
+    return OpBackends("spy", impls), calls
+
+
+def test_auto_prefers_cpp_on_cpu_when_built():
+    op, _ = spy_op()
+    expected = "cpp" if unavailable_reason("cpp", torch.device("cpu")) is None else "reference"
+    assert op.resolve("auto", torch.device("cpu")) == expected
+
+
+def test_env_variable_sets_the_default(monkeypatch):
+    op, _ = spy_op()
+    monkeypatch.setenv("FASTSSL_BACKEND", "reference")
+    assert op.resolve("auto", torch.device("cpu")) == "reference"
+    # An explicit argument wins over the environment.
+    if unavailable_reason("cpp", torch.device("cpu")) is None:
+        assert op.resolve("cpp", torch.device("cpu")) == "cpp"
+
+
+def test_env_variable_is_honoured_by_the_public_op(monkeypatch):
+    calls = []
+    real = RGB_TO_LAB.impls["reference"]
+    monkeypatch.setitem(RGB_TO_LAB.impls, "reference", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setenv("FASTSSL_BACKEND", "reference")
+    rgb_to_lab(torch.rand(1, 3, 2, 2))
+    assert calls == [1]
+
+
+def test_env_variable_with_unavailable_backend_names_the_variable(monkeypatch):
+    monkeypatch.setenv("FASTSSL_BACKEND", "cuda")
+    with pytest.raises(BackendUnavailable, match="FASTSSL_BACKEND=cuda cannot run on cpu"):
+        rgb_to_lab(torch.rand(1, 3, 2, 2))
+
+
+@pytest.mark.parametrize(
+    "backend,match",
+    [
+        ("cuda", "the cuda backend runs on CUDA tensors"),
+        ("bogus", "unknown backend 'bogus'"),
+    ],
+)
+def test_unavailable_backend_errors_say_why(backend, match):
+    with pytest.raises(BackendUnavailable, match=match):
+        rgb_to_lab(torch.rand(1, 3, 2, 2), backend=backend)
+
+
+def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    reason = unavailable_reason("triton", torch.device("cpu"))
+    assert reason is not None and ("TRITON_INTERPRET=1" in reason or "not installed" in reason)
+
+
+def test_op_without_implementation():
+    op = OpBackends("half_done", {"reference": lambda: None})
+    if unavailable_reason("cpp", torch.device("cpu")) is None:
+        with pytest.raises(BackendUnavailable, match="half_done has no cpp implementation"):
+            op.resolve("cpp", torch.device("cpu"))
+    assert op.resolve("auto", torch.device("cpu")) == "reference"
+
+
+def test_backend_must_be_a_string():
+    op, _ = spy_op()
+    with pytest.raises(TypeError, match="backend must be a string"):
+        op.resolve(None, torch.device("cpu"))
+
+
+def test_available_backends_lists_reference():
+    assert "reference" in available_backends("cpu")

@@ -1,0 +1,36 @@
+"""`fastssl info` and `python -m fastssl info`."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def test_module_info_lists_backends_per_device():
+    done = subprocess.run([sys.executable, "-m", "fastssl", "info"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for expected in ("torch", "native extension", "cpu  reference available", "cuda"):
+        assert expected in done.stdout
+
+
+def test_info_json():
+    done = subprocess.run([sys.executable, "-m", "fastssl", "info", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    report = json.loads(done.stdout)
+    assert report["backends"]["cpu"]["reference"] is None
+    assert set(report["backends"]["cpu"]) == {"reference", "cpp", "cuda", "triton"}
+
+
+def test_console_script():
+    exe = shutil.which("fastssl", path=str(__import__("pathlib").Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the fastssl console script is not installed in this environment")
+    done = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "backends:" in done.stdout
+
+
+def test_bad_command_is_a_usage_error():
+    done = subprocess.run([sys.executable, "-m", "fastssl", "frobnicate"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "invalid choice" in done.stderr
