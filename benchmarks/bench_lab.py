@@ -147,12 +147,15 @@ def rgb_to_lab_case(x: torch.Tensor, config: dict) -> tuple[common.Case, list[co
     case = common.Case(f"rgb_to_lab {kind} -> float32", x.shape[0], image_bytes(x) + x.numel() * 4,
                        f"fastssl.ops.rgb_to_lab, {kind} (B, 3, H, W) = {tuple(x.shape)} -> float32 Lab")
 
-    def reference():
+    def reference():  # the accuracy oracle: float64 for uint8 input
         return ref_lab.rgb_to_lab(x).float()
 
-    providers = [common.Provider("reference", make=lambda: reference,
-                                 note="computes in float64 for uint8 input" if uint8 else ""),
-                 compiled_provider(lambda t: ref_lab.rgb_to_lab(t).float(), x, config),
+    def reference_float32(t):  # what is timed: the reference at the precision the kernels use
+        return ref_lab.rgb_to_lab(t.float() / 255 if t.dtype == torch.uint8 else t)
+
+    providers = [common.Provider("reference", make=lambda: (lambda: reference_float32(x)),
+                                 note="float32 on x / 255 (errors are measured against float64)" if uint8 else ""),
+                 compiled_provider(reference_float32, x, config),
                  kornia_provider("rgb_to_lab", x, from_uint8=uint8)]
     providers += fastssl_providers(fastssl.ops.rgb_to_lab, x, float_input=not uint8)
     return case, providers, reference
