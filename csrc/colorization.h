@@ -3,6 +3,8 @@
 
 #include <torch/types.h>
 
+#include "../kernels/cpu/colorization.h"
+
 namespace fastssl {
 
 struct ColorizationShapes {
@@ -20,5 +22,8 @@ ColorizationShapes check_colorization_args(const at::Tensor& images, const at::T
                                            int64_t factor, int64_t k, double sigma);
 ColorizationOutputs allocate_colorization_outputs(const ColorizationShapes& s, int64_t k,
                                                   const at::TensorOptions& options);
+// The kernels' arguments; `bins` must be contiguous float32 and outlive the call.
+cpu::ColorizationArgs colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,
+                                        int64_t factor, bool mean_pool, int64_t k, double sigma);
 
 }  // namespace fastssl

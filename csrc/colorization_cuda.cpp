@@ -19,17 +19,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> colorization_targets_
   const at::Tensor in = images.contiguous();
   const at::Tensor centres = bins.contiguous();
   ColorizationOutputs out = allocate_colorization_outputs(s, k, in.options());
-  const cpu::ColorizationArgs args{s.height,
-                                   s.width,
-                                   s.out_height,
-                                   s.out_width,
-                                   channels_last,
-                                   static_cast<int>(factor),
-                                   mean_pool,
-                                   centres.const_data_ptr<float>(),
-                                   static_cast<int>(centres.size(0)),
-                                   static_cast<int>(k),
-                                   static_cast<float>(1.0 / (2.0 * sigma * sigma))};
+  const cpu::ColorizationArgs args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
   C10_CUDA_CHECK(gpu::colorization_targets(args, s.batch, in.const_data_ptr<uint8_t>(),
                                            out.l.mutable_data_ptr<float>(), out.ab.mutable_data_ptr<float>(),
                                            out.index.mutable_data_ptr<int64_t>(),
