@@ -43,7 +43,7 @@ def check_rgb(x, name: str, channels_last: bool, dtypes, min_dim: int = 3, max_d
 
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raises when a float tensor holds NaN or Inf (skipped while torch.compile traces, and when disabled)."""
-    if not x.is_floating_point() or not check_finite_enabled() or torch.compiler.is_compiling():
+    if not x.is_floating_point() or x.numel() == 0 or not check_finite_enabled() or torch.compiler.is_compiling():
         return
     low, high = torch.aminmax(x.detach())  # one read, no temporary; NaN propagates into both
     if not (bool(torch.isfinite(low)) and bool(torch.isfinite(high))):

@@ -10,8 +10,13 @@ from .colorization import (
     smoothed_prior,
 )
 from .lab import lab_to_rgb, rgb_to_lab
+from .nt_xent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
 
 __all__ = [
+    "InfoNCELoss",
+    "NTXentLoss",
+    "info_nce_loss",
+    "nt_xent_loss",
     "ColorizationTargets",
     "ab_bins",
     "annealed_mean",
