@@ -1,0 +1,87 @@
+"""A batch of differently sized images in one packed buffer: what a decoder hands over.
+
+``RaggedImages(data, offsets, sizes)``: ``data`` is a flat uint8 buffer holding image b at
+``data[offsets[b] : offsets[b] + H_b * W_b * 3]`` in HWC order (interleaved RGB, as decoders emit
+it); ``sizes`` is (B, 2) int64 (H_b, W_b). Kernels read pixel (y, x, c) of image b at
+``offsets[b] + (y * W_b + x) * 3 + c`` — one launch for the whole batch, no per-image Python loop.
+
+Example:
+    >>> import torch
+    >>> batch = RaggedImages.from_list([torch.zeros(3, 4, 5, dtype=torch.uint8), torch.ones(3, 2, 2, dtype=torch.uint8)])
+    >>> batch.sizes.tolist(), batch.offsets.tolist(), batch.data.numel()
+    ([[4, 5], [2, 2]], [0, 60], 72)
+    >>> batch.image(1).shape
+    torch.Size([3, 2, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class RaggedImages:
+    data: torch.Tensor  #: (total,) uint8, images back to back in HWC order
+    offsets: torch.Tensor  #: (B,) int64, start of each image in ``data``
+    sizes: torch.Tensor  #: (B, 2) int64, (H, W) of each image
+
+    def __post_init__(self):
+        if self.data.dim() != 1 or self.data.dtype != torch.uint8:
+            raise ValueError(f"data must be a 1-D uint8 tensor, got {tuple(self.data.shape)} {self.data.dtype}")
+        if self.offsets.dim() != 1 or self.offsets.dtype != torch.int64:
+            raise ValueError(f"offsets must be a 1-D int64 tensor, got {tuple(self.offsets.shape)} {self.offsets.dtype}")
+        if self.sizes.shape != (self.offsets.shape[0], 2) or self.sizes.dtype != torch.int64:
+            raise ValueError(f"sizes must be (B, 2) = ({self.offsets.shape[0]}, 2) int64, got "
+                             f"{tuple(self.sizes.shape)} {self.sizes.dtype}")
+        if len(self) == 0:
+            raise ValueError("the batch is empty")
+        if bool((self.sizes <= 0).any()):
+            raise ValueError(f"sizes must be positive, got {self.sizes.tolist()}")
+        ends = self.offsets + self.sizes.prod(1) * 3
+        if bool((self.offsets < 0).any()) or int(ends.max()) > self.data.numel():
+            raise ValueError(f"offsets/sizes point outside data ({self.data.numel()} bytes)")
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    @classmethod
+    def from_list(cls, images: list[torch.Tensor], channels_last: bool = False) -> "RaggedImages":
+        """Packs uint8 images (3, H, W) — or (H, W, 3) with ``channels_last`` — into one buffer (one copy)."""
+        if not images:
+            raise ValueError("images is empty")
+        hwc = []
+        for i, image in enumerate(images):
+            if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.dim() != 3:
+                raise ValueError(f"images[{i}] must be a 3-D uint8 tensor, got "
+                                 f"{getattr(image, 'shape', type(image).__name__)} {getattr(image, 'dtype', '')}")
+            image = image if channels_last else image.permute(1, 2, 0)
+            if image.shape[2] != 3:
+                raise ValueError(f"images[{i}] must have 3 channels, got shape {tuple(image.shape)}")
+            hwc.append(image.reshape(-1))
+        sizes = torch.tensor([[im.shape[0], im.shape[1]] if channels_last else [im.shape[1], im.shape[2]]
+                              for im in images], dtype=torch.int64)
+        lengths = torch.tensor([t.numel() for t in hwc], dtype=torch.int64)
+        offsets = torch.cumsum(lengths, 0) - lengths
+        device = images[0].device
+        return cls(torch.cat(hwc), offsets.to(device), sizes.to(device))
+
+    @classmethod
+    def from_dense(cls, images: torch.Tensor, channels_last: bool = False) -> "RaggedImages":
+        """A dense uint8 batch (B, 3, H, W) — or (B, H, W, 3) — as a ragged one."""
+        hwc = images if channels_last else images.permute(0, 2, 3, 1)
+        B, H, W, _ = hwc.shape
+        offsets = torch.arange(B, dtype=torch.int64, device=images.device) * (H * W * 3)
+        sizes = torch.tensor([[H, W]], dtype=torch.int64, device=images.device).expand(B, 2).contiguous()
+        return cls(hwc.contiguous().reshape(-1), offsets, sizes)
+
+    def image(self, b: int) -> torch.Tensor:
+        """Image ``b`` as a (3, H, W) uint8 view of the buffer."""
+        h, w = (int(v) for v in self.sizes[b])
+        start = int(self.offsets[b])
+        return self.data[start:start + h * w * 3].view(h, w, 3).permute(2, 0, 1)
