@@ -1,6 +1,7 @@
 // The fastssl._C Python module: build metadata only. The ops themselves are registered with the
-// dispatcher (namespace fastssl_C) by the per-op files when this library is loaded.
-#include <torch/extension.h>
+// dispatcher (namespace fastssl_C) by the per-op files when this library is loaded, so this file
+// needs pybind11 alone (not torch/extension.h, which costs a minute of compile time).
+#include <pybind11/pybind11.h>
 
 #ifndef FASTSSL_TORCH_VERSION
 #error "setup.py defines FASTSSL_TORCH_VERSION, FASTSSL_CUDA_VERSION and FASTSSL_PYTHON_VERSION"

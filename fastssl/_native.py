@@ -73,6 +73,13 @@ def _warned(native: NativeState) -> NativeState:
     return native
 
 
+def missing_ops(names) -> list[str]:
+    """Which of the native ops ``names`` the loaded extension lacks (all of them when it is not loaded)."""
+    if not state().available:
+        return list(names)
+    return [name for name in names if not hasattr(torch.ops.fastssl_C, name)]
+
+
 def ops():
     """torch.ops.fastssl_C, after loading the extension (callers check availability first)."""
     state()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -86,9 +87,25 @@ class OpBackends:
     auto_order: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"cpu": ("cpp", "reference"), "cuda": ("cuda", "triton", "reference")}
     )
+    #: the fastssl_C ops the cpp/cuda implementations call (default: the op's own name)
+    native_ops: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        if self.native_ops is None:
+            self.native_ops = (self.name,)
         _REGISTRY[self.name] = self
+
+    def unavailable_reason(self, backend: str, device: torch.device) -> str | None:
+        """None when this op can run ``backend`` on ``device``, else why not."""
+        reason = unavailable_reason(backend, device)
+        if reason is None and backend not in self.impls:
+            return f"{self.name} has no {backend} implementation (it has: {', '.join(self.impls)})"
+        if reason is None and backend in ("cpp", "cuda"):
+            missing = _native.missing_ops(self.native_ops)
+            if missing:
+                return (f"fastssl._C was built before {self.name} existed (it lacks fastssl_C::{missing[0]}); "
+                        f"rebuild it: {_native.REBUILD}")
+        return reason
 
     def resolve(self, backend: str, device: torch.device) -> str:
         """The concrete backend that runs this op for an input on ``device``."""
@@ -107,18 +124,24 @@ def _resolve(name: str, backend: str, device_type: str) -> str:
         backend = os.environ.get(ENV_VAR, "auto") or "auto"
         if backend == "auto":
             for candidate in op.auto_order.get(device_type, ("reference",)):
-                if candidate in op.impls and unavailable_reason(candidate, device) is None:
+                reason = op.unavailable_reason(candidate, device)
+                if reason is None:
                     return candidate
+                if "was built before" in reason:
+                    _warn_once(f"{name}: {reason}. Falling back to a slower backend meanwhile.")
             return "reference"
         source = f"{ENV_VAR}={backend}"
     else:
         source = f"backend={backend!r}"
-    reason = unavailable_reason(backend, device)
-    if reason is None and backend not in op.impls:
-        reason = f"{name} has no {backend} implementation (it has: {', '.join(op.impls)})"
+    reason = op.unavailable_reason(backend, device)
     if reason:
         raise BackendUnavailable(f"{name}: {source} cannot run on {device_type}: {reason}")
     return backend
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 # While torch.compile traces, _resolve runs eagerly (it loads the extension and reads the environment)

@@ -12,7 +12,7 @@ from fastssl.ops.lab import RGB_TO_LAB
 def spy_op():
     calls = []
     impls = {name: (lambda name: lambda: calls.append(name))(name) for name in ("reference", "cpp", "triton")}
-    return OpBackends("spy", impls), calls
+    return OpBackends("spy", impls, native_ops=("rgb_to_lab",)), calls
 
 
 def test_auto_prefers_cpp_on_cpu_when_built():
@@ -79,3 +79,15 @@ def test_backend_must_be_a_string():
 
 def test_available_backends_lists_reference():
     assert "reference" in available_backends("cpu")
+
+
+def test_extension_built_before_an_op_existed():
+    if unavailable_reason("cpp", torch.device("cpu")) is not None:
+        pytest.skip("the extension is not loaded")
+    op = OpBackends("ghost_op_for_test", {"reference": lambda: "ref", "cpp": lambda: "cpp"})
+    with pytest.raises(BackendUnavailable, match=r"built before ghost_op_for_test existed.*rebuild"):
+        op.resolve("cpp", torch.device("cpu"))
+    with pytest.warns(RuntimeWarning, match="ghost_op_for_test: fastssl._C was built before"):
+        assert op.resolve("auto", torch.device("cpu")) == "reference"
+    declared = OpBackends("lab_alias_for_test", {"cpp": lambda: None}, native_ops=("rgb_to_lab",))
+    assert declared.resolve("auto", torch.device("cpu")) == "cpp"

@@ -1,5 +1,6 @@
 """fastssl's accelerated ops. Each takes ``backend="auto"|"reference"|"cpp"|"cuda"|"triton"``."""
 
+from .augment import Augment, augment
 from .colorization import (
     ColorizationTargets,
     ab_bins,
@@ -9,21 +10,46 @@ from .colorization import (
     rebalance_weights,
     smoothed_prior,
 )
+from .counting import counting_tiles
+from .inpainting import InpaintingBatch, inpainting_masks
+from .jigsaw import JigsawTiles, hamming_permutations, jigsaw_tiles, jigsaw_unpermute
 from .lab import lab_to_rgb, rgb_to_lab
+from .mae import MaskedPatches, MaskedTokens, mae_masking, mae_masking_tokens, mae_unshuffle, patchify, unpatchify
 from .nt_xent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
+from .relative_position import RelativePositionPairs, relative_position_pairs
+from .rotations import rotations
 
 __all__ = [
-    "InfoNCELoss",
-    "NTXentLoss",
-    "info_nce_loss",
-    "nt_xent_loss",
+    "Augment",
     "ColorizationTargets",
+    "InfoNCELoss",
+    "InpaintingBatch",
+    "JigsawTiles",
+    "MaskedPatches",
+    "MaskedTokens",
+    "NTXentLoss",
+    "RelativePositionPairs",
     "ab_bins",
     "annealed_mean",
+    "augment",
     "bin_histogram",
     "colorization_targets",
+    "counting_tiles",
+    "hamming_permutations",
+    "info_nce_loss",
+    "inpainting_masks",
+    "jigsaw_tiles",
+    "jigsaw_unpermute",
     "lab_to_rgb",
+    "mae_masking",
+    "mae_masking_tokens",
+    "mae_unshuffle",
+    "nt_xent_loss",
+    "patchify",
     "rebalance_weights",
+    "relative_position_pairs",
     "rgb_to_lab",
+    "rotations",
     "smoothed_prior",
+    "unpatchify",
 ]

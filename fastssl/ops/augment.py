@@ -1,20 +1,75 @@
 """Per-sample multi-view augmentation: ``augment(images, params)`` and the transform-style :class:`Augment`.
 
-Status: the specification (``fastssl.reference.augment``), the parameters and recipes
-(``fastssl.views``) and ragged batches (``fastssl.ragged``) exist; the fused kernels (cpp, cuda,
-triton) do not yet, so every backend but ``reference`` raises :class:`fastssl.BackendUnavailable`.
+Backends: ``reference`` (``fastssl.reference.augment``, the specification, any device) and ``cpp``
+(the fused C++ kernel of fastssl._C on CPU tensors: one read of each decoded image per view, resize
+weights from :mod:`fastssl.ops.augment_weights`); the cuda and triton kernels do not exist yet.
+Every backend runs behind the torch.library op ``fastssl::augment`` (flattened tensors, a fake
+implementation for torch.compile), which takes the batch as a :class:`~fastssl.ragged.RaggedImages`.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .. import _native
 from ..backends import OpBackends
 from ..ragged import RaggedImages
 from ..reference import augment as reference
 from ..views import AugmentParams, Recipe, draw
+from .augment_weights import axis_weights
 
-AUGMENT = OpBackends("augment", {"reference": reference.augment})
+
+def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
+    """The fused C++ kernel: resize weights here (flip folded into x), everything else in fastssl_C::augment."""
+    crop = params.crop.to(torch.int64)
+    y_start, y_weights, y_taps = axis_weights(crop[:, 2], params.size[0], params.interpolation)
+    x_start, x_weights, x_taps = axis_weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip)
+    factors = torch.stack((params.brightness, params.contrast, params.saturation, params.hue), 1).float()
+    return _native.ops().augment(
+        images.data, images.offsets, images.sizes, crop, y_start, y_weights, torch.stack((y_taps, x_taps), 1),
+        x_start, x_weights, factors,
+        params.order.to(torch.int64), params.grayscale.to(torch.bool), params.blur_sigma.float(),
+        params.solarize.to(torch.bool), params.blur_kernel, list(params.mean), list(params.std),
+        params.interpolation == "bicubic", params.dtype, params.channels_last)
+
+
+AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp})
+
+
+@torch.library.custom_op("fastssl::augment", mutates_args=())
+def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor,
+             factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor, blur_sigma: torch.Tensor,
+             solarize: torch.Tensor, size: list[int], blur_kernel: int, mean: list[float], std: list[float],
+             dtype: torch.dtype, channels_last: bool, interpolation: str, backend: str) -> torch.Tensor:
+    """The op over flat tensors: a ragged batch (data, offsets, sizes) and AugmentParams with factors (B, 4)."""
+    images = RaggedImages(data, offsets, sizes)
+    brightness, contrast, saturation, hue = factors.unbind(1)
+    params = AugmentParams(crop=crop, flip=flip, brightness=brightness, contrast=contrast, saturation=saturation,
+                           hue=hue, order=order, grayscale=grayscale, blur_sigma=blur_sigma, solarize=solarize,
+                           size=(size[0], size[1]), blur_kernel=blur_kernel, mean=tuple(mean), std=tuple(std),
+                           dtype=dtype, channels_last=channels_last, interpolation=interpolation)
+    out = AUGMENT(backend, images, params)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return out.contiguous(memory_format=memory)  # the reference's layout for 1x1 outputs is ambiguous
+
+
+@_augment.register_fake
+def _(data, offsets, sizes, crop, flip, factors, order, grayscale, blur_sigma, solarize, size, blur_kernel, mean, std,
+      dtype, channels_last, interpolation, backend):
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty((crop.shape[0], 3, size[0], size[1]), dtype=dtype, device=data.device, memory_format=memory)
+
+
+def _as_ragged(images) -> RaggedImages:
+    """The batch as the kernels' input format (dense and list inputs are packed: one copy)."""
+    if isinstance(images, RaggedImages):
+        return images
+    if isinstance(images, torch.Tensor):
+        _image_sizes(images)  # checks the shape and dtype
+        return RaggedImages.from_dense(images)
+    if isinstance(images, (list, tuple)):
+        return RaggedImages.from_list(list(images))
+    raise TypeError(f"images must be a tensor, a list of tensors or RaggedImages, got {type(images).__name__}")
 
 
 def _image_sizes(images) -> torch.Tensor:
@@ -32,12 +87,6 @@ def _image_sizes(images) -> torch.Tensor:
     raise TypeError(f"images must be a tensor, a list of tensors or RaggedImages, got {type(images).__name__}")
 
 
-def _device(images) -> torch.device:
-    if isinstance(images, RaggedImages):
-        return images.device
-    return images.device if isinstance(images, torch.Tensor) else images[0].device
-
-
 def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Tensor:
     """One augmented view of every image, a deterministic function of ``params``.
 
@@ -45,7 +94,8 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
         images: uint8 images: a dense (B, 3, H, W) tensor, a list of (3, H_b, W_b) tensors, or
             :class:`fastssl.ragged.RaggedImages` (what a decoder hands over).
         params: :class:`fastssl.views.AugmentParams` for the B samples (e.g. from :func:`fastssl.views.draw`).
-        backend: "auto" | "reference" (the fused cpp / cuda / triton kernels are not implemented yet).
+        backend: "auto" | "reference" | "cpp" (CPU tensors; the cuda / triton kernels are not implemented
+            yet). "auto" takes cpp on the CPU when fastssl._C is built, else the reference.
 
     Returns:
         (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalised by ``params.mean/std``,
@@ -61,8 +111,16 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
     """
     if not isinstance(params, AugmentParams):
         raise TypeError(f"params must be fastssl.views.AugmentParams, got {type(params).__name__}")
-    params.validate(_image_sizes(images))
-    return AUGMENT(AUGMENT.resolve(backend, _device(images)), images, params)
+    batch = _as_ragged(images)
+    params.validate(batch.sizes)
+    device = batch.device
+    resolved = AUGMENT.resolve(backend, device)
+    p = params.to(device)
+    factors = torch.stack((p.brightness, p.contrast, p.saturation, p.hue), 1).float()
+    return _augment(batch.data, batch.offsets, batch.sizes.to(device), p.crop.to(torch.int64), p.flip.to(torch.bool),
+                    factors, p.order.to(torch.int64), p.grayscale.to(torch.bool), p.blur_sigma.float(),
+                    p.solarize.to(torch.bool), list(p.size), p.blur_kernel, [float(m) for m in p.mean],
+                    [float(v) for v in p.std], p.dtype, p.channels_last, p.interpolation, resolved)
 
 
 class Augment(torch.nn.Module):
@@ -87,7 +145,7 @@ class Augment(torch.nn.Module):
         self.recipe, self.seed, self.dtype, self.channels_last, self.backend = recipe, seed, dtype, channels_last, backend
 
     def forward(self, images, ids: torch.Tensor, epoch: int = 0):
-        sizes = _image_sizes(images)
-        params = draw(self.recipe, ids, sizes, seed=self.seed, epoch=epoch, dtype=self.dtype,
+        batch = _as_ragged(images)  # packed once for all the views
+        params = draw(self.recipe, ids, batch.sizes, seed=self.seed, epoch=epoch, dtype=self.dtype,
                       channels_last=self.channels_last)
-        return [augment(images, p, backend=self.backend) for p in params], params
+        return [augment(batch, p, backend=self.backend) for p in params], params

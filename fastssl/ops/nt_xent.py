@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 
 import torch
 
 from .. import _native
 from .. import _validation as v
-from ..backends import BackendUnavailable, OpBackends
+from ..backends import OpBackends
 from ..reference import nt_xent as reference
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -185,23 +184,7 @@ class _Reference:
         return dq + dk
 
 
-class _Backends(OpBackends):
-    """OpBackends that also knows a fastssl._C built before this op existed has no cpp implementation."""
-
-    def resolve(self, backend: str, device: torch.device) -> str:
-        chosen = super().resolve(backend, device)
-        if chosen == "cpp" and not hasattr(_cpp_ops(), "info_nce_lse"):
-            reason = (f"{self.name}: fastssl._C was built before csrc/nt_xent.cpp existed; rebuild it: "
-                      f"{_native.REBUILD}")
-            if backend != "auto":
-                raise BackendUnavailable(reason)
-            warnings.warn(reason + " Using the reference backend (quadratic memory) meanwhile.", RuntimeWarning,
-                          stacklevel=3)
-            return "reference"
-        return chosen
-
-
-BACKENDS = _Backends(
+BACKENDS = OpBackends(
     "nt_xent",
     {
         "reference": _Reference(),
@@ -210,6 +193,7 @@ BACKENDS = _Backends(
         "triton": _Fused(_triton_lse, _triton_grad, _triton_grad_symmetric, float64_ok=False),
     },
     auto_order={"cpu": ("cpp", "reference"), "cuda": ("triton", "reference")},
+    native_ops=("info_nce_lse", "info_nce_grad"),
 )
 
 

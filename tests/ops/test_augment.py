@@ -184,5 +184,5 @@ def test_bad_parameters_are_named():
         augment(images.float(), p)
     with pytest.raises(ValueError, match=r"images\[1\] must be a 3-D uint8"):
         augment([images[0], images[1].float()], p)
-    with pytest.raises(BackendUnavailable, match="augment has no cpp implementation"):
-        augment(images, p, backend="cpp")
+    with pytest.raises(BackendUnavailable, match="the cuda backend runs on CUDA tensors"):
+        augment(images, p, backend="cuda")

@@ -1,0 +1,269 @@
+"""Benchmark of the fused SimCLR augmentation: two views of B decoded images, fastssl against torchvision and kornia.
+
+Case: B random uint8 images of an ImageNet-like size (375 x 500 by default) -> two SimCLR views at
+224 x 224 (random resized crop, flip, colour jitter in random order, grayscale, Gaussian blur 23 taps,
+normalise), float32 on CPU, bfloat16 on CUDA (fastssl rows; the peers produce float32).
+
+Providers (every one draws its own random parameters inside the timed call):
+  * ``torchvision v2 per-sample``: torchvision.transforms.v2.functional ops, one image and one view at
+    a time (per-sample parameters, the semantics of the spec), on float images / 255;
+  * ``torchvision v2 batched``: the same ops on the whole dense batch with ONE parameter set per view
+    (not per-sample augmentation: every image gets the same crop, colour and blur);
+  * ``kornia``: kornia.augmentation RandomResizedCrop, ColorJiggle, RandomGrayscale, RandomGaussianBlur,
+    RandomHorizontalFlip (per-sample parameters) on the dense float batch;
+  * ``fastssl reference`` and ``fastssl cpp``: ``fastssl.ops.augment.Augment(views.simclr())`` on the
+    packed ragged batch (the decoder's output format), parameters drawn by fastssl.random.
+
+Examples:
+  python benchmarks/bench_augment.py                   # CPU, B = 32, all cores torch uses
+  python benchmarks/bench_augment.py --threads 2       # the same cores for every provider
+  python benchmarks/bench_augment.py --device cuda     # B = 256 (fastssl cpp is skipped there)
+  python benchmarks/bench_augment.py --quick           # a few seconds (smoke run)
+Results: benchmarks/results/augment_<device>.json and .md (``_quick`` under --quick; ``--out`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quiet the profiler used for CPU peak memory
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import common  # noqa: E402
+from fastssl import views  # noqa: E402
+from fastssl.backends import unavailable_reason  # noqa: E402
+from fastssl.ops.augment import Augment, augment  # noqa: E402
+from fastssl.ragged import RaggedImages  # noqa: E402
+
+NAME = "augment"
+VIEWS = 2
+BASELINES = ("torchvision v2 per-sample", "kornia")
+DEFAULTS = {"cpu": {"batch": 32, "height": 375, "width": 500, "size": 224, "copy_mib": 256, "budget_s": 4.0},
+            "cuda": {"batch": 256, "height": 375, "width": 500, "size": 224, "copy_mib": 1024, "budget_s": 2.0}}
+QUICK = {"batch": 4, "height": 120, "width": 160, "size": 64, "copy_mib": 32, "budget_s": 0.3}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
+    parser.add_argument("--batch", type=int, help="images per call (default 32 on CPU, 256 on CUDA)")
+    parser.add_argument("--height", type=int, help="source image height (default 375)")
+    parser.add_argument("--width", type=int, help="source image width (default 500)")
+    parser.add_argument("--size", type=int, help="output side (default 224)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads for every provider (default: torch's)")
+    parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 images of 120 x 160 -> 64 x 64")
+    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider")
+    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
+    return parser.parse_args(argv)
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The run's parameters: device defaults, then --quick, then explicit flags."""
+    config = dict(DEFAULTS[args.device])
+    if args.quick:
+        config.update(QUICK)
+    for key in ("batch", "height", "width", "size"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.budget is not None:
+        config["budget_s"] = args.budget
+    config["quick"] = args.quick
+    config["threads"] = args.threads
+    config["providers"] = args.providers
+    config["dtype"] = "bfloat16" if args.device == "cuda" else "float32"
+    return config
+
+
+# ------------------------------------------------------------------------------------ torchvision
+
+
+def _torchvision():
+    import torchvision.transforms.v2.functional as tvF
+
+    return tvF
+
+
+def torchvision_view(tvF, x: torch.Tensor, p: views.AugmentParams, b: int, size: tuple[int, int]) -> torch.Tensor:
+    """View b of float images x ((3, H, W) or (B, 3, H, W) in [0, 1]) with the parameters of sample b."""
+    top, left, h, w = p.crop[b].tolist()
+    y = tvF.resized_crop(x, top, left, h, w, list(size), antialias=True)
+    if p.flip[b]:
+        y = tvF.horizontal_flip(y)
+    ops = (tvF.adjust_brightness, tvF.adjust_contrast, tvF.adjust_saturation, tvF.adjust_hue)
+    factors = (p.brightness[b].item(), p.contrast[b].item(), p.saturation[b].item(), p.hue[b].item())
+    for op in p.order[b].tolist():
+        y = ops[op](y, factors[op])
+    if p.grayscale[b]:
+        y = tvF.rgb_to_grayscale(y, 3)
+    if p.blur_sigma[b] > 0:
+        y = tvF.gaussian_blur(y, [p.blur_kernel] * 2, [p.blur_sigma[b].item()] * 2)
+    return tvF.normalize(y, list(p.mean), list(p.std))
+
+
+def torchvision_per_sample(dense: torch.Tensor, recipe: views.Recipe, counter: list[int]):
+    """Per image and view: fresh parameters (drawn like the recipe), torchvision functional ops."""
+    tvF = _torchvision()
+    sizes = torch.tensor([list(dense.shape[2:])] * dense.shape[0])
+
+    def run():
+        counter[0] += 1
+        params = views.draw(recipe, torch.arange(dense.shape[0]), sizes, seed=counter[0])
+        out = []
+        for p in params:
+            out.append(torch.stack([torchvision_view(tvF, dense[b].float() / 255, p, b, p.size)
+                                    for b in range(dense.shape[0])]))
+        return out
+
+    return run
+
+
+def torchvision_batched(dense: torch.Tensor, recipe: views.Recipe, counter: list[int]):
+    """The whole batch through the same ops with ONE parameter set per view (sample 0's)."""
+    tvF = _torchvision()
+    sizes = torch.tensor([list(dense.shape[2:])])
+
+    def run():
+        counter[0] += 1
+        params = views.draw(recipe, torch.arange(1), sizes, seed=counter[0])
+        x = dense.float() / 255
+        return [torchvision_view(tvF, x, p, 0, p.size) for p in params]
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------ kornia
+
+
+def kornia_pipeline(dense: torch.Tensor, size: int):
+    """kornia.augmentation with SimCLR's settings, per-sample parameters, two views of the float batch."""
+    import kornia.augmentation as K
+
+    view = K.AugmentationSequential(
+        K.RandomResizedCrop((size, size), scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+        K.RandomHorizontalFlip(p=0.5),
+        K.ColorJiggle(0.8, 0.8, 0.8, 0.2, p=0.8),
+        K.RandomGrayscale(p=0.2),
+        K.RandomGaussianBlur((23, 23), (0.1, 2.0), p=0.5),
+        K.Normalize(mean=torch.tensor(views.IMAGENET_MEAN), std=torch.tensor(views.IMAGENET_STD)),
+    ).to(dense.device)
+
+    def run():
+        x = dense.float() / 255
+        return [view(x) for _ in range(VIEWS)]
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------ fastssl
+
+
+def fastssl_provider(ragged: RaggedImages, recipe: views.Recipe, backend: str, dtype: torch.dtype) -> common.Provider:
+    reason = unavailable_reason(backend, ragged.device)
+    if reason is None and backend == "cpp" and ragged.device.type != "cpu":
+        reason = "the cpp backend runs on CPU tensors"
+    transform = Augment(recipe, seed=0, dtype=dtype, backend=backend)
+    ids = torch.arange(len(ragged), device=ragged.device)
+    counter = [0]
+
+    def make():
+        def run():
+            counter[0] += 1
+            return transform(ragged, ids, epoch=counter[0])[0]
+
+        return run
+
+    note = "parameters drawn per call (fastssl.random)" + (", bfloat16 out" if dtype == torch.bfloat16 else "")
+    return common.Provider(f"fastssl {backend}", make=make, skip=reason, note=note)
+
+
+def accuracy_note(ragged: RaggedImages, recipe: views.Recipe, dtype: torch.dtype) -> str:
+    """fastssl cpp against the reference on the same parameters: errors on the [0, 1] scale."""
+    if unavailable_reason("cpp", ragged.device) is not None:
+        return "cpp vs reference: not measured (cpp unavailable here)"
+    n = min(len(ragged), 4)
+    sub = RaggedImages(ragged.data, ragged.offsets[:n], ragged.sizes[:n])
+    worst_mean = worst_max = 0.0
+    for p in views.draw(recipe, torch.arange(n), sub.sizes, seed=123, dtype=dtype):
+        diff = (augment(sub, p, backend="cpp").double() - augment(sub, p, backend="reference").double()).abs()
+        diff = diff * torch.tensor(p.std, dtype=torch.float64).view(1, 3, 1, 1)
+        worst_mean, worst_max = max(worst_mean, diff.mean().item()), max(worst_max, diff.max().item())
+    return (f"fastssl cpp vs reference on the same parameters ({n} images, both views, {dtype}): mean |error| "
+            f"{worst_mean:.2e}, max |error| {worst_max:.2e} on the [0, 1] scale (issue tolerance 1/255, 3/255)")
+
+
+# ---------------------------------------------------------------------------------------------- case
+
+
+def build_case(device: torch.device, config: dict):
+    B, H, W, S = config["batch"], config["height"], config["width"], config["size"]
+    generator = torch.Generator().manual_seed(0)
+    dense = torch.randint(0, 256, (B, 3, H, W), dtype=torch.uint8, generator=generator).to(device)
+    ragged = RaggedImages.from_dense(dense)  # what a decoder hands over: packed HWC
+    recipe = views.simclr(size=S)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    out_bytes = VIEWS * B * 3 * S * S * (2 if dtype == torch.bfloat16 else 4)
+    case = common.Case(f"simclr 2 views, {H}x{W} -> {S}x{S}", B, B * 3 * H * W + out_bytes,
+                       f"B = {B} random uint8 images of {H} x {W} -> {VIEWS} SimCLR views of {S} x {S} "
+                       f"({'bfloat16' if dtype == torch.bfloat16 else 'float32'} for fastssl, float32 for the "
+                       f"peers); images/s counts source images, views/s = {VIEWS} x images/s (in the note)")
+    counter = [0]
+    providers = [
+        common.Provider("torchvision v2 per-sample", make=lambda: torchvision_per_sample(dense, recipe, counter),
+                        note="per-sample parameters, float ops"),
+        common.Provider("torchvision v2 batched", make=lambda: torchvision_batched(dense, recipe, counter),
+                        note="ONE parameter set per view for the whole batch (not per-sample)"),
+        common.Provider("kornia", make=lambda: kornia_pipeline(dense, S), note="per-sample parameters"),
+        fastssl_provider(ragged, recipe, "reference", dtype),
+        fastssl_provider(ragged, recipe, "cpp", dtype),
+    ]
+    if config["providers"]:
+        wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]
+        providers = [p for p in providers if any(w in p.name for w in wanted)]
+    return case, providers, accuracy_note(ragged, recipe, dtype)
+
+
+NOTES = [
+    "GB/s counts the bytes strictly needed: each source image read once and both views written once.",
+    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
+    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
+    "Every provider draws fresh random parameters per call; the crops differ between providers, so the "
+    "work is statistically (not exactly) the same. torchvision batched applies one parameter set to the "
+    "whole batch: cheaper, and not the per-sample augmentation the others compute.",
+]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = common.resolve_device(args.device)
+    config = settings(args)
+    if config["threads"]:
+        torch.set_num_threads(config["threads"])
+    env = common.environment(device)
+    print(f"{NAME} benchmark on {env['device_name']}: {env['torch_threads']} threads, batch {config['batch']}, "
+          f"{config['height']}x{config['width']} -> {config['size']}", flush=True)
+    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
+    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    case, providers, accuracy = build_case(device, config)
+    print(case.name + "\n  " + accuracy, flush=True)
+    rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
+                                    memory=not config["quick"])
+    for row in rows:
+        row.note = f"{VIEWS * row.images_per_s:,.0f} views/s; " + row.note
+    common.add_speedups(rows, BASELINES)
+    env["load_average_end"] = common.load_average()
+    notes = NOTES + [accuracy]
+    paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, notes, args.out,
+                                 config, tag="quick" if config["quick"] else "")
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Benchmark of jigsaw tiles: fastssl's fused gather against the reference and a per-image crop loop.
+
+Case: Noroozi & Favaro's geometry, B x 3 x 225 x 225 images -> 3 x 3 cells of 75 -> tiles of 64,
+shuffled by one of 100 maximal-Hamming permutations, each tile normalised by its own per-channel mean
+and std; uint8 and float32 input. Every provider cuts the same tiles (same offsets and labels).
+
+Providers: ``reference`` (fastssl.reference.jigsaw, pure PyTorch, float64 for uint8), ``per-image loop``
+(what peers do: per image, per tile, slice + normalise in Python), fastssl's ``cpp`` and ``triton``
+through ``fastssl.ops.jigsaw_tiles`` (drawing and permuting the parameters included).
+
+Examples:
+  python benchmarks/bench_jigsaw.py --device cpu       # 64 images
+  python benchmarks/bench_jigsaw.py --device cuda      # 256 images
+  python benchmarks/bench_jigsaw.py --quick            # a few seconds (smoke run)
+Results: benchmarks/results/jigsaw_<device>.json and .md (jigsaw_<device>_quick.* under --quick; ``--out`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ["FASTSSL_CHECK_FINITE"] = "0"  # the float case times the kernels, not the NaN check
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import common  # noqa: E402
+import fastssl.ops.jigsaw as jigsaw  # noqa: E402
+from fastssl.backends import unavailable_reason  # noqa: E402
+from fastssl.reference import jigsaw as reference  # noqa: E402
+
+NAME = "jigsaw"
+FASTSSL_BACKENDS = ("cpp", "triton")
+BASELINES = ("reference", "per-image loop")
+GEOMETRY = dict(grid=3, cell=75, tile=64)
+DEFAULTS = {"cpu": {"batch": 64, "copy_mib": 256, "budget_s": 3.0},
+            "cuda": {"batch": 256, "copy_mib": 1024, "budget_s": 2.0}}
+QUICK = {"batch": 4, "copy_mib": 32, "budget_s": 0.2}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
+    parser.add_argument("--batch", type=int, help="images per call (default 64 on CPU, 256 on CUDA)")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 images, short timing budget")
+    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
+    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
+    return parser.parse_args(argv)
+
+
+def settings(args: argparse.Namespace) -> dict:
+    config = dict(DEFAULTS[args.device])
+    if args.quick:
+        config.update(QUICK)
+    for key, value in (("batch", args.batch), ("budget_s", args.budget)):
+        if value is not None:
+            config[key] = value
+    config["quick"] = args.quick
+    config["memory"] = not (args.quick and args.device == "cpu")
+    return config | GEOMETRY
+
+
+# ------------------------------------------------------------------------------------------ providers
+
+
+def crop_loop(images: torch.Tensor, cells: torch.Tensor, origins: torch.Tensor, tile: int) -> torch.Tensor:
+    """The peers' way: per image, per puzzle position, slice the cell's tile and normalise it in Python."""
+    out = torch.empty(images.shape[0], cells.shape[1], 3, tile, tile, device=images.device)
+    for b in range(images.shape[0]):
+        for t, c in enumerate(cells[b].tolist()):
+            y, x = origins[b, c, 0].tolist()
+            crop = images[b, :, y:y + tile, x:x + tile].float()
+            if images.dtype == torch.uint8:
+                crop = crop / 255
+            mean = crop.mean((1, 2), keepdim=True)
+            var = crop.var((1, 2), unbiased=False, keepdim=True)
+            out[b, t] = (crop - mean) / torch.sqrt(var + reference.EPS)
+    return out
+
+
+def build_case(images: torch.Tensor, perms: torch.Tensor, config: dict):
+    """jigsaw_tiles of ``images`` (uint8 or float32) with fixed labels and offsets."""
+    B, g, cell, tile = images.shape[0], config["grid"], config["cell"], config["tile"]
+    T = g * g
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, len(perms), (B,), generator=generator).to(images.device)
+    offsets = torch.randint(0, cell - tile + 1, (B, T, 2), generator=generator).to(images.device)
+    kind = "uint8" if images.dtype == torch.uint8 else "float32"
+    pixels = B * T * 3 * tile * tile
+    case = common.Case(f"jigsaw_tiles {kind}", B, pixels * (images.element_size() + 4),
+                       f"fastssl.ops.jigsaw_tiles, {kind} {tuple(images.shape)}, grid {g}, cell {cell}, tile {tile}, "
+                       f"{len(perms)} permutations, normalize=True; bytes = the tiles' pixels read once + float32 "
+                       f"tiles written once")
+    kwargs = dict(offsets=offsets, **{k: config[k] for k in ("grid", "cell", "tile")})
+    origins = reference.origins(offsets, None, images.shape[2], images.shape[3], g, cell, tile)
+
+    def expected():
+        return reference.jigsaw_tiles(images, labels, perms, offsets, **{k: config[k] for k in ("grid", "cell", "tile")})
+
+    cells = perms.to(images.device)[labels]
+    providers = [common.Provider("reference", make=lambda: expected,
+                                 note="float64" if kind == "uint8" else "float32"),
+                 common.Provider("per-image loop", make=lambda: (lambda: crop_loop(images, cells, origins, tile)),
+                                 note="Python loop over images x tiles, torch ops per tile")]
+    for backend in FASTSSL_BACKENDS:
+        providers.append(common.Provider(
+            f"fastssl {backend}", skip=unavailable_reason(backend, images.device),
+            make=lambda b=backend: (lambda: jigsaw.jigsaw_tiles(images, labels, perms, **kwargs, backend=b).tiles),
+            note="includes parameter drawing, checks and permuting (Python)"))
+    return case, providers, expected
+
+
+NOTES = [
+    "GB/s counts the bytes strictly needed: the tiles' pixels read once (not the whole image) and the float32 "
+    "tiles written once.",
+    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
+    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
+    "max abs err: against the reference output (normalised units, O(1)).",
+    "fastssl rows run with FASTSSL_CHECK_FINITE=0.",
+]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = common.resolve_device(args.device)
+    config = settings(args)
+    env = common.environment(device)
+    size = config["grid"] * config["cell"]
+    print(f"{NAME} benchmark on {env['device_name']}: batch {config['batch']}, images {size} x {size}", flush=True)
+    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
+    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    perms = jigsaw.hamming_permutations(100, config["grid"])
+    generator = torch.Generator().manual_seed(0)
+    shape = (config["batch"], 3, size, size)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(device)
+    cases, rows, skipped = [], [], []
+    for x in (images, images.float().div_(255)):
+        case, providers, expected = build_case(x, perms, config)
+        print(case.name, flush=True)
+        case_rows, case_skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], expected=expected,
+                                                  budget_s=config["budget_s"], memory=config["memory"])
+        cases.append(case)
+        rows += case_rows
+        skipped += case_skipped
+    common.add_speedups(rows, BASELINES)
+    env["load_average_end"] = common.load_average()
+    memory_method = next((r.memory_method for r in rows if r.memory_method), "not measured")
+    notes = NOTES + [f"peak extra MiB: {memory_method}."]
+    paths = common.write_results(NAME, device, env, bandwidth, cases, rows, skipped, BASELINES, notes, args.out,
+                                 config, tag="quick" if config["quick"] else "")
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

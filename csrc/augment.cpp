@@ -1,0 +1,175 @@
+// Torch binding of the fused per-sample augmentation: schema of fastssl_C::augment and its CPU
+// implementation (threads over samples, each with its own scratch image). The resize weights come
+// precomputed from fastssl/ops/augment_weights.py (start, weights and per-sample tap counts; flip folded
+// into the x weights); the kernel body is
+// kernels/cpu/augment.cpp.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../kernels/cpu/augment.h"
+#include "checks.h"
+
+namespace fastssl {
+namespace {
+
+// A (rows, cols...) tensor of `dtype` on the CPU; returns it contiguous.
+at::Tensor checked(const at::Tensor& t, const char* name, at::ScalarType dtype, std::vector<int64_t> shape) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor, got one on ", t.device());
+  TORCH_CHECK(t.scalar_type() == dtype, name, " must be ", dtype, ", got ", t.scalar_type());
+  bool ok = t.dim() == static_cast<int64_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || t.size(static_cast<int64_t>(i)) == shape[i];
+  TORCH_CHECK(ok, name, " must have shape ", c10::IntArrayRef(shape), " (-1: any), got ", t.sizes());
+  return t.contiguous();
+}
+
+// Every image inside data, every crop inside its image.
+void check_boxes(const at::Tensor& data, const at::Tensor& offsets, const at::Tensor& sizes, const at::Tensor& crop) {
+  const int64_t* off = offsets.const_data_ptr<int64_t>();
+  const int64_t* hw = sizes.const_data_ptr<int64_t>();
+  const int64_t* box = crop.const_data_ptr<int64_t>();
+  for (int64_t b = 0; b < offsets.size(0); ++b) {
+    const int64_t H = hw[2 * b], W = hw[2 * b + 1];
+    TORCH_CHECK(H > 0 && W > 0, "sizes[", b, "] must be positive, got (", H, ", ", W, ")");
+    TORCH_CHECK(off[b] >= 0 && off[b] + H * W * 3 <= data.numel(), "offsets[", b, "] = ", off[b],
+                " with sizes[", b, "] = (", H, ", ", W, ") points outside data (", data.numel(), " bytes)");
+    const int64_t* c = box + 4 * b;
+    TORCH_CHECK(c[0] >= 0 && c[1] >= 0 && c[2] >= 1 && c[3] >= 1 && c[0] + c[2] <= H && c[1] + c[3] <= W,
+                "crop[", b, "] = (", c[0], ", ", c[1], ", ", c[2], ", ", c[3], ") (top, left, height, width) lies "
+                "outside image ", b, " of size (", H, ", ", W, ")");
+  }
+}
+
+// Each output of sample b reads taps[b][axis] inputs from its start: all inside the crop.
+void check_starts(const at::Tensor& start, const at::Tensor& weights, const at::Tensor& taps_, const at::Tensor& crop,
+                  int axis, const char* name) {
+  const int64_t B = start.size(0), n = start.size(1), stride = weights.size(2);
+  const int32_t* s = start.const_data_ptr<int32_t>();
+  const int32_t* taps = taps_.const_data_ptr<int32_t>();
+  const int64_t* box = crop.const_data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t length = box[4 * b + 2 + axis], t = taps[2 * b + axis];
+    TORCH_CHECK(t >= 1 && t <= std::min(stride, length), "taps[", b, ", ", axis, "] = ", t, " must be in [1, ",
+                std::min(stride, length), "] (crop length ", length, ", ", stride, " weights per output)");
+    const int64_t last = length - t;
+    for (int64_t i = 0; i < n; ++i) {
+      TORCH_CHECK(s[b * n + i] >= 0 && s[b * n + i] <= last, name, "[", b, ", ", i, "] = ", s[b * n + i],
+                  " must be in [0, ", last, "] (crop length ", length, ", ", t, " taps)");
+    }
+  }
+}
+
+void check_per_sample(const at::Tensor& order, const at::Tensor& sigma) {
+  const int64_t* o = order.const_data_ptr<int64_t>();
+  const float* s = sigma.const_data_ptr<float>();
+  for (int64_t b = 0; b < order.size(0); ++b) {
+    int seen = 0;
+    for (int k = 0; k < 4; ++k) seen |= (o[4 * b + k] >= 0 && o[4 * b + k] < 4) ? 1 << o[4 * b + k] : 16;
+    TORCH_CHECK(seen == 15, "order[", b, "] must be a permutation of 0..3");
+    TORCH_CHECK(std::isfinite(s[b]) && s[b] >= 0, "blur_sigma[", b, "] must be finite and >= 0, got ", s[b]);
+  }
+}
+
+cpu::OutDtype out_dtype(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat:
+      return cpu::OutDtype::kFloat32;
+    case at::kBFloat16:
+      return cpu::OutDtype::kBFloat16;
+    case at::kHalf:
+      return cpu::OutDtype::kFloat16;
+    default:
+      TORCH_CHECK(false, "dtype must be float32, bfloat16 or float16, got ", dtype);
+  }
+}
+
+at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, const at::Tensor& sizes_,
+                       const at::Tensor& crop_, const at::Tensor& y_start_, const at::Tensor& y_weights_,
+                       const at::Tensor& taps_, const at::Tensor& x_start_, const at::Tensor& x_weights_, const at::Tensor& factors_,
+                       const at::Tensor& order_, const at::Tensor& grayscale_, const at::Tensor& blur_sigma_,
+                       const at::Tensor& solarize_, int64_t blur_kernel, at::ArrayRef<double> mean,
+                       at::ArrayRef<double> std, bool clamp, at::ScalarType dtype, bool channels_last) {
+  const at::Tensor data = checked(data_, "data", at::kByte, {-1});
+  const at::Tensor offsets = checked(offsets_, "offsets", at::kLong, {-1});
+  const int64_t B = offsets.size(0);
+  TORCH_CHECK(B > 0, "offsets is empty: the batch has no image");
+  const at::Tensor sizes = checked(sizes_, "sizes", at::kLong, {B, 2});
+  const at::Tensor crop = checked(crop_, "crop", at::kLong, {B, 4});
+  const at::Tensor y_start = checked(y_start_, "y_start", at::kInt, {B, -1});
+  const int64_t out_h = y_start.size(1);
+  const at::Tensor y_weights = checked(y_weights_, "y_weights", at::kFloat, {B, out_h, -1});
+  const at::Tensor taps = checked(taps_, "taps", at::kInt, {B, 2});
+  const at::Tensor x_start = checked(x_start_, "x_start", at::kInt, {B, -1});
+  const int64_t out_w = x_start.size(1);
+  const at::Tensor x_weights = checked(x_weights_, "x_weights", at::kFloat, {B, out_w, -1});
+  TORCH_CHECK(out_h > 0 && out_w > 0, "the output size (", out_h, ", ", out_w, ") must be positive");
+  TORCH_CHECK(y_weights.size(2) > 0 && x_weights.size(2) > 0, "y_weights and x_weights need at least one tap");
+  const at::Tensor factors = checked(factors_, "factors", at::kFloat, {B, 4});
+  const at::Tensor order = checked(order_, "order", at::kLong, {B, 4});
+  const at::Tensor grayscale = checked(grayscale_, "grayscale", at::kBool, {B});
+  const at::Tensor blur_sigma = checked(blur_sigma_, "blur_sigma", at::kFloat, {B});
+  const at::Tensor solarize = checked(solarize_, "solarize", at::kBool, {B});
+  TORCH_CHECK(blur_kernel >= 1 && blur_kernel % 2 == 1, "blur_kernel must be odd and >= 1, got ", blur_kernel);
+  TORCH_CHECK(mean.size() == 3, "mean must have 3 values, got ", mean.size());
+  TORCH_CHECK(std.size() == 3, "std must have 3 values, got ", std.size());
+  for (int c = 0; c < 3; ++c) TORCH_CHECK(std[c] > 0, "std must be > 0, got std[", c, "] = ", std[c]);
+  const cpu::OutDtype kind = out_dtype(dtype);
+  check_boxes(data, offsets, sizes, crop);
+  check_starts(y_start, y_weights, taps, crop, 0, "y_start");
+  check_starts(x_start, x_weights, taps, crop, 1, "x_start");
+  check_per_sample(order, blur_sigma);
+
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  at::Tensor out = at::empty({B, 3, out_h, out_w}, data.options().dtype(dtype), format);
+  cpu::AugmentArgs args{};
+  args.data = data.const_data_ptr<uint8_t>();
+  args.offsets = offsets.const_data_ptr<int64_t>();
+  args.sizes = sizes.const_data_ptr<int64_t>();
+  args.crop = crop.const_data_ptr<int64_t>();
+  args.y_start = y_start.const_data_ptr<int32_t>();
+  args.y_weights = y_weights.const_data_ptr<float>();
+  args.y_stride = y_weights.size(2);
+  args.taps = taps.const_data_ptr<int32_t>();
+  args.x_start = x_start.const_data_ptr<int32_t>();
+  args.x_weights = x_weights.const_data_ptr<float>();
+  args.x_stride = x_weights.size(2);
+  args.factors = factors.const_data_ptr<float>();
+  args.order = order.const_data_ptr<int64_t>();
+  args.grayscale = grayscale.const_data_ptr<bool>();
+  args.blur_sigma = blur_sigma.const_data_ptr<float>();
+  args.solarize = solarize.const_data_ptr<bool>();
+  args.out_h = out_h;
+  args.out_w = out_w;
+  args.blur_kernel = blur_kernel;
+  for (int c = 0; c < 3; ++c) {
+    args.mean[c] = static_cast<float>(mean[c]);
+    args.std[c] = static_cast<float>(std[c]);
+  }
+  args.clamp = clamp;
+  args.dtype = kind;
+  args.channels_last = channels_last;
+  args.out = out.data_ptr();
+  // One sample per task: a sample is ~1 ms of work, enough to amortise a task.
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    cpu::AugmentScratch scratch;
+    for (int64_t b = begin; b < end; ++b) cpu::augment_sample(args, b, scratch);
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
+  m.def(
+      "augment(Tensor data, Tensor offsets, Tensor sizes, Tensor crop, Tensor y_start, Tensor y_weights, "
+      "Tensor taps, Tensor x_start, Tensor x_weights, Tensor factors, Tensor order, Tensor grayscale, Tensor blur_sigma, "
+      "Tensor solarize, int blur_kernel, float[] mean, float[] std, bool clamp, ScalarType dtype, "
+      "bool channels_last) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("augment", &augment_cpu); }
+
+}  // namespace fastssl

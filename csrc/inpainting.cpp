@@ -1,0 +1,61 @@
+// Torch bindings of the inpainting box holes: schema of fastssl_C::inpaint_boxes and its CPU
+// implementation (threads over images). Boxes are drawn in Python.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include <tuple>
+
+#include "../kernels/cpu/inpainting.h"
+
+namespace fastssl {
+namespace {
+
+template <typename T>
+void inpaint_loop(const at::Tensor& in, const at::Tensor& boxes, const at::Tensor& fill, at::Tensor& out,
+                  at::Tensor& mask) {
+  const int64_t B = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3), K = boxes.size(1);
+  const T* src = static_cast<const T*>(in.const_data_ptr());
+  const T* values = static_cast<const T*>(fill.const_data_ptr());
+  const int64_t* box = boxes.const_data_ptr<int64_t>();
+  T* dst = static_cast<T*>(out.data_ptr());
+  bool* holes = mask.data_ptr<bool>();
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      cpu::inpaint_boxes(src + b * C * H * W, C, H, W, box + b * 4 * K, K, values, dst + b * C * H * W,
+                         holes + b * H * W);
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> inpaint_boxes_cpu(const at::Tensor& images, const at::Tensor& boxes,
+                                                     const at::Tensor& fill) {
+  TORCH_CHECK(images.dim() == 4 && images.numel() > 0, "images must have shape (B, C, H, W), got ", images.sizes());
+  const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  TORCH_CHECK(boxes.dim() == 3 && boxes.size(0) == B && boxes.size(2) == 4 && boxes.scalar_type() == at::kLong,
+              "boxes must be int64 of shape (B, K, 4), got ", boxes.scalar_type(), " ", boxes.sizes());
+  TORCH_CHECK(fill.dim() == 1 && fill.size(0) == C && fill.scalar_type() == images.scalar_type(),
+              "fill must have shape (C,) = (", C, ",) and the dtype of images, got ", fill.scalar_type(), " ",
+              fill.sizes());
+  const at::Tensor in = images.contiguous(), b = boxes.contiguous(), f = fill.contiguous();
+  at::Tensor out = at::empty_like(in);
+  at::Tensor mask = at::empty({B, 1, H, W}, in.options().dtype(at::kBool));
+  switch (in.element_size()) {
+    case 1: inpaint_loop<uint8_t>(in, b, f, out, mask); break;
+    case 2: inpaint_loop<uint16_t>(in, b, f, out, mask); break;
+    case 4: inpaint_loop<uint32_t>(in, b, f, out, mask); break;
+    case 8: inpaint_loop<uint64_t>(in, b, f, out, mask); break;
+    default: TORCH_CHECK(false, "images must have 1, 2, 4 or 8-byte elements, got ", in.scalar_type());
+  }
+  return {out, mask};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
+  m.def("inpaint_boxes(Tensor images, Tensor boxes, Tensor fill) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("inpaint_boxes", &inpaint_boxes_cpu); }
+
+}  // namespace fastssl

@@ -1,0 +1,78 @@
+// Torch bindings of the jigsaw tiles: schema of fastssl_C::jigsaw_tiles and its CPU implementation
+// (threads over (image, tile) pairs). Parameters are drawn and permuted in Python (fastssl.ops.jigsaw).
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include "../kernels/cpu/jigsaw.h"
+
+namespace fastssl {
+namespace {
+
+void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey,
+                       const at::Tensor& keep, int64_t tile) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
+  const auto type = images.scalar_type();
+  TORCH_CHECK(type == at::kByte || type == at::kFloat || type == at::kDouble,
+              "images must be uint8, float32 or float64, got ", type);
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  TORCH_CHECK(tile >= 1, "tile must be >= 1, got ", tile);
+  TORCH_CHECK(origins.dim() == 4 && origins.size(0) == B && origins.size(2) == 3 && origins.size(3) == 2 &&
+                  origins.scalar_type() == at::kLong,
+              "origins must be int64 of shape (B, T, 3, 2), got ", origins.scalar_type(), " ", origins.sizes());
+  const int64_t T = origins.size(1);
+  TORCH_CHECK(grey.sizes() == at::IntArrayRef({B, T}) && grey.scalar_type() == at::kLong,
+              "grey must be int64 of shape (B, T), got ", grey.scalar_type(), " ", grey.sizes());
+  TORCH_CHECK(keep.sizes() == at::IntArrayRef({B, T}) && keep.scalar_type() == at::kLong,
+              "keep must be int64 of shape (B, T), got ", keep.scalar_type(), " ", keep.sizes());
+  if (origins.numel() == 0) return;
+  TORCH_CHECK(origins.min().item<int64_t>() >= 0 && origins.select(3, 0).max().item<int64_t>() + tile <= H &&
+                  origins.select(3, 1).max().item<int64_t>() + tile <= W,
+              "origins put a tile of ", tile, " outside the images of ", H, " x ", W);
+  TORCH_CHECK(keep.min().item<int64_t>() >= -1 && keep.max().item<int64_t>() <= 2, "keep must be in -1..2");
+}
+
+template <typename T>
+void tiles_loop(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey, const at::Tensor& keep,
+                int64_t tile, bool normalize, float eps, at::Tensor& out) {
+  const int64_t T_ = origins.size(1), tasks = origins.size(0) * T_, plane = tile * tile;
+  const T* src = images.const_data_ptr<T>();
+  const jigsaw::Strides strides{images.stride(1), images.stride(2), images.stride(3)};
+  const int64_t image_stride = images.stride(0);
+  const int64_t* origin = origins.const_data_ptr<int64_t>();
+  const int64_t* grey_flag = grey.const_data_ptr<int64_t>();
+  const int64_t* kept = keep.const_data_ptr<int64_t>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const jigsaw::TileSpec spec{origin + 6 * task, grey_flag[task] != 0, kept[task]};
+      cpu::jigsaw_tile(src + (task / T_) * image_stride, strides, spec, tile, normalize, static_cast<float>(eps),
+                       dst + task * 3 * plane);
+    }
+  });
+}
+
+at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey,
+                            const at::Tensor& keep, int64_t tile, bool normalize, double eps) {
+  check_jigsaw_args(images, origins, grey, keep, tile);
+  // The kernel reads the images at their strides (no copy); the small parameter tensors are made contiguous.
+  const auto o = origins.contiguous(), g = grey.contiguous(), k = keep.contiguous();
+  at::Tensor out = at::empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
+  switch (images.scalar_type()) {
+    case at::kByte: tiles_loop<uint8_t>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;
+    case at::kFloat: tiles_loop<float>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;
+    default: tiles_loop<double>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;
+  }
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
+  m.def("jigsaw_tiles(Tensor images, Tensor origins, Tensor grey, Tensor keep, int tile, bool normalize, "
+        "float eps) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("jigsaw_tiles", &jigsaw_tiles_cpu); }
+
+}  // namespace fastssl

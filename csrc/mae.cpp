@@ -1,0 +1,117 @@
+// Torch bindings of MAE masking: the schema of fastssl_C::mae_masking and its CPU implementation.
+// Two parallel phases: the stable sort of each image's noise (threads over images), then every
+// (image, output slot) pair gathers one patch straight from the pixels (threads over pairs): slots
+// [0, len_keep) are the visible patches, the others the targets of the masked patches.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include <tuple>
+#include <vector>
+
+#include "../kernels/cpu/mae.h"
+
+namespace fastssl {
+namespace {
+
+using Outputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+constexpr double kNormPixEps = 1e-6;
+constexpr int64_t kSlotGrain = 16;  // patches per task: about 48 KiB of float32 output
+
+void check_inputs(const at::Tensor& images, const at::Tensor& noise, int64_t p, int64_t len_keep) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
+  const auto t = images.scalar_type();
+  TORCH_CHECK(t == at::kByte || t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16,
+              "images must be uint8, float32, float64, float16 or bfloat16, got ", t);
+  TORCH_CHECK(p >= 1, "patch_size must be >= 1, got ", p);
+  TORCH_CHECK(images.size(2) % p == 0 && images.size(3) % p == 0, "patch_size ", p,
+              " must divide the image height and width, got ", images.sizes());
+  const int64_t L = (images.size(2) / p) * (images.size(3) / p);
+  TORCH_CHECK(noise.dim() == 2 && noise.size(0) == images.size(0) && noise.size(1) == L,
+              "noise must have shape (B, L) = (", images.size(0), ", ", L, "), got ", noise.sizes());
+  TORCH_CHECK(noise.is_floating_point(), "noise must be a floating-point tensor, got ", noise.scalar_type());
+  TORCH_CHECK(len_keep >= 0 && len_keep <= L, "len_keep must be in [0, L = ", L, "], got ", len_keep);
+}
+
+// Phase 1: ids_keep, ids_restore, ids_masked and mask of every image.
+void shuffle_all(const at::Tensor& noise64, int64_t len_keep, at::Tensor& ids_keep, at::Tensor& ids_restore,
+                 at::Tensor& ids_masked, at::Tensor& mask) {
+  const int64_t B = noise64.size(0), L = noise64.size(1), M = L - len_keep;
+  const double* noise = noise64.data_ptr<double>();
+  int64_t *keep = ids_keep.data_ptr<int64_t>(), *restore = ids_restore.data_ptr<int64_t>();
+  int64_t* masked = ids_masked.data_ptr<int64_t>();
+  float* m = mask.data_ptr<float>();
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> order(L);
+    for (int64_t b = begin; b < end; ++b) {
+      cpu::mae::shuffle_row(noise + b * L, L, len_keep, order.data(), keep + b * len_keep, restore + b * L,
+                            masked + b * M, m + b * L);
+    }
+  });
+}
+
+// Phase 2: one patch per (image, slot), read from the image and written once.
+template <typename T, typename Out>
+void gather_all(const at::Tensor& images, const cpu::mae::PatchGrid& g, const at::Tensor& ids_keep,
+                const at::Tensor& ids_masked, bool norm_pix, at::Tensor& visible, at::Tensor& targets) {
+  const int64_t B = images.size(0), K = ids_keep.size(1), M = ids_masked.size(1), L = K + M, P = g.values();
+  const int64_t image_stride = images.stride(0);
+  const T* pixels = images.data_ptr<T>();
+  const int64_t *keep = ids_keep.data_ptr<int64_t>(), *masked = ids_masked.data_ptr<int64_t>();
+  T* vis = visible.data_ptr<T>();
+  Out* tgt = targets.data_ptr<Out>();
+  at::parallel_for(0, B * L, kSlotGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / L, slot = task % L;
+      const T* image = pixels + b * image_stride;
+      if (slot < K) {
+        cpu::mae::gather_patch(image + g.offset(keep[b * K + slot]), g, vis + (b * K + slot) * P);
+      } else {
+        const int64_t j = slot - K;
+        cpu::mae::patch_target(image + g.offset(masked[b * M + j]), g, norm_pix, kNormPixEps,
+                               tgt + (b * M + j) * P);
+      }
+    }
+  });
+}
+
+Outputs mae_masking_cpu(const at::Tensor& images, const at::Tensor& noise, int64_t patch_size, int64_t len_keep,
+                        bool norm_pix) {
+  check_inputs(images, noise, patch_size, len_keep);
+  const int64_t B = images.size(0), p = patch_size, w = images.size(3) / p;
+  const int64_t L = (images.size(2) / p) * w, M = L - len_keep, P = p * p * 3;
+  // float64 holds every float16/bfloat16/float32 value exactly, so the sort order is the noise's own.
+  const at::Tensor noise64 = noise.to(at::kDouble).contiguous();
+  const auto i64 = images.options().dtype(at::kLong);
+  at::Tensor ids_keep = at::empty({B, len_keep}, i64), ids_restore = at::empty({B, L}, i64);
+  at::Tensor ids_masked = at::empty({B, M}, i64);
+  at::Tensor mask = at::empty({B, L}, images.options().dtype(at::kFloat));
+  shuffle_all(noise64, len_keep, ids_keep, ids_restore, ids_masked, mask);
+
+  const bool u8 = images.scalar_type() == at::kByte;
+  at::Tensor visible = at::empty({B, len_keep, P}, images.options());
+  at::Tensor targets = at::empty({B, M, P}, images.options().dtype(u8 ? at::kFloat : images.scalar_type()));
+  const cpu::mae::PatchGrid g{p, w, images.stride(1), images.stride(2), images.stride(3)};
+  if (u8) {
+    gather_all<uint8_t, float>(images, g, ids_keep, ids_masked, norm_pix, visible, targets);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, images.scalar_type(), "mae_masking", [&] {
+      gather_all<scalar_t, scalar_t>(images, g, ids_keep, ids_masked, norm_pix, visible, targets);
+    });
+  }
+  return std::make_tuple(visible, mask, ids_keep, ids_restore, ids_masked, targets);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
+  m.def("mae_masking(Tensor images, Tensor noise, int patch_size, int len_keep, bool norm_pix) -> "
+        "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) {
+  m.impl("mae_masking", &mae_masking_cpu);
+}
+
+}  // namespace fastssl

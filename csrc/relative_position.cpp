@@ -1,0 +1,77 @@
+// Torch bindings of the relative-position patch pairs: schema of fastssl_C::relative_position_pairs
+// and its CPU implementation (threads over images). Parameters are drawn in Python.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include "../kernels/cpu/relative_position.h"
+
+namespace fastssl {
+namespace {
+
+template <typename T>
+void pairs_loop(const at::Tensor& in, const at::Tensor& corners, const at::Tensor& keep, const at::Tensor& keys,
+                const at::Tensor& table, int64_t P, at::Tensor& out) {
+  const int64_t B = in.size(0), H = in.size(2), W = in.size(3);
+  const T* src = static_cast<const T*>(in.const_data_ptr());
+  const T* levels = static_cast<const T*>(table.const_data_ptr());
+  const int64_t* corner = corners.const_data_ptr<int64_t>();
+  const int64_t* kept = keep.const_data_ptr<int64_t>();
+  const int64_t* key = keys.const_data_ptr<int64_t>();
+  T* dst = static_cast<T*>(out.data_ptr());
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      cpu::relative_position_pair(src + b * 3 * H * W, H, W, corner + 4 * b, kept + 2 * b,
+                                  static_cast<uint32_t>(key[b]), levels, P, dst + b * 6 * P * P);
+    }
+  });
+}
+
+void check_pairs_args(const at::Tensor& images, const at::Tensor& corners, const at::Tensor& keep,
+                      const at::Tensor& keys, const at::Tensor& table, int64_t P) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  TORCH_CHECK(P >= 1, "patch must be >= 1, got ", P);
+  TORCH_CHECK(corners.sizes() == at::IntArrayRef({B, 2, 2}) && corners.scalar_type() == at::kLong,
+              "corners must be int64 of shape (B, 2, 2), got ", corners.scalar_type(), " ", corners.sizes());
+  TORCH_CHECK(keep.sizes() == at::IntArrayRef({B, 2}) && keep.scalar_type() == at::kLong,
+              "keep must be int64 of shape (B, 2), got ", keep.sizes());
+  TORCH_CHECK(keys.sizes() == at::IntArrayRef({B}) && keys.scalar_type() == at::kLong,
+              "keys must be int64 of shape (B,), got ", keys.sizes());
+  TORCH_CHECK(table.sizes() == at::IntArrayRef({3, relative_position::kNoiseLevels}) &&
+                  table.scalar_type() == images.scalar_type(),
+              "table must have shape (3, 1021) and the dtype of images, got ", table.sizes());
+  const auto c = corners.contiguous();
+  TORCH_CHECK(c.min().item<int64_t>() >= 0 && c.select(2, 0).max().item<int64_t>() + P <= H &&
+                  c.select(2, 1).max().item<int64_t>() + P <= W,
+              "corners put a patch of ", P, " outside the images of ", H, " x ", W);
+  TORCH_CHECK(keep.numel() == 0 || (keep.min().item<int64_t>() >= -1 && keep.max().item<int64_t>() <= 2),
+              "keep must be in -1..2");
+}
+
+at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tensor& corners, const at::Tensor& keep,
+                                       const at::Tensor& keys, const at::Tensor& table, int64_t patch) {
+  check_pairs_args(images, corners, keep, keys, table, patch);
+  const at::Tensor in = images.contiguous();
+  at::Tensor out = at::empty({in.size(0), 2, 3, patch, patch}, in.options());
+  const auto c = corners.contiguous(), k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
+  switch (in.element_size()) {
+    case 1: pairs_loop<uint8_t>(in, c, k, s, t, patch, out); break;
+    case 2: pairs_loop<uint16_t>(in, c, k, s, t, patch, out); break;
+    case 4: pairs_loop<uint32_t>(in, c, k, s, t, patch, out); break;
+    case 8: pairs_loop<uint64_t>(in, c, k, s, t, patch, out); break;
+    default: TORCH_CHECK(false, "images must have 1, 2, 4 or 8-byte elements, got ", in.scalar_type());
+  }
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
+  m.def("relative_position_pairs(Tensor images, Tensor corners, Tensor keep, Tensor keys, Tensor table, "
+        "int patch) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("relative_position_pairs", &relative_position_pairs_cpu); }
+
+}  // namespace fastssl

@@ -1,0 +1,221 @@
+"""Jigsaw puzzles (Noroozi & Favaro 2016): the permutation set and the shuffled, normalised tiles.
+
+Permutation set. All (grid²)! permutations of the cells are enumerated in lexicographic order
+(``itertools.permutations``), so grid is 2 (24) or 3 (362880). The set is grown greedily: the first
+permutation is drawn by ``seed`` (:func:`first_index`), then each pick is the candidate farthest from
+the chosen ones in Hamming distance (positions where two permutations differ) — with "maxmin" the
+largest minimum distance to the chosen set, with "mean" the largest mean distance — the lowest
+lexicographic index winning ties. A running min (or sum) over all candidates is updated with one
+vectorised distance computation per pick, so 1000 picks from 9! take about a second.
+
+Tiles. The puzzle region is the centred ``grid*cell`` square of each image (the top-left pixel of the
+region is ((H - grid*cell) // 2, (W - grid*cell) // 2)); cell c = (cy, cx) = divmod(c, grid), row-major,
+spans ``cell`` pixels. The tile of cell c is ``tile`` x ``tile`` pixels at ``offset[c]`` = (oy, ox) in
+[0, cell - tile]² inside the cell (gap + jitter). Options, per tile (keyed by its cell):
+
+* channel shift (against chromatic aberration): channel ch is read at offset[c] + shift[c, ch],
+  each shift component in [-channel_shift, channel_shift], clamped back into [0, cell - tile];
+* greyscale: all three channels become 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma);
+* normalisation: each channel of each tile becomes (x - mean) / sqrt(var + eps), mean and the biased
+  (population) variance over the tile's pixels, values scaled to [0, 1] first (uint8 / 255);
+* channel dropping: all channels but ``keep[c]`` (0..2, -1 = none dropped) are set to 0.
+
+Output tile t is the tile of cell perm[t], perm = permutations[permutation_index[b]]; the label is
+permutation_index. Un-permuting: ``cells[b, perm[t]] = tiles[b, t]``.
+
+Randomness (fastssl.random, keyed by (seed, epoch, id, view)), with T = grid² cells: slot 0 the
+permutation index, 1 + 2c + a the offset of cell c along axis a (0 = y), 1 + 2T + 6c + 2ch + a the
+shift of channel ch, 1 + 8T + c greyscale, 1 + 9T + c dropping, 1 + 10T + c the kept channel.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+import torch
+
+from .. import random as frandom
+
+CRITERIA = ("maxmin", "mean")
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
+EPS = 1e-6
+MAX_ENUMERATED_GRID = 3  # 16! permutations of a 4 x 4 grid cannot be enumerated
+
+
+# --- permutation set --------------------------------------------------------------------------------
+
+
+@functools.cache
+def all_permutations(grid: int) -> np.ndarray:
+    """((grid²)!, grid²) uint8, read-only: every permutation of 0..grid²-1 in lexicographic order (3.3 MB for grid 3)."""
+    p = np.array(list(itertools.permutations(range(grid * grid))), dtype=np.uint8)
+    p.setflags(write=False)
+    return p
+
+
+def first_index(count: int, seed: int) -> int:
+    """The index of the first pick among ``count`` candidates: fastssl.random of (seed, id 0, slot 0)."""
+    return int(frandom.randint(torch.zeros(1, dtype=torch.int64), 1, count, seed=seed)[0, 0])
+
+
+def hamming_to(columns: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """(N,) uint8 Hamming distance of every candidate to ``perm``; ``columns`` is (T, N), one row per position."""
+    distance = np.zeros(columns.shape[1], dtype=np.uint8)
+    for position, value in enumerate(perm):
+        distance += columns[position] != value
+    return distance
+
+
+def greedy_permutations(n: int, grid: int = 3, criterion: str = "maxmin", seed: int = 0) -> torch.Tensor:
+    """(n, grid²) int64: the greedy maximal-Hamming-distance set (see the module docstring).
+
+    Unchecked arguments (fastssl.ops.hamming_permutations checks and caches).
+    """
+    candidates = all_permutations(grid)
+    columns = np.ascontiguousarray(candidates.T)
+    chosen = np.zeros(len(candidates), dtype=bool)
+    score = np.full(len(candidates), np.iinfo(np.int32).max if criterion == "maxmin" else 0, dtype=np.int32)
+    picks = [first_index(len(candidates), seed)]
+    for _ in range(n - 1):
+        chosen[picks[-1]] = True
+        distance = hamming_to(columns, candidates[picks[-1]])
+        if criterion == "maxmin":
+            np.minimum(score, distance, out=score)
+        else:
+            score += distance  # the mean over the chosen set orders candidates as the sum does
+        picks.append(int(np.argmax(np.where(chosen, -1, score))))  # argmax: the first (lowest) index of the max
+    return torch.from_numpy(candidates[picks].astype(np.int64))
+
+
+def hamming_stats(permutations: torch.Tensor) -> tuple[int, float]:
+    """(min, mean) Hamming distance over all pairs of distinct rows of (P, T) ``permutations`` (P >= 2)."""
+    p = permutations.to(torch.int64)
+    distance = (p[:, None, :] != p[None, :, :]).sum(-1)
+    off_diagonal = ~torch.eye(len(p), dtype=torch.bool)
+    return int(distance[off_diagonal].min()), float(distance[off_diagonal].double().mean())
+
+
+# --- random parameters --------------------------------------------------------------------------------
+
+
+def slot_count(cells: int) -> int:
+    return 1 + 11 * cells
+
+
+def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channel_shift: int, greyscale: float,
+         channel_drop: float, *, seed: int, epoch: int, view: int) -> dict[str, torch.Tensor]:
+    """Random parameters per sample (B = len(ids), T = ``cells``), all int64 or bool on the device of ``ids``.
+
+    ``span`` = cell - tile + 1 offsets per axis. Returns permutation_index (B,), offsets (B, T, 2),
+    shifts (B, T, 3, 2) in [-channel_shift, channel_shift], grey (B, T) bool, keep (B, T) in -1..2.
+    """
+    T = cells
+    h = frandom.bits(ids, slot_count(T), seed=seed, epoch=epoch, view=view)  # (B, S) 32-bit hashes
+    B = h.shape[0]
+
+    def below(x, high):  # multiply-shift to [0, high), as fastssl.random.randint
+        return (x * high) >> 32
+
+    def uniform(x):
+        return (x >> 8).to(torch.float64) / 2**24
+
+    offsets = below(h[:, 1:1 + 2 * T], span).view(B, T, 2)
+    shifts = below(h[:, 1 + 2 * T:1 + 8 * T], 2 * channel_shift + 1).view(B, T, 3, 2) - channel_shift
+    grey = uniform(h[:, 1 + 8 * T:1 + 9 * T]) < greyscale
+    drop = uniform(h[:, 1 + 9 * T:1 + 10 * T]) < channel_drop
+    keep = torch.where(drop, below(h[:, 1 + 10 * T:1 + 11 * T], 3), -1)
+    return {"permutation_index": below(h[:, 0], num_permutations), "offsets": offsets, "shifts": shifts,
+            "grey": grey, "keep": keep}
+
+
+def origins(offsets: torch.Tensor, shifts: torch.Tensor | None, height: int, width: int, grid: int, cell: int,
+            tile: int) -> torch.Tensor:
+    """(B, T, 3, 2) int64 top-left (y, x) in the image of each cell's tile, per channel.
+
+    ``offsets`` (B, T, 2) or per channel (B, T, 3, 2) in [0, cell - tile]; ``shifts`` (B, T, 3, 2) are
+    added and the sum clamped to [0, cell - tile] (None: no shift).
+    """
+    if offsets.dim() == 3:
+        offsets = offsets[:, :, None, :].expand(-1, -1, 3, -1)
+    if shifts is not None:
+        offsets = (offsets + shifts).clamp(0, cell - tile)
+    T = grid * grid
+    c = torch.arange(T, device=offsets.device)
+    corner = torch.stack((c // grid, c % grid), dim=-1) * cell  # (T, 2)
+    region = torch.tensor([(height - grid * cell) // 2, (width - grid * cell) // 2], device=offsets.device)
+    return offsets + (region + corner)[None, :, None, :]
+
+
+# --- tiles ----------------------------------------------------------------------------------------------
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for uint8 and float64 input (exact), float32 otherwise."""
+    return torch.float64 if dtype in (torch.uint8, torch.float64) else torch.float32
+
+
+def crop(images: torch.Tensor, origins: torch.Tensor, tile: int) -> torch.Tensor:
+    """(B, 3, H, W), (B, T, 3, 2) origins -> (B, T, 3, tile, tile) copies (channel ch read at its own origin)."""
+    B, T = origins.shape[:2]
+    r = torch.arange(tile, device=images.device)
+    rows = origins[..., 0, None] + r  # (B, T, 3, tile)
+    cols = origins[..., 1, None] + r
+    b = torch.arange(B, device=images.device).view(B, 1, 1, 1, 1)
+    ch = torch.arange(3, device=images.device).view(1, 1, 3, 1, 1)
+    return images[b, ch, rows[..., :, None], cols[..., None, :]]
+
+
+def finish(tiles: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, normalize: bool, eps: float) -> torch.Tensor:
+    """Greyscale, normalisation and channel dropping of float (B, T, 3, t, t) tiles; grey (B, T) bool, keep (B, T)."""
+    weights = torch.tensor(GREY_WEIGHTS, dtype=tiles.dtype, device=tiles.device).view(1, 1, 3, 1, 1)
+    luma = (tiles * weights).sum(2, keepdim=True).expand_as(tiles)
+    tiles = torch.where(grey[..., None, None, None], luma, tiles)
+    if normalize:
+        mean = tiles.mean((-2, -1), keepdim=True)
+        var = (tiles - mean).square().mean((-2, -1), keepdim=True)
+        tiles = (tiles - mean) / torch.sqrt(var + eps)
+    channel = torch.arange(3, device=tiles.device).view(1, 1, 3, 1, 1)
+    dropped = (keep[..., None, None, None] >= 0) & (channel != keep[..., None, None, None])
+    return torch.where(dropped, torch.zeros((), dtype=tiles.dtype, device=tiles.device), tiles)
+
+
+def tiles_at(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, tile: int,
+             normalize: bool, eps: float = EPS) -> torch.Tensor:
+    """The backend contract: output tile t read at origins[b, t] (already in output order); float32 or float64."""
+    x = crop(images, origins, tile).to(compute_dtype(images.dtype))
+    if images.dtype == torch.uint8:
+        x = x / 255
+    return finish(x, grey.bool(), keep, normalize, eps)
+
+
+def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor, permutations: torch.Tensor,
+                 offsets: torch.Tensor, *, grid: int, cell: int, tile: int, shifts: torch.Tensor | None = None,
+                 grey: torch.Tensor | None = None, keep: torch.Tensor | None = None, normalize: bool = True,
+                 eps: float = EPS) -> torch.Tensor:
+    """The whole op, written plainly: cut every cell's tile, finish it, then shuffle: out[:, t] = tile[perm[t]].
+
+    Shapes: images (B, 3, H, W); permutation_index (B,); permutations (P, T); offsets (B, T, 2) or
+    (B, T, 3, 2); shifts (B, T, 3, 2); grey (B, T) bool; keep (B, T) int. Returns (B, T, 3, tile, tile).
+    """
+    B, T = images.shape[0], grid * grid
+    where = origins(offsets, shifts, images.shape[2], images.shape[3], grid, cell, tile)
+    grey = torch.zeros(B, T, dtype=torch.bool) if grey is None else grey
+    keep = torch.full((B, T), -1, dtype=torch.int64) if keep is None else keep
+    in_cell_order = tiles_at(images, where, grey, keep, tile, normalize, eps)
+    perm = permutations[permutation_index].to(torch.int64)  # (B, T): the cell shown at each position
+    return in_cell_order[torch.arange(B)[:, None], perm]
+
+
+def unpermute(tiles: torch.Tensor, permutation_index: torch.Tensor, permutations: torch.Tensor) -> torch.Tensor:
+    """Inverse of the shuffle: (B, T, ...) tiles in puzzle order -> in cell order (cells[b, perm[t]] = tiles[b, t])."""
+    perm = permutations[permutation_index].to(device=tiles.device, dtype=torch.int64)
+    out = torch.empty_like(tiles)
+    out[torch.arange(tiles.shape[0], device=tiles.device)[:, None], perm] = tiles
+    return out
+
+
+def permutation_count(grid: int) -> int:
+    return math.factorial(grid * grid)

@@ -1,0 +1,131 @@
+"""Jigsaw tiles in Triton: one program builds one output tile (all three channels) of one image.
+
+Specification: fastssl.reference.jigsaw (``tiles_at``). The program reads the tile's pixels straight
+from the image at any strides (channel ch at its own origin), in blocks of BLOCK pixels, three times
+when normalising: the per-channel sums (mean), the sums of squared deviations (variance, two-pass for
+float32 accuracy on flat tiles), then the normalised values, stored once as float32. The re-reads hit
+the cache: a 64 x 64 tile is 12 KiB of uint8.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..reference.jigsaw import GREY_WEIGHTS
+from .lab import device_guard
+
+MAX_BLOCK = 1024
+NUM_WARPS = 4
+GREY_R = tl.constexpr(GREY_WEIGHTS[0])
+GREY_G = tl.constexpr(GREY_WEIGHTS[1])
+GREY_B = tl.constexpr(GREY_WEIGHTS[2])
+
+
+@triton.jit
+def _load_channel(image, origin_ptr, ch: tl.constexpr, y, x, stride_c, stride_y, stride_x, mask,
+                  UINT8: tl.constexpr):
+    """float32 values of channel ``ch`` at tile pixels (y, x), read at the channel's own origin; uint8 / 255."""
+    oy = tl.load(origin_ptr + 2 * ch)
+    ox = tl.load(origin_ptr + 2 * ch + 1)
+    offset = ch * stride_c + (oy + y) * stride_y + (ox + x) * stride_x
+    value = tl.load(image + offset, mask=mask, other=0).to(tl.float32)
+    if UINT8:
+        value = value * (1.0 / 255.0)
+    return value
+
+
+@triton.jit
+def _load_rgb(image, origin_ptr, p, tile, pixels, grey, stride_c, stride_y, stride_x, UINT8: tl.constexpr):
+    """The three channels at tile pixels ``p`` (flat, row-major), greyscaled when ``grey``; and the mask."""
+    mask = p < pixels
+    y = (p // tile).to(tl.int64)
+    x = (p % tile).to(tl.int64)
+    r = _load_channel(image, origin_ptr, 0, y, x, stride_c, stride_y, stride_x, mask, UINT8)
+    g = _load_channel(image, origin_ptr, 1, y, x, stride_c, stride_y, stride_x, mask, UINT8)
+    b = _load_channel(image, origin_ptr, 2, y, x, stride_c, stride_y, stride_x, mask, UINT8)
+    luma = GREY_R * r + GREY_G * g + GREY_B * b
+    return tl.where(grey, luma, r), tl.where(grey, luma, g), tl.where(grey, luma, b), mask
+
+
+@triton.jit
+def _store_channel(out, ch: tl.constexpr, p, pixels, value, mean, rstd, keep, mask, NORMALIZE: tl.constexpr):
+    if NORMALIZE:
+        value = (value - mean) * rstd
+    value = tl.where((keep >= 0) & (keep != ch), 0.0, value)
+    tl.store(out + ch * pixels + p, value, mask=mask)
+
+
+# Output tile `pid` = (image b, position t): origins[pid] holds (y, x) per channel, grey[pid] and
+# keep[pid] its options. Values v = x (/ 255 for uint8), greyscaled; with NORMALIZE,
+# (v - mean) / sqrt(var + eps) per channel, var the biased variance; channels other than keep
+# (when keep >= 0) are 0.
+@triton.jit
+def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps,
+                        stride_b, stride_c, stride_y, stride_x,
+                        UINT8: tl.constexpr, NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    image = x_ptr + (pid // tiles_per_image).to(tl.int64) * stride_b
+    origin = origin_ptr + pid.to(tl.int64) * 6
+    grey = tl.load(grey_ptr + pid) != 0
+    keep = tl.load(keep_ptr + pid)
+    pixels = tile * tile
+    out = out_ptr + pid.to(tl.int64) * 3 * pixels
+    offs = tl.arange(0, BLOCK)
+    mean_r = 0.0
+    mean_g = 0.0
+    mean_b = 0.0
+    rstd_r = 1.0
+    rstd_g = 1.0
+    rstd_b = 1.0
+    if NORMALIZE:
+        acc_r = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_g = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_b = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, pixels, BLOCK):
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, stride_c, stride_y, stride_x,
+                                      UINT8)
+            acc_r += r
+            acc_g += g
+            acc_b += b
+        mean_r = tl.sum(acc_r, axis=0) / pixels
+        mean_g = tl.sum(acc_g, axis=0) / pixels
+        mean_b = tl.sum(acc_b, axis=0) / pixels
+        acc_r = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_g = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_b = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, pixels, BLOCK):
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, stride_c, stride_y, stride_x,
+                                      UINT8)
+            acc_r += tl.where(mask, (r - mean_r) * (r - mean_r), 0.0)
+            acc_g += tl.where(mask, (g - mean_g) * (g - mean_g), 0.0)
+            acc_b += tl.where(mask, (b - mean_b) * (b - mean_b), 0.0)
+        rstd_r = 1.0 / tl.sqrt(tl.sum(acc_r, axis=0) / pixels + eps)
+        rstd_g = 1.0 / tl.sqrt(tl.sum(acc_g, axis=0) / pixels + eps)
+        rstd_b = 1.0 / tl.sqrt(tl.sum(acc_b, axis=0) / pixels + eps)
+    for start in range(0, pixels, BLOCK):
+        p = start + offs
+        r, g, b, mask = _load_rgb(image, origin, p, tile, pixels, grey, stride_c, stride_y, stride_x, UINT8)
+        _store_channel(out, 0, p, pixels, r, mean_r, rstd_r, keep, mask, NORMALIZE)
+        _store_channel(out, 1, p, pixels, g, mean_g, rstd_g, keep, mask, NORMALIZE)
+        _store_channel(out, 2, p, pixels, b, mean_b, rstd_b, keep, mask, NORMALIZE)
+
+
+def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, tile: int,
+                 normalize: bool, eps: float) -> torch.Tensor:
+    """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), grey/keep (B, T) int64 -> (B, T, 3, t, t) float32.
+
+    Origins are trusted (fastssl.ops.jigsaw checks them): every tile lies inside the image.
+    """
+    B, T = origins.shape[:2]
+    out = torch.empty(B, T, 3, tile, tile, dtype=torch.float32, device=images.device)
+    if out.numel() == 0:
+        return out
+    block = min(MAX_BLOCK, triton.next_power_of_2(tile * tile))
+    origins, grey, keep = origins.contiguous(), grey.contiguous(), keep.contiguous()
+    with device_guard(images):
+        _jigsaw_tile_kernel[(B * T,)](images, origins, grey, keep, out, T, tile, float(eps), *images.stride(),
+                                      UINT8=images.dtype == torch.uint8, NORMALIZE=normalize, BLOCK=block,
+                                      num_warps=NUM_WARPS)
+    return out

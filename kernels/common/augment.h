@@ -1,0 +1,115 @@
+// Per-pixel maths of the fused augmentation, shared by the CPU loops (kernels/cpu/augment.cpp) and
+// future CUDA kernels. Specification: fastssl/reference/augment.py. Every function works on float32
+// RGB in [0, 1] and is branch-free (selects only), so that gcc vectorises the loops that call it.
+//
+//   gray(r, g, b)         = 0.299 r + 0.587 g + 0.114 b
+//   brightness f          : clamp(f x)
+//   contrast f, mean m    : clamp(f x + (1 - f) m), m = mean of gray over the image (computed by the caller)
+//   saturation f          : clamp(f x + (1 - f) gray(x))
+//   hue h                 : RGB -> HSV, H <- (H + h) mod 1, HSV -> RGB, clamp
+//   solarize              : x >= 0.5 ? 1 - x : x
+//   normalise             : (x - mean) / std
+#pragma once
+
+#include "macros.h"
+
+namespace fastssl {
+namespace augment {
+
+constexpr float kGrayR = 0.299f, kGrayG = 0.587f, kGrayB = 0.114f;
+
+FASTSSL_HD float gray(float r, float g, float b) { return kGrayR * r + kGrayG * g + kGrayB * b; }
+
+FASTSSL_HD float clamp01(float x) { return clamp_f(x, 0.0f, 1.0f); }
+
+// f x + (1 - f) m, clamped: contrast (m the image's mean gray) and saturation (m the pixel's gray).
+FASTSSL_HD float blend(float x, float f, float m) { return clamp01(f * x + (1.0f - f) * m); }
+
+// floor for |x| < 2^31, without libm (vectorises; CUDA has floorf but one formula serves both).
+FASTSSL_HD float floor_f(float x) {
+  const float t = static_cast<float>(static_cast<int32_t>(x));
+  return select(t > x, t - 1.0f, t);
+}
+
+// Hue rotation by `shift` turns, as the reference's rgb_to_hsv -> (H + shift) mod 1 -> hsv_to_rgb.
+//
+// RGB -> HSV: v = max, delta = max - min, s = delta / v (0 when v = 0); with rc = (v - r) / delta
+// (likewise gc, bc), 6 H = bc - gc when v == r, else 2 + rc - bc when v == g, else 4 + gc - rc,
+// taken mod 6 (H = 0 when delta = 0).
+// HSV -> RGB: sector i = floor(6 H) mod 6, fraction f = 6 H - floor(6 H); p = v (1 - s),
+// q = v (1 - s f), t = v (1 - s (1 - f)); (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
+// for sectors 0..5. H is kept in turns as in the reference (h / 6 mod 1, then + shift mod 1) so that
+// the rounding matches it.
+FASTSSL_HD void hue_shift(float& r, float& g, float& b, float shift) {
+  const float v = max_f(r, max_f(g, b));
+  const float mn = min_f(r, min_f(g, b));
+  const float delta = v - mn;
+  const float safe_delta = select(delta > 0.0f, delta, 1.0f);
+  const float s = select(v > 0.0f, delta / select(v > 0.0f, v, 1.0f), 0.0f);
+  const float rc = (v - r) / safe_delta, gc = (v - g) / safe_delta, bc = (v - b) / safe_delta;
+  const float h6 = select(v == r, bc - gc, select(v == g, 2.0f + rc - bc, 4.0f + gc - rc));
+  float h = h6 / 6.0f;
+  h = select(delta > 0.0f, h - floor_f(h), 0.0f);
+  h = h + shift;
+  h = h - floor_f(h);
+  const float x6 = h * 6.0f;
+  const float fl = floor_f(x6);
+  const float f = x6 - fl;
+  const int32_t raw = static_cast<int32_t>(fl);
+  const int32_t i = raw - 6 * (raw >= 6 ? 1 : 0);  // fl in [0, 6]: 6 only when h rounds up to 1
+  const float p = v * (1.0f - s), q = v * (1.0f - s * f), t = v * (1.0f - s * (1.0f - f));
+  // Sector tables as selects: each output channel is v, p, q or t depending on i.
+  const float nr = select(i == 0 || i == 5, v, select(i == 1, q, select(i == 4, t, p)));
+  const float ng = select(i == 1 || i == 2, v, select(i == 0, t, select(i == 3, q, p)));
+  const float nb = select(i == 3 || i == 4, v, select(i == 2, t, select(i == 5, q, p)));
+  r = clamp01(nr);
+  g = clamp01(ng);
+  b = clamp01(nb);
+}
+
+FASTSSL_HD float solarize(float x) { return select(x >= 0.5f, 1.0f - x, x); }
+
+FASTSSL_HD float normalise(float x, float mean, float std) { return (x - mean) / std; }
+
+// float32 -> bfloat16 bits, rounded to nearest even: add 0x7fff plus the lowest kept bit, truncate.
+// NaN stays a (quiet) NaN.
+FASTSSL_HD uint16_t float_to_bf16_bits(float x) {
+  const uint32_t u = float_as_bits(x);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+// float32 -> float16 bits, rounded to nearest even, with subnormals, overflow to inf and NaN.
+// Normal range (|x| >= 2^-14): rebias the exponent (127 -> 15, i.e. subtract 112 << 23) and round
+// the 13 dropped mantissa bits as in float_to_bf16_bits; a carry into the exponent is the correct
+// rounding, and a result >= 2^16 (float exponent 143) is inf.
+// Subnormal range: |x| + 0.5 has an ulp of 2^-24, the float16 subnormal step, so the float adder
+// rounds |x| / 2^-24 to the nearest even integer; subtracting the bits of 0.5 leaves that integer,
+// which is also the float16 encoding (1024 = the smallest normal when it rounds up).
+FASTSSL_HD uint16_t float_to_half_bits(float x) {
+  const uint32_t u = float_as_bits(x);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const uint32_t a = u & 0x7fffffffu;
+  const uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
+  const uint32_t normal = rounded >= (143u << 23) ? 0x7c00u : (rounded - (112u << 23)) >> 13;
+  const uint32_t subnormal = float_as_bits(bits_as_float(a) + 0.5f) - 0x3f000000u;
+  uint32_t h = a < (113u << 23) ? subnormal : normal;
+  h = a > 0x7f800000u ? 0x7e00u : h;
+  return static_cast<uint16_t>(sign | h);
+}
+
+// Blur padding: the index of the pixel that padded position p (in [-half, n + half)) reads.
+// The reference reflects by r = min(half, n - 1) pixels (edge not repeated), then replicates the
+// outermost reflected pixel for the remaining half - r: positions left of -r read pixel r, positions
+// right of n - 1 + r read pixel n - 1 - r.
+FASTSSL_HD int64_t blur_source_index(int64_t p, int64_t n, int64_t half) {
+  const int64_t r = half < n - 1 ? half : n - 1;
+  int64_t q = p < 0 ? -p : p;
+  q = q > 2 * (n - 1) - q ? 2 * (n - 1) - q : q;  // reflect at the right edge too: q <= n - 1 unless clipped
+  q = p < -r ? r : q;
+  q = p > n - 1 + r ? n - 1 - r : q;
+  return q;
+}
+
+}  // namespace augment
+}  // namespace fastssl

@@ -1,0 +1,367 @@
+#include "augment.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../common/augment.h"
+
+// One build for every x86-64 machine; the loader picks the AVX2+FMA clone where the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FASTSSL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FASTSSL_CPU_CLONES
+#endif
+
+namespace fastssl {
+namespace cpu {
+namespace {
+
+// A buffer of at least n floats starting on a 64-byte boundary. The alignment is fixed so that the
+// vectorised loops split their work the same way (peeled iterations, contracted FMAs) for a sample
+// whatever buffer it lands in: a view does not depend on the batch or the thread that computes it.
+float* grow(std::vector<float>& v, size_t n) {
+  constexpr size_t kAlign = 64 / sizeof(float);
+  if (v.size() < n + kAlign) v.resize(n + kAlign);
+  const auto address = reinterpret_cast<uintptr_t>(v.data());
+  return v.data() + ((kAlign - (address / sizeof(float)) % kAlign) % kAlign);
+}
+
+// ------------------------------------------------------------------------------------------ resize
+//
+// Output pixel (y, x) = sum_i sum_j wy[y][i] wx[x][j] crop[ys + i][xs + j] / 255. The sum is
+// separable; the vertical pass comes first because it runs over whole interleaved rows of the
+// uint8 source (contiguous, vectorised over the crop width x 3 channels), so the strided horizontal
+// pass only sees out_h rows instead of the crop's height. The reference (PyTorch) runs the
+// horizontal pass first: the two orders agree up to float32 rounding (~1e-7).
+
+// out[i] = sum_j w[j] src[j * stride + i], i < n: `taps` uint8 rows, weighed, into one float row.
+// Zero weights (outside the filter's run) are skipped: they add nothing.
+FASTSSL_CPU_CLONES
+void vertical_pass(const uint8_t* __restrict src, int64_t stride, const float* __restrict w, int64_t taps, int64_t n,
+                   float* __restrict out) {
+  const float w0 = w[0];
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = w0 * static_cast<float>(src[i]);
+  for (int64_t j = 1; j < taps; ++j) {
+    const float wj = w[j];
+    if (wj == 0.0f) continue;
+    const uint8_t* __restrict s = src + j * stride;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] += wj * static_cast<float>(s[i]);
+  }
+}
+
+// One output row: plane_c[x] = scale * sum_j w[x][j] row[3 (start[x] + j) + c], clamped when asked.
+// The run of each output starts at its own column, so this pass gathers; three accumulators keep the
+// three channels' FMAs independent.
+FASTSSL_CPU_CLONES
+void horizontal_pass(const float* __restrict row, const int32_t* __restrict start, const float* __restrict w,
+                     int64_t stride_w, int64_t taps, int64_t out_w, float scale, bool clamp, float* __restrict r,
+                     float* __restrict g, float* __restrict b) {
+  for (int64_t x = 0; x < out_w; ++x) {
+    const float* __restrict p = row + 3 * static_cast<int64_t>(start[x]);
+    const float* __restrict wx = w + x * stride_w;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
+    for (int64_t j = 0; j < taps; ++j) {
+      a0 += wx[j] * p[3 * j];
+      a1 += wx[j] * p[3 * j + 1];
+      a2 += wx[j] * p[3 * j + 2];
+    }
+    a0 *= scale;
+    a1 *= scale;
+    a2 *= scale;
+    r[x] = clamp ? augment::clamp01(a0) : a0;
+    g[x] = clamp ? augment::clamp01(a1) : a1;
+    b[x] = clamp ? augment::clamp01(a2) : a2;
+  }
+}
+
+void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* planes) {
+  const int64_t W = a.sizes[2 * b + 1];
+  const int64_t* box = a.crop + 4 * b;
+  const int64_t crop_h = box[2], crop_w = box[3];
+  const uint8_t* base = a.data + a.offsets[b] + (box[0] * W + box[1]) * 3;
+  const int64_t stride = W * 3;
+  const int64_t y_taps = a.taps[2 * b], x_taps = a.taps[2 * b + 1];  // <= crop_h, crop_w (checked)
+  const int64_t n = a.out_h * a.out_w;
+  float* row = grow(s.row, static_cast<size_t>(crop_w * 3));
+  const int32_t* x_start = a.x_start + b * a.out_w;
+  const float* x_weights = a.x_weights + b * a.out_w * a.x_stride;
+  for (int64_t y = 0; y < a.out_h; ++y) {
+    const int64_t k = b * a.out_h + y;
+    vertical_pass(base + a.y_start[k] * stride, stride, a.y_weights + k * a.y_stride, y_taps, crop_w * 3, row);
+    float* out = planes + y * a.out_w;
+    horizontal_pass(row, x_start, x_weights, a.x_stride, x_taps, a.out_w, 1.0f / 255.0f, a.clamp, out, out + n,
+                    out + 2 * n);
+  }
+}
+
+// ------------------------------------------------------------------------------------ colour ops
+
+FASTSSL_CPU_CLONES
+void scale_clamp(float* __restrict x, int64_t n, float f) {  // brightness, on all three planes at once
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] = augment::clamp01(f * x[i]);
+}
+
+FASTSSL_CPU_CLONES
+void blend_constant(float* __restrict x, int64_t n, float f, float m) {  // contrast toward the mean gray m
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] = augment::blend(x[i], f, m);
+}
+
+// Mean of gray over n pixels. Eight float lanes per block of 1024 pixels (vectorised), the lanes and
+// blocks added in a fixed order: the result depends on the values only — not on the buffer's
+// alignment, which would move a compiler's peeled iterations and change the rounding — so a sample
+// gets the same view whatever batch or thread it is processed in.
+FASTSSL_CPU_CLONES
+double mean_gray(const float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n) {
+  constexpr int kLanes = 8;
+  double total = 0.0;
+  for (int64_t first = 0; first < n; first += 1024) {
+    const int64_t last = std::min(n, first + 1024);
+    float lanes[kLanes] = {};
+    int64_t i = first;
+    for (; i + kLanes <= last; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) lanes[k] += augment::gray(r[i + k], g[i + k], b[i + k]);
+    }
+    float partial = 0.0f;
+    for (int k = 0; k < kLanes; ++k) partial += lanes[k];
+    for (; i < last; ++i) partial += augment::gray(r[i], g[i], b[i]);
+    total += partial;
+  }
+  return total / static_cast<double>(n);
+}
+
+FASTSSL_CPU_CLONES
+void saturate(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float f) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float m = augment::gray(r[i], g[i], b[i]);
+    r[i] = augment::blend(r[i], f, m);
+    g[i] = augment::blend(g[i], f, m);
+    b[i] = augment::blend(b[i], f, m);
+  }
+}
+
+FASTSSL_CPU_CLONES
+void rotate_hue(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float shift) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) augment::hue_shift(r[i], g[i], b[i], shift);
+}
+
+FASTSSL_CPU_CLONES
+void to_gray(float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) r[i] = augment::gray(r[i], g[i], b[i]);
+}
+
+// The colour ops in the sample's order; an identity factor skips its pass (the reference's pass is
+// then exact identity on [0, 1] for brightness, contrast and saturation, a ~1e-7 round trip for hue).
+void colour_ops(const AugmentArgs& a, int64_t b, float* planes, int64_t n) {
+  float* r = planes;
+  float* g = planes + n;
+  float* bl = planes + 2 * n;
+  const float* f = a.factors + 4 * b;
+  for (int k = 0; k < 4; ++k) {
+    const int64_t op = a.order[4 * b + k];
+    const float factor = f[op];
+    if (op == 0 && factor != 1.0f) {
+      scale_clamp(planes, 3 * n, factor);
+    } else if (op == 1 && factor != 1.0f) {
+      // The "pre-pass": contrast pulls toward the mean gray of the image as it is right now.
+      blend_constant(planes, 3 * n, factor, static_cast<float>(mean_gray(r, g, bl, n)));
+    } else if (op == 2 && factor != 1.0f) {
+      saturate(r, g, bl, n, factor);
+    } else if (op == 3 && factor != 0.0f) {
+      rotate_hue(r, g, bl, n, factor);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------- blur
+//
+// The reference's kernel: taps exp(-t^2 / (2 sigma^2)), t = -half..half, normalised in float64, used
+// in float32. Taps whose weight is negligible are dropped from both ends while their total stays
+// below kBlurTail: the result moves by less than kBlurTail (the image is in [0, 1]), and small sigmas
+// (a 23-tap kernel at sigma 0.1 has one tap above 1e-21) cost only the taps that matter.
+constexpr double kBlurTail = 1e-6;
+
+struct BlurKernel {
+  std::vector<float> taps;  // 2 radius + 1 weights, centred
+  int64_t radius = 0;
+};
+
+BlurKernel gaussian_kernel(float sigma, int64_t size) {
+  const int64_t half = size / 2;
+  std::vector<double> k(static_cast<size_t>(size));
+  double total = 0.0;
+  const double s = static_cast<double>(sigma);
+  for (int64_t t = 0; t < size; ++t) {
+    const double d = static_cast<double>(t) - 0.5 * static_cast<double>(size - 1);
+    k[t] = std::exp(-d * d / (2.0 * s * s));
+    total += k[t];
+  }
+  for (double& v : k) v /= total;
+  int64_t radius = half;
+  double dropped = 0.0;
+  while (radius > 0 && dropped + 2.0 * k[half + radius] < kBlurTail) {
+    dropped += 2.0 * k[half + radius];
+    --radius;
+  }
+  BlurKernel out;
+  out.radius = radius;
+  for (int64_t t = half - radius; t <= half + radius; ++t) out.taps.push_back(static_cast<float>(k[t]));
+  return out;
+}
+
+// dst[x] = sum_t k[t] src[x + t], x < n (src holds n + taps - 1 values).
+FASTSSL_CPU_CLONES
+void convolve_row(const float* __restrict src, const float* __restrict k, int64_t taps, int64_t n,
+                  float* __restrict dst) {
+  const float k0 = k[0];
+#pragma omp simd
+  for (int64_t x = 0; x < n; ++x) dst[x] = k0 * src[x];
+  for (int64_t t = 1; t < taps; ++t) {
+    const float kt = k[t];
+    const float* __restrict s = src + t;
+#pragma omp simd
+    for (int64_t x = 0; x < n; ++x) dst[x] += kt * s[x];
+  }
+}
+
+// dst[x] = sum_t k[t] rows[t][x], x < n: the vertical pass, vectorised along the row.
+FASTSSL_CPU_CLONES
+void combine_rows(const float* const* rows, const float* __restrict k, int64_t taps, int64_t n, float* __restrict dst) {
+  const float k0 = k[0];
+  const float* __restrict r0 = rows[0];
+#pragma omp simd
+  for (int64_t x = 0; x < n; ++x) dst[x] = k0 * r0[x];
+  for (int64_t t = 1; t < taps; ++t) {
+    const float kt = k[t];
+    const float* __restrict s = rows[t];
+#pragma omp simd
+    for (int64_t x = 0; x < n; ++x) dst[x] += kt * s[x];
+  }
+}
+
+// Blurs one (h, w) plane in place: rows through a padded copy, then columns through row pointers.
+void blur_plane(float* plane, int64_t h, int64_t w, const BlurKernel& k, int64_t half, AugmentScratch& s) {
+  const int64_t taps = 2 * k.radius + 1;
+  float* temp = grow(s.temp, static_cast<size_t>(h * w));
+  float* padded = grow(s.padded, static_cast<size_t>(w + 2 * k.radius));
+  for (int64_t y = 0; y < h; ++y) {
+    const float* src = plane + y * w;
+    for (int64_t p = -k.radius; p < w + k.radius; ++p) padded[p + k.radius] = src[augment::blur_source_index(p, w, half)];
+    convolve_row(padded, k.taps.data(), taps, w, temp + y * w);
+  }
+  std::vector<const float*> rows(static_cast<size_t>(taps));
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t t = 0; t < taps; ++t) rows[t] = temp + augment::blur_source_index(y + t - k.radius, h, half) * w;
+    combine_rows(rows.data(), k.taps.data(), taps, w, plane + y * w);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ store
+//
+// Solarize (threshold 0.5, or 2 = never when off), normalise, convert, write NCHW or NHWC.
+
+struct ToFloat {
+  using type = float;
+  static FASTSSL_HD float convert(float x) { return x; }
+};
+struct ToBFloat16 {
+  using type = uint16_t;
+  static FASTSSL_HD uint16_t convert(float x) { return augment::float_to_bf16_bits(x); }
+};
+struct ToHalf {
+  using type = uint16_t;
+  static FASTSSL_HD uint16_t convert(float x) { return augment::float_to_half_bits(x); }
+};
+
+FASTSSL_HD float finish(float x, float threshold, float mean, float std) {
+  return augment::normalise(select(x >= threshold, 1.0f - x, x), mean, std);
+}
+
+// The loop bodies are inline templates; the target_clones entry points below are plain functions
+// (gcc does not multiversion templates).
+template <typename To>
+FASTSSL_HD void store_plane_body(const float* __restrict src, int64_t n, float threshold, float mean, float std,
+                                 typename To::type* __restrict dst) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dst[i] = To::convert(finish(src[i], threshold, mean, std));
+}
+
+template <typename To>
+FASTSSL_HD void store_interleaved_body(const float* __restrict r, const float* __restrict g,
+                                       const float* __restrict b, int64_t n, float threshold, const float* mean,
+                                       const float* std, typename To::type* __restrict dst) {
+  const float m0 = mean[0], m1 = mean[1], m2 = mean[2], s0 = std[0], s1 = std[1], s2 = std[2];
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    dst[3 * i] = To::convert(finish(r[i], threshold, m0, s0));
+    dst[3 * i + 1] = To::convert(finish(g[i], threshold, m1, s1));
+    dst[3 * i + 2] = To::convert(finish(b[i], threshold, m2, s2));
+  }
+}
+
+#define FASTSSL_AUGMENT_STORE(Name, To)                                                                          \
+  FASTSSL_CPU_CLONES void store_plane_##Name(const float* src, int64_t n, float threshold, float mean, float std, \
+                                             To::type* dst) {                                                    \
+    store_plane_body<To>(src, n, threshold, mean, std, dst);                                                     \
+  }                                                                                                              \
+  FASTSSL_CPU_CLONES void store_interleaved_##Name(const float* r, const float* g, const float* b, int64_t n,     \
+                                                   float threshold, const float* mean, const float* std,         \
+                                                   To::type* dst) {                                              \
+    store_interleaved_body<To>(r, g, b, n, threshold, mean, std, dst);                                           \
+  }                                                                                                              \
+  void store_##Name(const AugmentArgs& a, int64_t b, const float* const planes[3], float threshold) {             \
+    const int64_t n = a.out_h * a.out_w;                                                                         \
+    To::type* out = static_cast<To::type*>(a.out) + b * 3 * n;                                                   \
+    if (a.channels_last) {                                                                                       \
+      store_interleaved_##Name(planes[0], planes[1], planes[2], n, threshold, a.mean, a.std, out);               \
+    } else {                                                                                                     \
+      for (int c = 0; c < 3; ++c) store_plane_##Name(planes[c], n, threshold, a.mean[c], a.std[c], out + c * n); \
+    }                                                                                                            \
+  }
+
+FASTSSL_AUGMENT_STORE(f32, ToFloat)
+FASTSSL_AUGMENT_STORE(bf16, ToBFloat16)
+FASTSSL_AUGMENT_STORE(f16, ToHalf)
+#undef FASTSSL_AUGMENT_STORE
+
+}  // namespace
+
+void augment_sample(const AugmentArgs& a, int64_t b, AugmentScratch& s) {
+  const int64_t n = a.out_h * a.out_w;
+  float* image = grow(s.image, static_cast<size_t>(3 * n));
+  resize_crop(a, b, s, image);
+  colour_ops(a, b, image, n);
+  const float* planes[3] = {image, image + n, image + 2 * n};
+  const bool gray = a.grayscale[b];
+  if (gray) {
+    to_gray(image, image + n, image + 2 * n, n);
+    planes[1] = planes[2] = image;  // one plane serves the three channels from here on
+  }
+  const float sigma = a.blur_sigma[b];
+  if (sigma > 0.0f) {
+    const BlurKernel kernel = gaussian_kernel(sigma, a.blur_kernel);
+    for (int c = 0; c < (gray ? 1 : 3); ++c)
+      blur_plane(image + c * n, a.out_h, a.out_w, kernel, a.blur_kernel / 2, s);
+  }
+  const float threshold = a.solarize[b] ? 0.5f : 2.0f;
+  switch (a.dtype) {
+    case OutDtype::kFloat32:
+      store_f32(a, b, planes, threshold);
+      break;
+    case OutDtype::kBFloat16:
+      store_bf16(a, b, planes, threshold);
+      break;
+    case OutDtype::kFloat16:
+      store_f16(a, b, planes, threshold);
+      break;
+  }
+}
+
+}  // namespace cpu
+}  // namespace fastssl

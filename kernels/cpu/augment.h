@@ -1,0 +1,64 @@
+// CPU kernel of the fused per-sample augmentation: one read of each decoded image -> one view.
+// Torch-free: csrc/augment.cpp checks the tensors, fills AugmentArgs and runs augment_sample over
+// the samples on the ATen thread pool, each thread with its own AugmentScratch.
+//
+// Per sample b (the specification is fastssl/reference/augment.py):
+//   1. resize the crop (separable, weights from fastssl/ops/augment_weights.py, flip folded into the
+//      x weights): per output row, a vertical pass over the crop's uint8 rows (interleaved RGB, read
+//      straight from the packed ragged buffer) into a float row, then a horizontal pass of that row
+//      into three planes of a float32 (3, h, w) scratch image in [0, 1];
+//   2. the colour ops in the sample's order, one vectorised pass each; contrast first reduces the
+//      gray mean of the image as it is at that point;
+//   3. grayscale (one plane, shared by the three channels from then on);
+//   4. Gaussian blur, separable, reflect padding then replicate (as the reference);
+//   5. solarize, normalise, cast and store in one pass (NCHW or NHWC; float32, bfloat16 or float16).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace fastssl {
+namespace cpu {
+
+enum class OutDtype : int { kFloat32, kBFloat16, kFloat16 };
+
+// Everything one call needs; every pointer is to a contiguous buffer of the documented shape.
+struct AugmentArgs {
+  const uint8_t* data;      // packed images, image b at data + offsets[b], (H_b, W_b, 3) uint8
+  const int64_t* offsets;   // (B,)
+  const int64_t* sizes;     // (B, 2) H, W
+  const int64_t* crop;      // (B, 4) top, left, height, width (inside the image)
+  const int32_t* y_start;   // (B, out_h): first crop row of each output row
+  const float* y_weights;   // (B, out_h, y_stride); the first taps[b][0] of each row are read
+  int64_t y_stride;
+  const int32_t* taps;      // (B, 2): taps per output row (y) and column (x) of each sample
+  const int32_t* x_start;   // (B, out_w): first crop column of each output column (flip folded in)
+  const float* x_weights;   // (B, out_w, x_stride); the first taps[b][1] of each row are read
+  int64_t x_stride;
+  const float* factors;     // (B, 4) brightness, contrast, saturation, hue
+  const int64_t* order;     // (B, 4) permutation of 0..3: the colour ops in the order applied
+  const bool* grayscale;    // (B,)
+  const float* blur_sigma;  // (B,) 0 = no blur
+  const bool* solarize;     // (B,)
+  int64_t out_h, out_w;
+  int64_t blur_kernel;      // odd number of taps
+  float mean[3], std[3];
+  bool clamp;               // clamp the resized image to [0, 1] (bicubic)
+  OutDtype dtype;
+  bool channels_last;       // output (B, h, w, 3) in memory instead of (B, 3, h, w)
+  void* out;
+};
+
+// Per-thread buffers, grown on demand and reused over the samples a thread processes.
+struct AugmentScratch {
+  std::vector<float> image;  // 3 planes of out_h * out_w
+  std::vector<float> row;    // one vertically resized crop row, crop width * 3 (interleaved)
+  std::vector<float> temp;   // blur: one plane after the horizontal pass
+  std::vector<float> padded; // blur: one padded row
+};
+
+// Writes view b of the batch into args.out.
+void augment_sample(const AugmentArgs& args, int64_t b, AugmentScratch& scratch);
+
+}  // namespace cpu
+}  // namespace fastssl

@@ -1,0 +1,343 @@
+"""jigsaw: the Hamming permutation set (properties, distances, cache), the tiles (spec, backends, determinism), errors."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import fastssl.ops.jigsaw as jigsaw
+from fastssl.ops.jigsaw import hamming_permutations, hamming_stats, jigsaw_tiles, jigsaw_unpermute
+from fastssl.reference import jigsaw as reference
+from helpers import assert_close_to_reference, backend_cases, random_images, require
+
+BACKENDS = backend_cases(("reference", "cpp", "triton"))
+ATOL = 1e-4  # normalised values are O(1); the kernels compute in float32
+# Odd geometries: grid 2 and 3, cells and tiles not powers of two, non-square images larger than the region.
+SMALL = [dict(grid=3, cell=11, tile=7, size=(35, 38)), dict(grid=2, cell=13, tile=13, size=(26, 29)),
+         dict(grid=3, cell=9, tile=5, size=(27, 27))]
+# The distances the docstring of hamming_permutations reports (grid 3, seed 0).
+REPORTED = {("maxmin", 100): (6, 8.0352), ("mean", 100): (2, 8.08),
+            ("maxmin", 1000): (5, 7.9085), ("mean", 1000): (2, 8.008)}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTSSL_CACHE_DIR", str(tmp_path / "cache"))
+    jigsaw._permutations.cache_clear()
+    yield
+    jigsaw._permutations.cache_clear()
+
+
+def _perms(grid, n=None):
+    n = n or (24 if grid == 2 else 30)
+    return hamming_permutations(n, grid, cache=False)
+
+
+# --- permutation set ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("criterion", ["maxmin", "mean"])
+def test_permutation_set_properties_and_reported_distances(criterion):
+    p = hamming_permutations(100, 3, criterion)
+    assert p.shape == (100, 9) and p.dtype == torch.int64
+    assert (p.sort(dim=1).values == torch.arange(9)).all()
+    assert len(torch.unique(p, dim=0)) == 100
+    low, mean = hamming_stats(p)
+    assert (low, round(mean, 4)) == REPORTED[(criterion, 100)]
+    assert f"{low} / {mean:.4f}" in hamming_permutations.__doc__
+
+
+@pytest.mark.parametrize("criterion", ["maxmin", "mean"])
+def test_reported_distances_for_1000(criterion):
+    low, mean = hamming_stats(hamming_permutations(1000, 3, criterion, cache=False))
+    assert (low, round(mean, 4)) == REPORTED[(criterion, 1000)]
+
+
+def test_greedy_matches_brute_force_on_grid_2():
+    """The incremental greedy equals the definition: recompute every distance to the chosen set at each pick."""
+    for criterion in ("maxmin", "mean"):
+        got = hamming_permutations(24, 2, criterion, seed=5, cache=False).tolist()
+        cands = [list(c) for c in itertools.permutations(range(4))]
+        chosen = [got[0]]
+        while len(chosen) < 24:
+            def score(c):
+                d = [sum(a != b for a, b in zip(c, q)) for q in chosen]
+                return min(d) if criterion == "maxmin" else sum(d) / len(d)
+            rest = [c for c in cands if c not in chosen]
+            best = max(score(c) for c in rest)
+            chosen.append(next(c for c in rest if score(c) == best))  # lowest lexicographic index on ties
+        assert got == chosen
+
+
+def test_seed_picks_first_and_prefixes_agree():
+    a, b = hamming_permutations(10, 3, seed=1, cache=False), hamming_permutations(10, 3, seed=2, cache=False)
+    assert not torch.equal(a[0], b[0])
+    assert torch.equal(hamming_permutations(4, 3, seed=1, cache=False), a[:4])  # greedy: n=4 is a prefix of n=10
+
+
+def test_disk_cache_is_used_written_atomically_and_corruption_recomputed(tmp_path):
+    p = hamming_permutations(20, 3)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npy" and "n20" in files[0].name
+    assert torch.equal(torch.from_numpy(np.load(files[0])), p)
+    np.save(files[0], np.zeros((20, 9), dtype=np.int64))  # well-formed file, wrong content
+    jigsaw._permutations.cache_clear()
+    assert torch.equal(hamming_permutations(20, 3), p)
+    files[0].write_bytes(b"\x93NUMPY garbage")  # corrupt file
+    jigsaw._permutations.cache_clear()
+    assert torch.equal(hamming_permutations(20, 3), p)
+    assert torch.equal(torch.from_numpy(np.load(files[0])), p)  # rewritten
+    assert [f.name for f in (tmp_path / "cache").iterdir()] == [files[0].name]  # no temporary left behind
+    p[0, 0] = 99  # callers get a copy
+    assert hamming_permutations(20, 3)[0, 0] != 99
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n=0), "n must be an integer >= 1"),
+    (dict(n=25, grid=2), r"n must be <= \(grid²\)! = 24"),
+    (dict(n=5, grid=1), "grid must be an integer >= 2"),
+    (dict(n=5, grid=4), "grid must be 2 or 3"),
+    (dict(n=5, criterion="max"), "criterion must be one of"),
+    (dict(n=5, seed=-1), "seed must be an integer"),
+])
+def test_permutation_set_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        hamming_permutations(**kwargs)
+
+
+# --- tiles: the specification ----------------------------------------------------------------------------
+
+
+def test_tiles_are_the_cells_tiles_in_permuted_order():
+    g, cell, tile = 3, 11, 7
+    x = random_images((5, 3, 36, 40), torch.float64)
+    perms = _perms(3)
+    out = jigsaw_tiles(x, permutations=perms, grid=g, cell=cell, tile=tile, normalize=False, ids=torch.arange(5),
+                       backend="reference")
+    y0, x0 = (36 - 33) // 2, (40 - 33) // 2  # the centred region
+    for b in range(5):
+        perm = perms[out.labels[b]]
+        for t in range(9):
+            c = int(perm[t])
+            oy, ox = out.origins[b, c, 0].tolist()
+            cy, cx = divmod(c, g)
+            assert y0 + cy * cell <= oy <= y0 + cy * cell + cell - tile  # inside its cell
+            assert x0 + cx * cell <= ox <= x0 + cx * cell + cell - tile
+            assert torch.equal(out.tiles[b, t].double(), x[b, :, oy:oy + tile, ox:ox + tile].float().double())
+
+
+def test_labels_recover_the_original_arrangement():
+    x = random_images((6, 3, 33, 33), torch.uint8)
+    perms = _perms(3)
+    kw = dict(grid=3, cell=11, tile=8, ids=torch.arange(6), backend="reference")
+    shuffled = jigsaw_tiles(x, permutations=perms, **kw)
+    identity = torch.arange(9)[None]
+    in_order = jigsaw_tiles(x, torch.zeros(6, dtype=torch.int64), identity, **kw)
+    assert torch.equal(jigsaw_unpermute(shuffled.tiles, shuffled.labels, perms), in_order.tiles)
+    position_of_cell = jigsaw_unpermute(torch.arange(9).expand(6, 9), shuffled.labels, perms)  # inverse perms
+    assert torch.equal(position_of_cell.gather(1, perms[shuffled.labels]), torch.arange(9).expand(6, 9))
+
+
+def test_normalisation_greyscale_and_channel_drop():
+    x = random_images((4, 3, 30, 30), torch.uint8)
+    out = jigsaw_tiles(x, permutations=_perms(3), grid=3, cell=10, tile=9, greyscale=0.5, channel_drop=0.5,
+                       ids=torch.arange(4), backend="reference")
+    tiles = jigsaw_unpermute(out.tiles, out.labels, _perms(3)).double()  # per cell, like grey / keep
+    assert out.grey.any() and not out.grey.all() and (out.keep >= 0).any() and (out.keep == -1).any()
+    live = tiles[out.keep == -1]
+    assert live.mean((-2, -1)).abs().max() < 1e-5
+    assert (live.var((-2, -1), unbiased=False) - 1).abs().max() < 1e-3
+    grey = tiles[out.grey & (out.keep == -1)]
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-5) and torch.allclose(grey[:, 0], grey[:, 2], atol=1e-5)
+    for b, c in (out.keep >= 0).nonzero().tolist():
+        kept = int(out.keep[b, c])
+        assert all((tiles[b, c, ch] == 0).all() for ch in range(3) if ch != kept)
+        assert tiles[b, c, kept].abs().sum() > 0
+
+
+def test_flat_tile_normalises_to_zero_with_eps():
+    x = torch.full((1, 3, 20, 20), 0.5)
+    out = jigsaw_tiles(x, permutations=_perms(2), grid=2, cell=10, tile=6, backend="reference")
+    assert torch.equal(out.tiles, torch.zeros_like(out.tiles))
+
+
+def test_channel_shift_stays_inside_the_cell():
+    x = random_images((8, 3, 33, 33), torch.uint8)
+    out = jigsaw_tiles(x, permutations=_perms(3), grid=3, cell=11, tile=7, channel_shift=3, ids=torch.arange(8),
+                       backend="reference")
+    base = torch.tensor([(c // 3 * 11, c % 3 * 11) for c in range(9)])
+    inside = out.origins - base[None, :, None, :]
+    assert inside.min() >= 0 and inside.max() <= 4
+    assert (out.origins[:, :, 0] != out.origins[:, :, 1]).any()  # channels do move
+
+
+def test_given_parameters_are_used_exactly():
+    x = random_images((2, 3, 26, 26), torch.uint8)
+    perms = _perms(2)
+    offsets = torch.tensor([[[0, 0], [1, 2], [3, 3], [2, 0]], [[3, 1], [0, 0], [0, 3], [1, 1]]])
+    grey = torch.tensor([[True, False, False, False], [False, False, False, True]])
+    keep = torch.tensor([[-1, 2, -1, -1], [0, -1, -1, -1]])
+    labels = torch.tensor([5, 17])
+    out = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=offsets, grey=grey, keep=keep,
+                       backend="reference")
+    assert torch.equal(out.labels, labels) and torch.equal(out.grey, grey) and torch.equal(out.keep, keep)
+    expected = reference.jigsaw_tiles(x, labels, perms, offsets, grid=2, cell=13, tile=10, grey=grey, keep=keep)
+    assert_close_to_reference(out.tiles, expected, ATOL)
+    per_channel = offsets[:, :, None, :].expand(2, 4, 3, 2)
+    again = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=per_channel, grey=grey, keep=keep,
+                         channel_shift=2, backend="reference")
+    assert torch.equal(again.tiles, out.tiles)  # per-channel offsets are used as given, without shifts
+
+
+def test_same_ids_give_same_rows_in_any_batch():
+    x = random_images((6, 3, 33, 33), torch.uint8)
+    ids = torch.tensor([40, 7, 19, 3, 88, 12])
+    kw = dict(permutations=_perms(3), grid=3, cell=11, tile=7, channel_shift=2, greyscale=0.5, channel_drop=0.5,
+              seed=3, epoch=2, view=1, backend="reference")
+    full = jigsaw_tiles(x, ids=ids, **kw)
+    order = torch.tensor([4, 1, 3])
+    part = jigsaw_tiles(x[order], ids=ids[order], **kw)
+    for name in ("tiles", "labels", "origins", "grey", "keep"):
+        assert torch.equal(getattr(part, name), getattr(full, name)[order]), name
+    other_epoch = jigsaw_tiles(x, ids=ids, **{**kw, "epoch": 3})
+    assert not torch.equal(other_epoch.origins, full.origins)
+
+
+# --- backends against the reference -------------------------------------------------------------------------
+
+
+def _case(dtype, geometry, batch=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    g = geometry["grid"]
+    x = random_images((batch, 3) + geometry["size"], dtype, generator=gen)
+    kw = dict(grid=g, cell=geometry["cell"], tile=geometry["tile"], permutations=_perms(g),
+              ids=torch.randint(0, 1000, (batch,), generator=gen), seed=seed, channel_shift=1, greyscale=0.4,
+              channel_drop=0.3)
+    return x, kw
+
+
+def _expected(x, out, kw):
+    return reference.jigsaw_tiles(x, out.labels, kw["permutations"], out.origins - reference.origins(
+        torch.zeros_like(out.origins), None, x.shape[2], x.shape[3], kw["grid"], kw["cell"], kw["tile"]),
+        grid=kw["grid"], cell=kw["cell"], tile=kw["tile"], grey=out.grey, keep=out.keep)
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("geometry", range(len(SMALL)))
+def test_backend_matches_reference(backend, device, dtype, geometry):
+    require(backend, device)
+    x, kw = _case(dtype, SMALL[geometry], seed=geometry)
+    out = jigsaw_tiles(x.to(device), **kw, backend=backend)
+    assert out.tiles.dtype == torch.float32 and out.tiles.device.type == device
+    assert_close_to_reference(out.tiles, _expected(x if dtype == torch.uint8 else x.double(), out, kw), ATOL)
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_backend_half_precision_and_unnormalised(backend, device, normalize):
+    require(backend, device)
+    x, kw = _case(torch.float16, SMALL[0])
+    out = jigsaw_tiles(x.to(device), **kw, normalize=normalize, backend=backend)
+    expected = jigsaw_tiles(x.double(), **kw, normalize=normalize, backend="reference").tiles
+    assert_close_to_reference(out.tiles, expected.double(), ATOL)
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32], ids=str)
+def test_non_contiguous_inputs(backend, device, dtype):
+    require(backend, device)
+    base = random_images((3, 3, 60, 70), dtype)
+    kw = dict(permutations=_perms(3), grid=3, cell=9, tile=6, ids=torch.arange(3), channel_shift=1)
+    for x in (base[:, :, ::2, 1::2], base.transpose(-1, -2), base.contiguous(memory_format=torch.channels_last)):
+        assert not x.is_contiguous()
+        out = jigsaw_tiles(x.to(device), **kw, backend=backend)
+        expected = jigsaw_tiles(x.contiguous() if dtype == torch.uint8 else x.double(), **kw, backend="reference")
+        assert_close_to_reference(out.tiles, expected.tiles.double(), ATOL)
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+def test_opcheck(backend, device):
+    require(backend, device)
+    x = torch.randint(0, 256, (2, 3, 20, 22), dtype=torch.uint8, device=device)
+    origins = torch.randint(0, 14, (2, 4, 3, 2), device=device)
+    grey = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 1]], device=device)
+    keep = torch.tensor([[-1, 0, 2, -1], [-1, -1, 1, -1]], device=device)
+    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (x, origins, grey, keep, 6, True, 1e-6, backend))
+    xf = torch.rand(2, 3, 20, 22, device=device)
+    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (xf, origins, grey, keep, 5, False, 1e-6, backend))
+
+
+def test_torch_compile():
+    perms = _perms(2)
+    fn = torch.compile(lambda x, i: jigsaw_tiles(x, i, perms, grid=2, cell=8, tile=6).tiles, fullgraph=False,
+                       backend="aot_eager")
+    x, labels = random_images((2, 3, 16, 16), torch.uint8), torch.tensor([3, 9])
+    torch.testing.assert_close(fn(x, labels), jigsaw_tiles(x, labels, perms, grid=2, cell=8, tile=6).tiles)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+
+def _bad(**overrides):
+    kw = dict(images=torch.zeros(2, 3, 33, 33, dtype=torch.uint8), permutation_index=torch.tensor([0, 1]),
+              permutations=torch.tensor([list(range(9)), [8, 7, 6, 5, 4, 3, 2, 1, 0]]), grid=3, cell=11, tile=7)
+    kw.update(overrides)
+    images = kw.pop("images")
+    return lambda: jigsaw_tiles(images, **kw, backend="reference")
+
+
+@pytest.mark.parametrize("overrides,error,match", [
+    (dict(images=torch.zeros(2, 3, 32, 40, dtype=torch.uint8)), ValueError, r"images of 32 x 40 are too small.*33"),
+    (dict(tile=12), ValueError, "tile must be <= cell"),
+    (dict(permutations=torch.tensor([list(range(9))] * 2)), ValueError, "permutations has duplicate rows: row 1"),
+    (dict(permutations=torch.tensor([list(range(9)), [0] * 9])), ValueError, "permutations row 1 is not a permutation"),
+    (dict(permutations=torch.tensor([list(range(4))])), ValueError, r"permutations must have shape \(P, grid²\)"),
+    (dict(permutations=torch.arange(9.0)[None]), TypeError, "permutations must be an integer tensor"),
+    (dict(permutation_index=torch.tensor([0, 2])), ValueError, "permutation_index out of range"),
+    (dict(permutation_index=torch.tensor([0.0, 1.0])), TypeError, "permutation_index must be an integer tensor"),
+    (dict(permutation_index=torch.tensor([0])), ValueError, r"permutation_index must have shape \(2,\)"),
+    (dict(images=torch.zeros(2, 3, 33, 33, dtype=torch.int32)), TypeError, "images must have dtype"),
+    (dict(images=torch.zeros(2, 4, 33, 33)), ValueError, "images must have 3 channels"),
+    (dict(offsets=torch.full((2, 9, 2), 5)), ValueError, "offsets out of range"),
+    (dict(offsets=torch.zeros(2, 9, 2, dtype=torch.float32)), TypeError, "offsets must be an integer tensor"),
+    (dict(offsets=torch.zeros(2, 8, 2, dtype=torch.int64)), ValueError, "offsets must have shape"),
+    (dict(keep=torch.full((2, 9), 3)), ValueError, "keep out of range"),
+    (dict(grey=torch.zeros(2, 9, dtype=torch.int64)), ValueError, "grey must be a bool tensor"),
+    (dict(grid=1), ValueError, "grid must be an integer >= 2"),
+    (dict(greyscale=1.5), ValueError, "greyscale must be a probability"),
+    (dict(channel_drop=-0.1), ValueError, "channel_drop must be a probability"),
+    (dict(channel_shift=-1), ValueError, "channel_shift must be an integer >= 0"),
+    (dict(eps=0.0), ValueError, "eps must be > 0"),
+    (dict(ids=torch.arange(3)), ValueError, "ids must have one id per image"),
+])
+def test_bad_input_is_named(overrides, error, match):
+    with pytest.raises(error, match=match):
+        _bad(**overrides)()
+
+
+def test_nan_is_rejected_by_name():
+    x = torch.rand(1, 3, 22, 22)
+    x[0, 1, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="images contains 1 NaN"):
+        jigsaw_tiles(x, permutations=_perms(2), grid=2, cell=11, tile=8)
+
+
+def test_unpermute_bad_input():
+    perms = torch.tensor([[1, 0, 3, 2]])
+    with pytest.raises(ValueError, match="labels out of range"):
+        jigsaw_unpermute(torch.zeros(1, 4), torch.tensor([1]), perms)
+    with pytest.raises(ValueError, match="square number of tiles"):
+        jigsaw_unpermute(torch.zeros(1, 5), torch.tensor([0]), perms)
+
+
+def test_native_binding_rejects_tiles_outside_the_image():
+    require("cpp", "cpu")
+    from fastssl import _native
+
+    x = torch.zeros(1, 3, 10, 10, dtype=torch.uint8)
+    origins = torch.full((1, 1, 3, 2), 5)
+    zeros = torch.zeros(1, 1, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match="origins put a tile of 6 outside"):
+        _native.ops().jigsaw_tiles(x, origins, zeros, zeros, 6, True, 1e-6)
