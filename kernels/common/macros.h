@@ -13,6 +13,14 @@
 #define FASTSSL_UNROLL _Pragma("GCC unroll 8")
 #endif
 
+// CPU loops: one build for every x86-64 machine; the loader picks the AVX2+FMA clone where the CPU
+// has it (gcc's function multi-versioning).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define FASTSSL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FASTSSL_CPU_CLONES
+#endif
+
 namespace fastssl {
 
 FASTSSL_HD uint32_t float_as_bits(float x) {

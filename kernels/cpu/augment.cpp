@@ -5,13 +5,6 @@
 
 #include "../common/augment.h"
 
-// One build for every x86-64 machine; the loader picks the AVX2+FMA clone where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FASTSSL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define FASTSSL_CPU_CLONES
-#endif
-
 namespace fastssl {
 namespace cpu {
 namespace {
@@ -79,7 +72,7 @@ void horizontal_pass(const float* __restrict row, const int32_t* __restrict star
 void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* planes) {
   const int64_t W = a.sizes[2 * b + 1];
   const int64_t* box = a.crop + 4 * b;
-  const int64_t crop_h = box[2], crop_w = box[3];
+  const int64_t crop_w = box[3];
   const uint8_t* base = a.data + a.offsets[b] + (box[0] * W + box[1]) * 3;
   const int64_t stride = W * 3;
   const int64_t y_taps = a.taps[2 * b], x_taps = a.taps[2 * b + 1];  // <= crop_h, crop_w (checked)

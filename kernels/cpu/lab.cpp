@@ -2,13 +2,6 @@
 
 #include <cmath>
 
-// One build for every x86-64 machine; the loader picks the AVX2+FMA clone where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FASTSSL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define FASTSSL_CPU_CLONES
-#endif
-
 namespace fastssl {
 namespace lab {
 
