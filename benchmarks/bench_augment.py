@@ -51,16 +51,13 @@ QUICK = {"batch": 4, "height": 120, "width": 160, "size": 64, "copy_mib": 32, "b
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
-    parser.add_argument("--batch", type=int, help="images per call (default 32 on CPU, 256 on CUDA)")
+    common.add_common_arguments(parser, "32 on CPU, 256 on CUDA",
+                                "a few seconds: 4 images of 120 x 160 -> 64 x 64")
     parser.add_argument("--height", type=int, help="source image height (default 375)")
     parser.add_argument("--width", type=int, help="source image width (default 500)")
     parser.add_argument("--size", type=int, help="output side (default 224)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for every provider (default: torch's)")
     parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 images of 120 x 160 -> 64 x 64")
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider")
-    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
     return parser.parse_args(argv)
 
 
@@ -245,11 +242,9 @@ def main(argv=None) -> int:
     config = settings(args)
     if config["threads"]:
         torch.set_num_threads(config["threads"])
-    env = common.environment(device)
-    print(f"{NAME} benchmark on {env['device_name']}: {env['torch_threads']} threads, batch {config['batch']}, "
-          f"{config['height']}x{config['width']} -> {config['size']}", flush=True)
-    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    env, bandwidth = common.start(NAME, device, config["copy_mib"],
+                                  f"{torch.get_num_threads()} threads, batch {config['batch']}, "
+                                  f"{config['height']}x{config['width']} -> {config['size']}")
     case, providers, accuracy = build_case(device, config)
     print(case.name + "\n  " + accuracy, flush=True)
     rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],

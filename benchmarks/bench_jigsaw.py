@@ -45,11 +45,8 @@ QUICK = {"batch": 4, "copy_mib": 32, "budget_s": 0.2}
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
-    parser.add_argument("--batch", type=int, help="images per call (default 64 on CPU, 256 on CUDA)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 images, short timing budget")
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
-    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
+    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
+                                "a few seconds: 4 images, short timing budget")
     return parser.parse_args(argv)
 
 
@@ -129,11 +126,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = common.resolve_device(args.device)
     config = settings(args)
-    env = common.environment(device)
     size = config["grid"] * config["cell"]
-    print(f"{NAME} benchmark on {env['device_name']}: batch {config['batch']}, images {size} x {size}", flush=True)
-    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, images {size} x {size}")
     perms = jigsaw.hamming_permutations(100, config["grid"])
     generator = torch.Generator().manual_seed(0)
     shape = (config["batch"], 3, size, size)

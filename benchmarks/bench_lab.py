@@ -46,15 +46,10 @@ QUICK = {"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2}
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
-    parser.add_argument("--batch", type=int, help="images per call (default 32 on CPU, 256 on CUDA)")
+    common.add_common_arguments(parser, "32 on CPU, 256 on CUDA",
+                                "a few seconds: 4 x 3 x 64 x 64, short timing budget, no torch.compile (nor CPU peak memory)")
     parser.add_argument("--size", type=int, help="image side in pixels (default 224)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a few seconds: 4 x 3 x 64 x 64, short timing budget, no torch.compile "
-                             "(nor CPU peak memory)")
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
     parser.add_argument("--compile-timeout", type=float, help="seconds allowed for torch.compile's first call")
-    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
     return parser.parse_args(argv)
 
 
@@ -231,10 +226,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = common.resolve_device(args.device)
     config = settings(args)
-    env = common.environment(device)
-    print(f"{NAME} benchmark on {env['device_name']}: batch {config['batch']}, size {config['size']}", flush=True)
-    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
     cases, rows, skipped = [], [], []
     for case, providers, reference in build_cases(device, config):
         print(case.name, flush=True)

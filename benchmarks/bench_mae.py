@@ -41,14 +41,11 @@ QUICK = {"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2}
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
-    parser.add_argument("--batch", type=int, help="images per call (default 64 on CPU, 256 on CUDA)")
+    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
+                                "a few seconds: 4 x 3 x 64 x 64, short budget, no memory")
     parser.add_argument("--size", type=int, help="image side in pixels (default 224)")
     parser.add_argument("--patch", type=int, help="patch size (default 16)")
     parser.add_argument("--mask-ratio", type=float, help="fraction of patches removed (default 0.75)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 x 3 x 64 x 64, short budget, no memory")
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider")
-    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
     return parser.parse_args(argv)
 
 
@@ -126,10 +123,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = common.resolve_device(args.device)
     config = settings(args)
-    env = common.environment(device)
-    print(f"{NAME} benchmark on {env['device_name']}: batch {config['batch']}, size {config['size']}", flush=True)
-    bandwidth = common.copy_bandwidth(device, config["copy_mib"] * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
     case, providers, reference = build_case(device, config)
     print(case.name, flush=True)
     rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], expected=reference,

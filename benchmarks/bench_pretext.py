@@ -50,11 +50,8 @@ QUICK_PAIRS = dict(patch=24, gap=4, jitter=2, colour_drop=0.5)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--batch", type=int, help="images per call (default 64 on CPU, 256 on CUDA)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: 4 x 3 x 96 x 96, short budget")
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
-    parser.add_argument("--out", help=f"output folder (default {common.RESULTS_DIR})")
+    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
+                                "a few seconds: 4 x 3 x 96 x 96, short budget")
     return parser.parse_args(argv)
 
 
@@ -186,10 +183,7 @@ def main(argv=None) -> int:
     DEVICE = common.resolve_device(args.device)
     config = dict(DEFAULTS[args.device], **(QUICK if args.quick else {}))
     config.update({k: v for k, v in (("batch", args.batch), ("budget_s", args.budget)) if v is not None})
-    env = common.environment(DEVICE)
-    print(f"{NAME} benchmark on {env['device_name']}: batch {config['batch']}, size {config['size']}", flush=True)
-    bandwidth = common.copy_bandwidth(DEVICE, config["copy_mib"] * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    env, bandwidth = common.start(NAME, DEVICE, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (config["batch"], 3, config["size"], config["size"]), dtype=torch.uint8,
                       generator=generator).to(DEVICE)

@@ -486,6 +486,24 @@ def write_results(name: str, device: torch.device, env: dict, bandwidth: dict, c
     return json_path, md_path
 
 
+def add_common_arguments(parser, batch_default: str, quick_help: str) -> None:
+    """The flags every benchmark takes: --device, --batch, --quick, --budget, --out."""
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
+    parser.add_argument("--batch", type=int, help=f"images per call (default {batch_default})")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
+    parser.add_argument("--out", help=f"output folder (default {RESULTS_DIR})")
+
+
+def start(name: str, device: torch.device, copy_mib: int, detail: str) -> tuple[dict, dict]:
+    """Records the environment and measures the copy bandwidth of ``device`` (printing both): (env, bandwidth)."""
+    env = environment(device)
+    print(f"{name} benchmark on {env['device_name']}: {detail}", flush=True)
+    bandwidth = copy_bandwidth(device, copy_mib * 2**20)
+    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    return env, bandwidth
+
+
 def resolve_device(kind: str) -> torch.device:
     """``torch.device(kind)``, exiting with a clear message when CUDA is asked for and absent."""
     device = torch.device(kind)

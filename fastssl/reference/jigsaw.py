@@ -38,9 +38,9 @@ import numpy as np
 import torch
 
 from .. import random as frandom
+from .augment import GRAY_WEIGHTS
 
 CRITERIA = ("maxmin", "mean")
-GREY_WEIGHTS = (0.299, 0.587, 0.114)
 EPS = 1e-6
 MAX_ENUMERATED_GRID = 3  # 16! permutations of a 4 x 4 grid cannot be enumerated
 
@@ -170,7 +170,7 @@ def crop(images: torch.Tensor, origins: torch.Tensor, tile: int) -> torch.Tensor
 
 def finish(tiles: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, normalize: bool, eps: float) -> torch.Tensor:
     """Greyscale, normalisation and channel dropping of float (B, T, 3, t, t) tiles; grey (B, T) bool, keep (B, T)."""
-    weights = torch.tensor(GREY_WEIGHTS, dtype=tiles.dtype, device=tiles.device).view(1, 1, 3, 1, 1)
+    weights = torch.tensor(GRAY_WEIGHTS, dtype=tiles.dtype, device=tiles.device).view(1, 1, 3, 1, 1)
     luma = (tiles * weights).sum(2, keepdim=True).expand_as(tiles)
     tiles = torch.where(grey[..., None, None, None], luma, tiles)
     if normalize:

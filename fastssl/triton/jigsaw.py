@@ -13,14 +13,14 @@ import torch
 import triton
 import triton.language as tl
 
-from ..reference.jigsaw import GREY_WEIGHTS
+from ..reference.augment import GRAY_WEIGHTS
 from .lab import device_guard
 
 MAX_BLOCK = 1024
 NUM_WARPS = 4
-GREY_R = tl.constexpr(GREY_WEIGHTS[0])
-GREY_G = tl.constexpr(GREY_WEIGHTS[1])
-GREY_B = tl.constexpr(GREY_WEIGHTS[2])
+GREY_R = tl.constexpr(GRAY_WEIGHTS[0])
+GREY_G = tl.constexpr(GRAY_WEIGHTS[1])
+GREY_B = tl.constexpr(GRAY_WEIGHTS[2])
 
 
 @triton.jit

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "../common/augment.h"  // gray(): the one definition of the luma weights
+
 namespace fastssl {
 namespace cpu {
 
@@ -53,7 +55,7 @@ double gather_plane(const T* image, const jigsaw::Strides& s, const int64_t* ori
 void to_grey(float* r, float* g, float* b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float luma = jigsaw::kGreyR * r[i] + jigsaw::kGreyG * g[i] + jigsaw::kGreyB * b[i];
+    const float luma = fastssl::augment::gray(r[i], g[i], b[i]);
     r[i] = g[i] = b[i] = luma;
   }
 }

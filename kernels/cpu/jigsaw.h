@@ -7,9 +7,6 @@
 namespace fastssl {
 namespace jigsaw {
 
-// ITU-R BT.601 luma, the greyscale of fastssl.reference.jigsaw.GREY_WEIGHTS.
-constexpr float kGreyR = 0.299f, kGreyG = 0.587f, kGreyB = 0.114f;
-
 // Element strides of one (3, H, W) image, any layout (channels-last included).
 struct Strides {
   int64_t channel, row, col;
