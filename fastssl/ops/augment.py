@@ -19,21 +19,32 @@ from ..views import AugmentParams, Recipe, draw
 from .augment_weights import axis_weights
 
 
-def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
-    """The fused C++ kernel: resize weights here (flip folded into x), everything else in fastssl_C::augment."""
+def _kernel_args(images: RaggedImages, params: AugmentParams) -> tuple:
+    """The arguments of the fused kernels (fastssl_C::augment and fastssl.triton.augment.augment), on the
+    batch's device: resize weights from :mod:`.augment_weights` (flip folded into x), factors (B, 4)."""
     crop = params.crop.to(torch.int64)
     y_start, y_weights, y_taps = axis_weights(crop[:, 2], params.size[0], params.interpolation)
     x_start, x_weights, x_taps = axis_weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip)
     factors = torch.stack((params.brightness, params.contrast, params.saturation, params.hue), 1).float()
-    return _native.ops().augment(
-        images.data, images.offsets, images.sizes, crop, y_start, y_weights, torch.stack((y_taps, x_taps), 1),
-        x_start, x_weights, factors,
-        params.order.to(torch.int64), params.grayscale.to(torch.bool), params.blur_sigma.float(),
-        params.solarize.to(torch.bool), params.blur_kernel, list(params.mean), list(params.std),
-        params.interpolation == "bicubic", params.dtype, params.channels_last)
+    return (images.data, images.offsets, images.sizes, crop, y_start, y_weights, torch.stack((y_taps, x_taps), 1),
+            x_start, x_weights, factors, params.order.to(torch.int64), params.grayscale.to(torch.bool),
+            params.blur_sigma.float(), params.solarize.to(torch.bool), params.blur_kernel, list(params.mean),
+            list(params.std), params.interpolation == "bicubic", params.dtype, params.channels_last)
 
 
-AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp})
+def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
+    """The fused C++ kernel (kernels/cpu/augment.cpp): one read of each image per view, threads over samples."""
+    return _native.ops().augment(*_kernel_args(images, params))
+
+
+def _triton(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
+    """The Triton kernels (fastssl/triton/augment.py): one launch per pass for the whole ragged batch."""
+    from ..triton import augment as kernels
+
+    return kernels.augment(*_kernel_args(images, params))
+
+
+AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp, "triton": _triton})
 
 
 @torch.library.custom_op("fastssl::augment", mutates_args=())

@@ -1,0 +1,477 @@
+"""The fused per-sample augmentation in Triton: one launch per pass for the whole ragged batch.
+
+Specification: :mod:`fastssl.reference.augment`; design: the fused CPU kernel (kernels/cpu/augment.cpp),
+per-pixel maths: kernels/common/augment.h. Every program works on one output tile (``BY`` x ``BX``
+pixels) of one sample; the sample's scalars (image offset, size, crop, tap counts, factors, op order,
+flags) are loaded inside the kernel, so a batch of differently sized images is one launch.
+
+Passes (grid: tiles x samples each):
+
+1. ``_contrast_mean_kernel`` (the contrast pre-pass): for samples whose contrast factor is not 1,
+   recomputes the tile as it is just before contrast (resize + the colour ops that precede contrast in
+   the sample's order) and writes the tile's sum of gray to ``partials`` (B, MAX_TILES) float32.
+   The image is recomputed, never stored; samples with contrast 1 do nothing.
+2. ``_augment_kernel``: crop + resize (antialiased, flip folded into the x weights) + the four colour
+   ops in the sample's order (contrast pulls toward sum(partials[b]) / (h w), the tiles added in a
+   fixed order: the mean depends on the sample alone) + grayscale; then, for a sample without blur,
+   solarize + normalise + cast + store; for a sample with blur, float32 values to ``scratch``.
+3. ``_blur_kernel`` twice when any sample blurs: rows (scratch -> scratch2), then columns
+   (scratch2 -> output) + solarize + normalise + cast, in the reference's order (blur, then solarize).
+
+Resize weights come from :func:`fastssl.ops.augment_weights.axis_weights` (computed on the device):
+per sample, output row ``y`` reads crop rows ``y_start[b, y] + [0, taps[b, 0])`` with weights
+``y_weights[b, y, :taps[b, 0]]``, likewise for columns; the tap loops run to the sample's own count
+(a runtime bound), so a sample's view does not depend on the batch it is in.
+
+Under the interpreter (``TRITON_INTERPRET=1``, CPU tensors) bfloat16 outputs are written as float32 and
+cast after: the interpreter has no bfloat16.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..backends import triton_interpreter
+from .lab import device_guard, kernel_output_dtype
+
+GRAY_R = tl.constexpr(0.299)
+GRAY_G = tl.constexpr(0.587)
+GRAY_B = tl.constexpr(0.114)
+TILE_PIXELS = 512  #: output pixels per program on the GPU (BY x BX)
+TILE_PIXELS_INTERPRETER = 4096  #: the interpreter pays per program: bigger tiles, fewer programs
+NUM_WARPS = 4
+FLAG_GRAY, FLAG_SOLARIZE, FLAG_BLUR = 0, 1, 2  #: columns of the (B, 3) int32 flags
+
+
+# --- per-pixel maths (kernels/common/augment.h) -------------------------------------------------------
+
+
+@triton.jit
+def _clamp01(x):
+    return tl.minimum(tl.maximum(x, 0.0), 1.0)
+
+
+@triton.jit
+def _gray(r, g, b):
+    return GRAY_R * r + GRAY_G * g + GRAY_B * b
+
+
+@triton.jit
+def _blend(x, f, m):
+    """f x + (1 - f) m, clamped: contrast (m the image's mean gray) and saturation (m the pixel's gray)."""
+    return _clamp01(f * x + (1.0 - f) * m)
+
+
+# RGB -> HSV -> RGB with H shifted by `shift` turns, as the reference (and augment.h::hue_shift):
+# v = max, delta = max - min, s = delta / v (0 when v = 0); rc = (v - r) / delta (likewise gc, bc);
+# 6 H = bc - gc when v == r, else 2 + rc - bc when v == g, else 4 + gc - rc; H = (6 H / 6) mod 1
+# (0 when delta = 0), then H <- (H + shift) mod 1. Back: sector i = floor(6 H) (6 -> 0 when H rounds
+# to 1), f = 6 H - floor(6 H), p = v (1 - s), q = v (1 - s f), t = v (1 - s (1 - f));
+# (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q) for sectors 0..5, clamped.
+@triton.jit
+def _hue_shift(r, g, b, shift):
+    v = tl.maximum(r, tl.maximum(g, b))
+    delta = v - tl.minimum(r, tl.minimum(g, b))
+    safe = tl.where(delta > 0.0, delta, 1.0)
+    s = tl.where(v > 0.0, delta / tl.where(v > 0.0, v, 1.0), 0.0)
+    rc = (v - r) / safe
+    gc = (v - g) / safe
+    bc = (v - b) / safe
+    h6 = tl.where(v == r, bc - gc, tl.where(v == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = h6 / 6.0
+    h = tl.where(delta > 0.0, h - tl.floor(h), 0.0)
+    h = h + shift
+    h = h - tl.floor(h)
+    x6 = h * 6.0
+    fl = tl.floor(x6)
+    f = x6 - fl
+    i = tl.where(fl >= 6.0, fl - 6.0, fl)
+    p = v * (1.0 - s)
+    q = v * (1.0 - s * f)
+    t = v * (1.0 - s * (1.0 - f))
+    nr = tl.where((i == 0.0) | (i == 5.0), v, tl.where(i == 1.0, q, tl.where(i == 4.0, t, p)))
+    ng = tl.where((i == 1.0) | (i == 2.0), v, tl.where(i == 0.0, t, tl.where(i == 3.0, q, p)))
+    nb = tl.where((i == 3.0) | (i == 4.0), v, tl.where(i == 2.0, t, tl.where(i == 5.0, q, p)))
+    return _clamp01(nr), _clamp01(ng), _clamp01(nb)
+
+
+@triton.jit
+def _blur_source(p, n, half):
+    """The pixel that padded position p (in [-half, n + half)) reads: reflect by r = min(half, n - 1)
+    (edge not repeated), then replicate the outermost reflected pixel (augment.h::blur_source_index)."""
+    r = tl.minimum(half, n - 1)
+    q = tl.abs(p)
+    q = tl.minimum(q, 2 * (n - 1) - q)
+    q = tl.where(p < -r, r, q)
+    q = tl.where(p > n - 1 + r, n - 1 - r, q)
+    return q
+
+
+# --- tile helpers -------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _tile(tile, tiles_x, out_h, out_w, BY: tl.constexpr, BX: tl.constexpr):
+    """Output rows (BY, 1) and columns (1, BX) of tile ``tile`` (row-major over the tiles), and their masks."""
+    oy = (tile // tiles_x) * BY + tl.arange(0, BY)[:, None]
+    ox = (tile % tiles_x) * BX + tl.arange(0, BX)[None, :]
+    return oy, ox, oy < out_h, ox < out_w
+
+
+# Resize of one tile. Output (y, x), channel c, of sample b:
+#   sum_i y_weights[b, y, i] * sum_j x_weights[b, x, j] * src[top + y_start[b, y] + i, left + x_start[b, x] + j, c] / 255
+# i < taps[b, 0], j < taps[b, 1]; the horizontal sums first, as F.interpolate does. The source is HWC
+# uint8 at data + offsets[b]; every tap lies inside the crop (augment_weights), so only the tile's
+# own bounds are masked. Bicubic (negative lobes) is clamped to [0, 1] like the reference.
+@triton.jit
+def _resized_tile(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_weights_ptr, x_start_ptr,
+                  x_weights_ptr, taps_ptr, sample, oy, ox, mask_y, mask_x, out_h, out_w, ky, kx,
+                  CLAMP: tl.constexpr, BY: tl.constexpr, BX: tl.constexpr):
+    s64 = sample.to(tl.int64)
+    base = data_ptr + tl.load(offsets_ptr + s64)
+    width = tl.load(sizes_ptr + 2 * s64 + 1)
+    top = tl.load(crop_ptr + 4 * s64)
+    left = tl.load(crop_ptr + 4 * s64 + 1)
+    taps_y = tl.load(taps_ptr + 2 * s64)
+    taps_x = tl.load(taps_ptr + 2 * s64 + 1)
+    ys = tl.load(y_start_ptr + s64 * out_h + oy, mask=mask_y, other=0).to(tl.int64)  # (BY, 1)
+    xs = tl.load(x_start_ptr + s64 * out_w + ox, mask=mask_x, other=0).to(tl.int64)  # (1, BX)
+    y_row = y_weights_ptr + (s64 * out_h + oy) * ky
+    x_row = x_weights_ptr + (s64 * out_w + ox) * kx
+    column = (left + xs) * 3
+    mask = mask_y & mask_x
+    r = tl.zeros((BY, BX), dtype=tl.float32)
+    g = tl.zeros((BY, BX), dtype=tl.float32)
+    b = tl.zeros((BY, BX), dtype=tl.float32)
+    for i in range(taps_y):
+        wy = tl.load(y_row + i, mask=mask_y, other=0.0)
+        pixel = base + (top + ys + i) * width * 3 + column
+        hr = tl.zeros((BY, BX), dtype=tl.float32)
+        hg = tl.zeros((BY, BX), dtype=tl.float32)
+        hb = tl.zeros((BY, BX), dtype=tl.float32)
+        for j in range(taps_x):
+            wx = tl.load(x_row + j, mask=mask_x, other=0.0)
+            p = pixel + 3 * j
+            hr += wx * tl.load(p, mask=mask, other=0).to(tl.float32)
+            hg += wx * tl.load(p + 1, mask=mask, other=0).to(tl.float32)
+            hb += wx * tl.load(p + 2, mask=mask, other=0).to(tl.float32)
+        r += wy * hr
+        g += wy * hg
+        b += wy * hb
+    r = r * (1.0 / 255.0)
+    g = g * (1.0 / 255.0)
+    b = b * (1.0 / 255.0)
+    if CLAMP:
+        r = _clamp01(r)
+        g = _clamp01(g)
+        b = _clamp01(b)
+    return r, g, b
+
+
+# The colour ops of the sample in its order (0 brightness, 1 contrast, 2 saturation, 3 hue), the first
+# `count` of them: 4 in the main pass, the ops before contrast in the pre-pass. An identity factor skips
+# its op, as the CPU kernel does (the reference's op is then exact identity on [0, 1] for brightness,
+# contrast and saturation, a ~1e-7 round trip for hue). `contrast_mean` is the image's mean gray as it
+# is when contrast runs.
+@triton.jit
+def _colour_ops(r, g, b, factors_ptr, order_ptr, sample, count, contrast_mean):
+    s64 = sample.to(tl.int64)
+    for k in range(count):
+        op = tl.load(order_ptr + 4 * s64 + k)
+        f = tl.load(factors_ptr + 4 * s64 + op)
+        if op == 0:
+            if f != 1.0:
+                r = _clamp01(f * r)
+                g = _clamp01(f * g)
+                b = _clamp01(f * b)
+        elif op == 1:
+            if f != 1.0:
+                r = _blend(r, f, contrast_mean)
+                g = _blend(g, f, contrast_mean)
+                b = _blend(b, f, contrast_mean)
+        elif op == 2:
+            if f != 1.0:
+                m = _gray(r, g, b)
+                r = _blend(r, f, m)
+                g = _blend(g, f, m)
+                b = _blend(b, f, m)
+        else:
+            if f != 0.0:
+                r, g, b = _hue_shift(r, g, b, f)
+    return r, g, b
+
+
+@triton.jit
+def _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx, threshold, mean0, mean1, mean2, std0,
+                std1, std2):
+    """Solarize (x >= threshold -> 1 - x; threshold 2 = off), normalise (x - mean) / std, cast, store at
+    out[sample, c, oy, ox] through the output's strides (NCHW or channels_last)."""
+    out_type = out_ptr.dtype.element_ty
+    at = out_ptr + sample.to(tl.int64) * sb + oy * sy + ox * sx
+    r = tl.where(r >= threshold, 1.0 - r, r)
+    g = tl.where(g >= threshold, 1.0 - g, g)
+    b = tl.where(b >= threshold, 1.0 - b, b)
+    tl.store(at, ((r - mean0) / std0).to(out_type), mask=mask)
+    tl.store(at + sc, ((g - mean1) / std1).to(out_type), mask=mask)
+    tl.store(at + 2 * sc, ((b - mean2) / std2).to(out_type), mask=mask)
+
+
+@triton.jit
+def _solarize_threshold(flags_ptr, sample):
+    return tl.where(tl.load(flags_ptr + 3 * sample.to(tl.int64) + FLAG_SOLARIZE) != 0, 0.5, 2.0)
+
+
+# --- kernels ------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _contrast_mean_kernel(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_weights_ptr, x_start_ptr,
+                          x_weights_ptr, taps_ptr, factors_ptr, order_ptr, partials_ptr, out_h, out_w, ky, kx,
+                          tiles_x, CLAMP: tl.constexpr, MAX_TILES: tl.constexpr, BY: tl.constexpr,
+                          BX: tl.constexpr):
+    tile = tl.program_id(0)
+    sample = tl.program_id(1)
+    s64 = sample.to(tl.int64)
+    if tl.load(factors_ptr + 4 * s64 + 1) != 1.0:
+        oy, ox, mask_y, mask_x = _tile(tile, tiles_x, out_h, out_w, BY, BX)
+        r, g, b = _resized_tile(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_weights_ptr,
+                                x_start_ptr, x_weights_ptr, taps_ptr, sample, oy, ox, mask_y, mask_x, out_h, out_w,
+                                ky, kx, CLAMP, BY, BX)
+        # the position of contrast in the order = the number of ops that run before it
+        k = tl.arange(0, 4)
+        before = tl.sum(tl.where(tl.load(order_ptr + 4 * s64 + k) == 1, k, 0))
+        r, g, b = _colour_ops(r, g, b, factors_ptr, order_ptr, sample, before, 0.0)
+        gray = tl.where(mask_y & mask_x, _gray(r, g, b), 0.0)
+        tl.store(partials_ptr + s64 * MAX_TILES + tile, tl.sum(tl.sum(gray, 1), 0))
+
+
+@triton.jit
+def _augment_kernel(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_weights_ptr, x_start_ptr,
+                    x_weights_ptr, taps_ptr, factors_ptr, order_ptr, flags_ptr, partials_ptr, out_ptr, scratch_ptr,
+                    out_h, out_w, ky, kx, tiles_x, n_tiles, sb, sc, sy, sx, mean0, mean1, mean2, std0, std1, std2,
+                    CLAMP: tl.constexpr, BLUR: tl.constexpr, MAX_TILES: tl.constexpr, BY: tl.constexpr,
+                    BX: tl.constexpr):
+    tile = tl.program_id(0)
+    sample = tl.program_id(1)
+    s64 = sample.to(tl.int64)
+    oy, ox, mask_y, mask_x = _tile(tile, tiles_x, out_h, out_w, BY, BX)
+    mask = mask_y & mask_x
+    r, g, b = _resized_tile(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_weights_ptr, x_start_ptr,
+                            x_weights_ptr, taps_ptr, sample, oy, ox, mask_y, mask_x, out_h, out_w, ky, kx, CLAMP,
+                            BY, BX)
+    t = tl.arange(0, MAX_TILES)
+    partial = tl.load(partials_ptr + s64 * MAX_TILES + t, mask=t < n_tiles, other=0.0)
+    contrast_mean = tl.sum(partial, 0) / (out_h * out_w)
+    r, g, b = _colour_ops(r, g, b, factors_ptr, order_ptr, sample, 4, contrast_mean)
+    if tl.load(flags_ptr + 3 * s64 + FLAG_GRAY) != 0:
+        r = _gray(r, g, b)
+        g = r
+        b = r
+    blurred = False
+    if BLUR:
+        blurred = tl.load(flags_ptr + 3 * s64 + FLAG_BLUR) != 0
+    if blurred:
+        # the view before blur, float32 planar (B, 3, h, w): the blur passes finish it
+        at = scratch_ptr + (s64 * 3 * out_h + oy) * out_w + ox
+        plane = out_h * out_w
+        tl.store(at, r, mask=mask)
+        tl.store(at + plane, g, mask=mask)
+        tl.store(at + 2 * plane, b, mask=mask)
+    else:
+        _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx, _solarize_threshold(flags_ptr, sample),
+                    mean0, mean1, mean2, std0, std1, std2)
+
+
+# One direction of the separable Gaussian blur of the samples whose flag is set, on planar float32
+# (B, 3, h, w): dst(p) = sum_t k[b, t] src(p + t - half along the axis), t < taps, the source position
+# reflected / replicated by _blur_source exactly as the reference pads. The rows pass (VERTICAL False)
+# writes float32 to dst; the columns pass then solarizes, normalises, casts and writes the view.
+@triton.jit
+def _blur_kernel(src_ptr, dst_ptr, out_ptr, kernel_ptr, flags_ptr, out_h, out_w, taps, tiles_x, sb, sc, sy, sx,
+                 mean0, mean1, mean2, std0, std1, std2, VERTICAL: tl.constexpr, BY: tl.constexpr,
+                 BX: tl.constexpr):
+    tile = tl.program_id(0)
+    sample = tl.program_id(1)
+    s64 = sample.to(tl.int64)
+    if tl.load(flags_ptr + 3 * s64 + FLAG_BLUR) != 0:
+        oy, ox, mask_y, mask_x = _tile(tile, tiles_x, out_h, out_w, BY, BX)
+        mask = mask_y & mask_x
+        half = taps // 2
+        plane = out_h * out_w
+        src = src_ptr + s64 * 3 * plane
+        r = tl.zeros((BY, BX), dtype=tl.float32)
+        g = tl.zeros((BY, BX), dtype=tl.float32)
+        b = tl.zeros((BY, BX), dtype=tl.float32)
+        for t in range(taps):
+            w = tl.load(kernel_ptr + s64 * taps + t)
+            if VERTICAL:
+                at = src + _blur_source(oy + t - half, out_h, half) * out_w + ox
+            else:
+                at = src + oy * out_w + _blur_source(ox + t - half, out_w, half)
+            r += w * tl.load(at, mask=mask, other=0.0)
+            g += w * tl.load(at + plane, mask=mask, other=0.0)
+            b += w * tl.load(at + 2 * plane, mask=mask, other=0.0)
+        if VERTICAL:
+            _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx,
+                        _solarize_threshold(flags_ptr, sample), mean0, mean1, mean2, std0, std1, std2)
+        else:
+            at = dst_ptr + (s64 * 3 * out_h + oy) * out_w + ox
+            tl.store(at, r, mask=mask)
+            tl.store(at + plane, g, mask=mask)
+            tl.store(at + 2 * plane, b, mask=mask)
+
+
+# --- launcher -----------------------------------------------------------------------------------------
+
+
+def tile_shape(out_h: int, out_w: int) -> tuple[int, int]:
+    """(BY, BX): powers of two covering about TILE_PIXELS output pixels, no wider/taller than needed."""
+    pixels = TILE_PIXELS_INTERPRETER if triton_interpreter() else TILE_PIXELS
+    bx = min(32 if not triton_interpreter() else 64, triton.next_power_of_2(out_w))
+    by = min(max(pixels // bx, 1), triton.next_power_of_2(out_h))
+    return by, bx
+
+
+def gaussian_kernels(sigma: torch.Tensor, taps: int) -> torch.Tensor:
+    """(B,) float32 sigmas -> (B, taps) float32 normalised exp(-t^2 / (2 sigma^2)), t = -(taps-1)/2..(taps-1)/2,
+    computed in float64 like the reference; rows of sigma 0 (no blur) are a unit impulse."""
+    t = torch.arange(taps, dtype=torch.float64, device=sigma.device) - (taps - 1) / 2
+    s = sigma.to(torch.float64).unsqueeze(1)
+    k = torch.exp(-t ** 2 / (2 * torch.where(s > 0, s, 1.0) ** 2))
+    k = torch.where(s > 0, k, (t == 0).to(torch.float64))
+    return (k / k.sum(1, keepdim=True)).to(torch.float32)
+
+
+def _check(t: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[int, ...], device: torch.device):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    if t.dtype != dtype:
+        raise TypeError(f"{name} must be {dtype}, got {t.dtype}")
+    if t.device != device:
+        raise ValueError(f"{name} must be on {device} (where data is), got {t.device}")
+    if t.dim() != len(shape) or any(s >= 0 and t.shape[i] != s for i, s in enumerate(shape)):
+        raise ValueError(f"{name} must have shape {shape} (-1: any), got {tuple(t.shape)}")
+    return t.contiguous()
+
+
+def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop: torch.Tensor,
+            y_start: torch.Tensor, y_weights: torch.Tensor, taps: torch.Tensor, x_start: torch.Tensor,
+            x_weights: torch.Tensor, factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor,
+            blur_sigma: torch.Tensor, solarize: torch.Tensor, blur_kernel: int, mean, std, clamp: bool,
+            dtype: torch.dtype, channels_last: bool) -> torch.Tensor:
+    """One augmented view of each image of a ragged batch; the arguments of ``fastssl_C::augment``.
+
+    Args:
+        data: (total,) uint8, images back to back in HWC order; offsets (B,) int64; sizes (B, 2) int64 (H, W).
+        crop: (B, 4) int64 (top, left, height, width), inside each image.
+        y_start, y_weights, x_start, x_weights: (B, h) int32, (B, h, KY) float32, (B, w) int32,
+            (B, w, KX) float32 from :func:`fastssl.ops.augment_weights.axis_weights` (flip folded into x);
+            taps: (B, 2) int32 taps of each sample along y and x (<= KY, KX).
+        factors: (B, 4) float32 brightness, contrast, saturation (>= 0), hue (turns, [-0.5, 0.5]);
+            order: (B, 4) int64 permutations of 0..3; grayscale, solarize: (B,) bool;
+            blur_sigma: (B,) float32 >= 0 (0 = no blur); blur_kernel: odd taps of the blur.
+        mean, std: 3 floats each (std > 0); clamp: clamp the resize to [0, 1] (bicubic).
+        dtype: float32 | bfloat16 | float16; channels_last: the output's memory format.
+
+    Returns:
+        (B, 3, h, w) of ``dtype``, (x - mean) / std of the augmented view x in [0, 1].
+
+    Host syncs: one, for the checks and whether any sample blurs (the blur scratch and passes are then
+    allocated and launched); the resize weights cost another (their K) in the caller.
+    """
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.uint8:
+        raise TypeError(f"data must be a 1-D uint8 tensor, got {getattr(data, 'shape', type(data).__name__)} "
+                        f"{getattr(data, 'dtype', '')}")
+    device = data.device
+    offsets = _check(offsets, "offsets", torch.int64, (-1,), device)
+    B = offsets.shape[0]
+    if B == 0:
+        raise ValueError("offsets is empty: the batch has no image")
+    sizes = _check(sizes, "sizes", torch.int64, (B, 2), device)
+    crop = _check(crop, "crop", torch.int64, (B, 4), device)
+    y_start = _check(y_start, "y_start", torch.int32, (B, -1), device)
+    x_start = _check(x_start, "x_start", torch.int32, (B, -1), device)
+    out_h, out_w = y_start.shape[1], x_start.shape[1]
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"the output size ({out_h}, {out_w}) must be positive")
+    y_weights = _check(y_weights, "y_weights", torch.float32, (B, out_h, -1), device)
+    x_weights = _check(x_weights, "x_weights", torch.float32, (B, out_w, -1), device)
+    taps = _check(taps, "taps", torch.int32, (B, 2), device)
+    factors = _check(factors, "factors", torch.float32, (B, 4), device)
+    order = _check(order, "order", torch.int64, (B, 4), device)
+    grayscale = _check(grayscale, "grayscale", torch.bool, (B,), device)
+    blur_sigma = _check(blur_sigma, "blur_sigma", torch.float32, (B,), device)
+    solarize = _check(solarize, "solarize", torch.bool, (B,), device)
+    if not isinstance(blur_kernel, int) or blur_kernel < 1 or blur_kernel % 2 == 0:
+        raise ValueError(f"blur_kernel must be odd and >= 1, got {blur_kernel}")
+    mean, std = [float(m) for m in mean], [float(s) for s in std]
+    if len(mean) != 3:
+        raise ValueError(f"mean must have 3 values, got {len(mean)}")
+    if len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"std must be 3 values > 0, got {std}")
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise TypeError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+    blur = _check_values(data, offsets, sizes, crop, taps, y_weights.shape[2], x_weights.shape[2], order, blur_sigma)
+
+    flags = torch.stack((grayscale, solarize, blur_sigma > 0), 1).to(torch.int32)
+    order32 = order.to(torch.int32)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    out = torch.empty((B, 3, out_h, out_w), dtype=kernel_output_dtype(dtype), device=device, memory_format=memory)
+    by, bx = tile_shape(out_h, out_w)
+    tiles_x = triton.cdiv(out_w, bx)
+    n_tiles = triton.cdiv(out_h, by) * tiles_x
+    max_tiles = triton.next_power_of_2(n_tiles)
+    partials = torch.zeros((B, max_tiles), dtype=torch.float32, device=device)
+    scratch = torch.empty((B, 3, out_h, out_w) if blur else (1,), dtype=torch.float32, device=device)
+    grid = (n_tiles, B)
+    weights = (data, offsets, sizes, crop, y_start, y_weights, x_start, x_weights, taps)
+    strides = out.stride()
+    norm = (*mean, *std)
+    with device_guard(data):
+        _contrast_mean_kernel[grid](*weights, factors, order32, partials, out_h, out_w, y_weights.shape[2],
+                                    x_weights.shape[2], tiles_x, CLAMP=clamp, MAX_TILES=max_tiles, BY=by, BX=bx,
+                                    num_warps=NUM_WARPS)
+        _augment_kernel[grid](*weights, factors, order32, flags, partials, out, scratch, out_h, out_w,
+                              y_weights.shape[2], x_weights.shape[2], tiles_x, n_tiles, *strides, *norm, CLAMP=clamp,
+                              BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx, num_warps=NUM_WARPS)
+        if blur:
+            kernel = gaussian_kernels(blur_sigma, blur_kernel)
+            rows = torch.empty_like(scratch)
+            _blur_kernel[grid](scratch, rows, out, kernel, flags, out_h, out_w, blur_kernel, tiles_x, *strides, *norm,
+                               VERTICAL=False, BY=by, BX=bx, num_warps=NUM_WARPS)
+            _blur_kernel[grid](rows, rows, out, kernel, flags, out_h, out_w, blur_kernel, tiles_x, *strides, *norm,
+                               VERTICAL=True, BY=by, BX=bx, num_warps=NUM_WARPS)
+    return out.to(dtype) if out.dtype != dtype else out
+
+
+def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma) -> bool:
+    """Checks every image inside data, every crop inside its image, every tap count in [1, min(K, crop
+    length)], every order a permutation, every sigma finite and >= 0; returns whether any sample blurs.
+    One host sync for all of it (the validity flags and the blur flag come back together)."""
+    top, left, height, width = crop.unbind(1)
+    H, W = sizes.unbind(1)
+    bad = torch.stack((
+        (offsets < 0) | (offsets + H * W * 3 > data.numel()) | (H < 1) | (W < 1),
+        (top < 0) | (left < 0) | (height < 1) | (width < 1) | (top + height > H) | (left + width > W),
+        (taps[:, 0] < 1) | (taps[:, 0] > torch.clamp(height, max=ky)) | (taps[:, 1] < 1)
+        | (taps[:, 1] > torch.clamp(width, max=kx)),
+        (order.sort(1).values != torch.arange(4, device=order.device)).any(1),
+        ~torch.isfinite(blur_sigma) | (blur_sigma < 0),
+    ))
+    status = torch.cat((bad.any(1), (blur_sigma > 0).any().view(1))).tolist()
+    if not any(status[:-1]):
+        return bool(status[-1])
+    kind, b = (int(v) for v in bad.nonzero()[0])
+    if kind == 0:
+        raise ValueError(f"offsets[{b}] = {int(offsets[b])} with sizes[{b}] = {sizes[b].tolist()} points outside "
+                         f"data ({data.numel()} bytes)")
+    if kind == 1:
+        raise ValueError(f"crop[{b}] = {crop[b].tolist()} (top, left, height, width) lies outside image {b} of size "
+                         f"{sizes[b].tolist()}")
+    if kind == 2:
+        raise ValueError(f"taps[{b}] = {taps[b].tolist()} must be in [1, min(weights per output, crop length)]")
+    if kind == 3:
+        raise ValueError(f"order[{b}] = {order[b].tolist()} must be a permutation of 0..3")
+    raise ValueError(f"blur_sigma[{b}] must be finite and >= 0, got {float(blur_sigma[b])}")
