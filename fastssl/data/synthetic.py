@@ -1,0 +1,89 @@
+"""A procedural labelled image set, written as JPEG files: the embedded default data (no download).
+
+Class ``c`` of ``classes`` draws oriented stripes at angle ``c · 180° / classes`` with a random
+frequency, phase, colour pair and position of a bright disc, plus noise, so the classes are
+separable by texture orientation while colour, scale and layout vary within a class. Sizes vary per
+image (``min_size``..``max_size`` per side), as decoded ImageNet batches do. Everything is a
+deterministic function of ``seed``.
+
+:func:`write_bad_files` adds the files a real crawl contains: a truncated JPEG, a text file named
+``.jpg``, an empty file, a grayscale, a CMYK and a PNG-in-disguise JPEG, and a 1×1 image.
+
+Example:
+    >>> import tempfile
+    >>> root = write_image_folder(tempfile.mkdtemp(), classes=3, per_class=2, seed=0)
+    >>> sorted(os.listdir(root))
+    ['class_0', 'class_1', 'class_2']
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+
+def render(label: int, classes: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """One (height, width, 3) uint8 image of class ``label``."""
+    angle = np.pi * label / classes + rng.normal(0, 0.05)
+    frequency = rng.uniform(0.08, 0.25)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    wave = 0.5 + 0.5 * np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    image = a + wave[..., None] * (b - a)
+    cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(0.1, 0.3) * min(height, width)
+    disc = ((y - cy) ** 2 + (x - cx) ** 2) < r * r
+    image[disc] = 0.5 * image[disc] + 0.5 * rng.uniform(0, 255, 3)
+    image += rng.normal(0, 8, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _encode(image: np.ndarray, format: str = "JPEG", **options) -> bytes:
+    import PIL.Image
+
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(image).save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def write_image_folder(root: str, *, classes: int = 10, per_class: int = 100, min_size: int = 48,
+                       max_size: int = 96, quality: int = 90, seed: int = 0) -> str:
+    """Writes ``root/class_<c>/<i>.jpg`` (``classes`` × ``per_class`` JPEGs) and returns ``root``."""
+    if classes < 1 or per_class < 1:
+        raise ValueError(f"classes and per_class must be >= 1, got {classes}, {per_class}")
+    if not 1 <= min_size <= max_size:
+        raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            h, w = rng.integers(min_size, max_size + 1, 2)
+            with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
+                f.write(_encode(render(label, classes, int(h), int(w), rng), quality=quality))
+    return root
+
+
+def write_bad_files(folder: str, seed: int = 0) -> dict[str, bool]:
+    """Writes awkward files into ``folder``; returns {file name: whether a decoder should read it}."""
+    import PIL.Image
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    good = _encode(render(0, 2, 60, 80, rng))
+    files = {
+        "bad_truncated.jpg": (good[: len(good) // 2], False),
+        "bad_text.jpg": (b"this is not an image\n", False),
+        "bad_empty.jpg": (b"", False),
+        "odd_gray.jpg": (_encode(render(1, 2, 40, 50, rng)[..., 0]), True),
+        "odd_png_named.jpg": (_encode(render(1, 2, 30, 20, rng), "PNG"), True),
+        "odd_1x1.jpg": (_encode(render(0, 2, 1, 1, rng)), True),
+    }
+    cmyk = io.BytesIO()
+    PIL.Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), "CMYK").save(cmyk, format="JPEG")
+    files["odd_cmyk.jpg"] = (cmyk.getvalue(), True)
+    for name, (data, _) in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    return {name: ok for name, (_, ok) in files.items()}

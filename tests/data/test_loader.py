@@ -1,0 +1,144 @@
+"""The loader: epoch accounting, determinism across batch sizes / shards / decoders, bad files, resume, shutdown."""
+
+import os
+import threading
+
+import pytest
+import torch
+
+from fastssl import views
+from fastssl.data import BadImageError, Loader
+
+from conftest import DECODERS
+
+RECIPE = views.simclr(size=16)
+BROKEN = {"bad_truncated.jpg", "bad_text.jpg", "bad_empty.jpg"}
+
+
+def run_epoch(loader, epoch=0):
+    """{id: batch entries of that sample} for one epoch, checking every id comes once."""
+    out = {}
+    for batch in loader.epoch(epoch):
+        assert batch["epoch"] == epoch and batch["labels"].shape == batch["ids"].shape
+        for k, i in enumerate(batch["ids"].tolist()):
+            assert i not in out, f"sample {i} came twice"
+            out[i] = {"label": int(batch["labels"][k]), "views": [v[k] for v in batch.get("views", [])]}
+    return out
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_every_good_sample_once_per_epoch_bad_ones_reported(image_root, decoder):
+    loader = Loader(image_root, batch_size=5, views=RECIPE, decoder=decoder, seed=1)
+    names = loader.source.names
+    broken = {i for i, n in enumerate(names) if os.path.basename(n) in BROKEN}
+    for epoch in (0, 1):
+        seen = run_epoch(loader, epoch)
+        assert set(seen) == set(range(len(names))) - broken
+        assert sorted(os.path.basename(n) for n, _ in loader.stats.bad_files) == sorted(BROKEN)
+        assert all(seen[i]["label"] == int(loader.source.labels[i]) for i in seen)
+        assert loader.stats.images == len(seen) and loader.stats.batches == len(loader) == 6
+    assert loader.decoder_name == decoder
+
+
+def test_views_do_not_depend_on_batch_size_shards_or_threads(image_root):
+    whole = run_epoch(Loader(image_root, batch_size=28, views=RECIPE, decoder="pil", seed=4), epoch=2)
+    parts = {}
+    for shard in range(3):
+        loader = Loader(image_root, batch_size=3, views=RECIPE, decoder="pil", seed=4, shard_id=shard, num_shards=3,
+                        num_threads=1)
+        parts.update(run_epoch(loader, epoch=2))
+    assert parts.keys() == whole.keys()
+    for i in whole:
+        for a, b in zip(whole[i]["views"], parts[i]["views"]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    other = run_epoch(Loader(image_root, batch_size=28, views=RECIPE, decoder="pil", seed=4), epoch=3)
+    assert any(not torch.equal(whole[i]["views"][0], other[i]["views"][0]) for i in whole)  # fresh views per epoch
+
+
+@pytest.mark.parametrize("decoder", [d for d in DECODERS if d != "pil"])
+def test_decoders_give_the_same_views(image_root, decoder):
+    loader = Loader(image_root, batch_size=8, views=RECIPE, decoder=decoder, seed=0)
+    a, b = run_epoch(loader), run_epoch(Loader(image_root, batch_size=8, views=RECIPE, decoder="pil", seed=0))
+    assert a.keys() == b.keys()
+    for i in a:
+        if os.path.basename(loader.source.names[i]) == "odd_cmyk.jpg":  # CMYK -> RGB rounds differently by 1
+            assert (a[i]["views"][0] - b[i]["views"][0]).abs().mean() <= 0.05
+        else:
+            torch.testing.assert_close(a[i]["views"][0], b[i]["views"][0], rtol=0, atol=0)
+
+
+def test_strict_mode_names_the_file(image_root):
+    loader = Loader(image_root, batch_size=28, decoder="pil", strict=True, shuffle=False)
+    with pytest.raises(BadImageError, match="bad_"):
+        next(iter(loader))
+
+
+def test_resume_mid_epoch_continues_the_same_sequence(image_root):
+    loader = Loader(image_root, batch_size=4, decoder="pil", seed=2, keep_images=True)
+    full = [b["ids"].tolist() for b in loader.epoch(1)]
+    resumed = [b["ids"].tolist() for b in loader.epoch(1, start=3)]
+    assert resumed == full[3:]
+    batch = next(iter(loader.epoch(0)))
+    assert len(batch["images"]) == len(batch["ids"])
+    with pytest.raises(ValueError, match="start"):
+        loader.epoch(0, start=99)
+
+
+def test_iteration_walks_the_epochs(image_root):
+    loader = Loader(image_root, batch_size=16, decoder="pil", seed=0)
+    first, second = ([b["ids"].tolist() for b in loader] for _ in range(2))
+    assert first != second and loader.next_epoch == 2
+    loader.set_epoch(0)
+    assert [b["ids"].tolist() for b in loader] == first
+
+
+def test_leaving_early_stops_the_background_thread(image_root):
+    before = threading.active_count()
+    loader = Loader(image_root, batch_size=2, views=RECIPE, decoder="pil", prefetch=1)
+    for _ in range(3):
+        for k, _batch in enumerate(loader):
+            if k == 1:
+                break
+    assert not any(t.name == "fastssl-loader" and t.is_alive() for t in threading.enumerate())
+    assert threading.active_count() <= before + 2 * 8  # the reader / decoder pools, not one thread per epoch
+
+
+def test_transform_errors_reach_the_consumer(image_root):
+    def transform(images, ids, epoch):
+        raise ZeroDivisionError("boom in the transform")
+
+    loader = Loader(image_root, batch_size=4, transform=transform, decoder="pil")
+    with pytest.raises(ZeroDivisionError, match="boom"):
+        list(loader.epoch(0))
+
+
+def test_custom_transform_gets_the_decoded_batch(image_root):
+    def transform(images, ids, epoch):
+        return {"sizes": images.sizes.clone(), "n": len(images)}
+
+    batch = next(iter(Loader(image_root, batch_size=4, transform=transform, decoder="pil", shuffle=False)))
+    assert batch["n"] == 4 and batch["sizes"].shape == (4, 2)
+
+
+def test_bad_arguments(image_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Loader(str(tmp_path / "nowhere"), batch_size=2)
+    with pytest.raises(ValueError, match="holds no images"):
+        Loader(str(tmp_path), batch_size=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        Loader(image_root, batch_size=0)
+    with pytest.raises(ValueError, match="views or transform"):
+        Loader(image_root, batch_size=2, views=RECIPE, transform=lambda *a: {})
+    with pytest.raises(ValueError, match="decoder must be"):
+        Loader(image_root, batch_size=2, decoder="opencv")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("decoder", [d for d in DECODERS if d != "pil"])
+def test_gpu_loader_matches_cpu(image_root, decoder):
+    gpu = run_epoch(Loader(image_root, batch_size=8, views=RECIPE, decoder=decoder, device="cuda", seed=0))
+    cpu = run_epoch(Loader(image_root, batch_size=8, views=RECIPE, decoder="pil", seed=0))
+    assert gpu.keys() == cpu.keys()
+    for i in gpu:
+        assert gpu[i]["views"][0].is_cuda
+        assert (gpu[i]["views"][0].cpu() - cpu[i]["views"][0]).abs().mean() <= 0.05
