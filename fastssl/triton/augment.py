@@ -142,15 +142,11 @@ def _resized_tile(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_wei
     x_row = x_weights_ptr + (s64 * out_w + ox) * kx
     column = (left + xs) * 3
     mask = mask_y & mask_x
-    r = tl.zeros((BY, BX), dtype=tl.float32)
-    g = tl.zeros((BY, BX), dtype=tl.float32)
-    b = tl.zeros((BY, BX), dtype=tl.float32)
+    r, g, b = _zeros3(BY, BX)
     for i in range(taps_y):
         wy = tl.load(y_row + i, mask=mask_y, other=0.0)
         pixel = base + (top + ys + i) * width * 3 + column
-        hr = tl.zeros((BY, BX), dtype=tl.float32)
-        hg = tl.zeros((BY, BX), dtype=tl.float32)
-        hb = tl.zeros((BY, BX), dtype=tl.float32)
+        hr, hg, hb = _zeros3(BY, BX)
         for j in range(taps_x):
             wx = tl.load(x_row + j, mask=mask_x, other=0.0)
             p = pixel + 3 * j
@@ -219,6 +215,20 @@ def _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx, threshol
 
 
 @triton.jit
+def _store_planes(at, plane, r, g, b, mask):
+    """float32 r, g, b to at, at + plane, at + 2 plane (the planar blur scratch)."""
+    tl.store(at, r, mask=mask)
+    tl.store(at + plane, g, mask=mask)
+    tl.store(at + 2 * plane, b, mask=mask)
+
+
+@triton.jit
+def _zeros3(BY: tl.constexpr, BX: tl.constexpr):
+    return (tl.zeros((BY, BX), dtype=tl.float32), tl.zeros((BY, BX), dtype=tl.float32),
+            tl.zeros((BY, BX), dtype=tl.float32))
+
+
+@triton.jit
 def _solarize_threshold(flags_ptr, sample):
     return tl.where(tl.load(flags_ptr + 3 * sample.to(tl.int64) + FLAG_SOLARIZE) != 0, 0.5, 2.0)
 
@@ -274,11 +284,7 @@ def _augment_kernel(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_w
         blurred = tl.load(flags_ptr + 3 * s64 + FLAG_BLUR) != 0
     if blurred:
         # the view before blur, float32 planar (B, 3, h, w): the blur passes finish it
-        at = scratch_ptr + (s64 * 3 * out_h + oy) * out_w + ox
-        plane = out_h * out_w
-        tl.store(at, r, mask=mask)
-        tl.store(at + plane, g, mask=mask)
-        tl.store(at + 2 * plane, b, mask=mask)
+        _store_planes(scratch_ptr + (s64 * 3 * out_h + oy) * out_w + ox, out_h * out_w, r, g, b, mask)
     else:
         _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx, _solarize_threshold(flags_ptr, sample),
                     mean0, mean1, mean2, std0, std1, std2)
@@ -301,9 +307,7 @@ def _blur_kernel(src_ptr, dst_ptr, out_ptr, kernel_ptr, flags_ptr, out_h, out_w,
         half = taps // 2
         plane = out_h * out_w
         src = src_ptr + s64 * 3 * plane
-        r = tl.zeros((BY, BX), dtype=tl.float32)
-        g = tl.zeros((BY, BX), dtype=tl.float32)
-        b = tl.zeros((BY, BX), dtype=tl.float32)
+        r, g, b = _zeros3(BY, BX)
         for t in range(taps):
             w = tl.load(kernel_ptr + s64 * taps + t)
             if VERTICAL:
@@ -317,10 +321,7 @@ def _blur_kernel(src_ptr, dst_ptr, out_ptr, kernel_ptr, flags_ptr, out_h, out_w,
             _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx,
                         _solarize_threshold(flags_ptr, sample), mean0, mean1, mean2, std0, std1, std2)
         else:
-            at = dst_ptr + (s64 * 3 * out_h + oy) * out_w + ox
-            tl.store(at, r, mask=mask)
-            tl.store(at + plane, g, mask=mask)
-            tl.store(at + 2 * plane, b, mask=mask)
+            _store_planes(dst_ptr + (s64 * 3 * out_h + oy) * out_w + ox, plane, r, g, b, mask)
 
 
 # --- launcher -----------------------------------------------------------------------------------------

@@ -87,26 +87,28 @@ def whole(sizes):
     return torch.tensor([[0, 0, h, w] for h, w in sizes], dtype=torch.int64)
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
-def test_tiny_crops_upscaled(interpolation):
-    sizes = [(1, 1), (50, 60), (3, 2), (7, 1)]
-    images = random_batch(sizes, seed=2)
+# Cases shared with tests/ops/test_augment_triton.py (which runs them at smaller sizes).
+
+
+def tiny_crops_case(interpolation, size):
+    """1x1 and 2x2 crops (one of a 1x1 image) and a 7x1 column, upscaled to ``size``, some flipped."""
+    images = random_batch([(1, 1), (50, 60), (3, 2), (7, 1)], seed=2)
     crop = torch.tensor([[0, 0, 1, 1], [20, 30, 1, 1], [1, 0, 2, 2], [0, 0, 7, 1]])
-    check(images, make_params(4, (64, 48), crop=crop, interpolation=interpolation,
-                              flip=torch.tensor([False, True, True, False])))
+    return images, make_params(4, size, crop=crop, interpolation=interpolation,
+                               flip=torch.tensor([False, True, True, False]))
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
-def test_whole_image_and_large_sources(interpolation):
-    sizes = [(1200, 1600), (37, 1000), (224, 224), (512, 97)]
+def whole_image_case(sizes, interpolation, size):
+    """Whole-image crops of 4 images of ``sizes`` resized to ``size``, half of them flipped."""
     images = random_batch(sizes, seed=3)
-    check(images, make_params(4, (224, 224), crop=whole(sizes), interpolation=interpolation,
-                              flip=torch.tensor([True, False, True, False])))
+    return images, make_params(4, size, crop=whole(sizes), interpolation=interpolation,
+                               flip=torch.tensor([True, False, True, False]))
 
 
-@pytest.mark.parametrize("op", range(4))
-def test_extreme_colour_factors(op):
-    sizes = [(40, 50)] * 6
+def extreme_factors_case(op, source, size):
+    """Six images of ``source`` size: op ``op`` at 0 and extreme factors (hue +-0.5), the others mid-range,
+    random orders."""
+    sizes = [source] * 6
     images = random_batch(sizes, seed=4)
     name = ("brightness", "contrast", "saturation", "hue")[op]
     values = torch.tensor([-0.5, 0.5, 0.25, -0.25, 0.0, 0.1]) if op == 3 else torch.tensor([0.0, 2.0, 0.5, 1.0,
@@ -115,18 +117,42 @@ def test_extreme_colour_factors(op):
     others = dict(brightness=torch.full((6,), 1.3), contrast=torch.full((6,), 0.6),
                   saturation=torch.full((6,), 1.5), hue=torch.full((6,), 0.2))
     others[name] = values
-    check(images, make_params(6, (24, 28), crop=whole(sizes), order=order, **others))
+    return images, make_params(6, size, crop=whole(sizes), order=order, **others)
+
+
+def blur_case(sigma, size, sizes, unblurred=False):
+    """Blur ``sigma`` (and solarize, grayscale, brightness) on whole-image crops of ``sizes`` to ``size``;
+    with ``unblurred`` the last sample has no blur."""
+    n = len(sizes)
+    images = random_batch(sizes, seed=5)
+    sigmas = torch.full((n,), sigma)
+    if unblurred:
+        sigmas[-1] = 0.0
+    flags = torch.arange(n)
+    return images, make_params(n, size, crop=whole(sizes), blur_sigma=sigmas, solarize=flags % 2 == 0,
+                               grayscale=flags % 2 == 1, brightness=1.4 - 0.6 * (flags % 2))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_tiny_crops_upscaled(interpolation):
+    check(*tiny_crops_case(interpolation, (64, 48)))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_whole_image_and_large_sources(interpolation):
+    check(*whole_image_case([(1200, 1600), (37, 1000), (224, 224), (512, 97)], interpolation, (224, 224)))
+
+
+@pytest.mark.parametrize("op", range(4))
+def test_extreme_colour_factors(op):
+    check(*extreme_factors_case(op, (40, 50), (24, 28)))
 
 
 @pytest.mark.parametrize("size", [(224, 224), (8, 8), (1, 9), (5, 2)], ids=str)
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 2.0])
 def test_blur_and_solarize(sigma, size):
     """Outputs smaller than half the kernel use the reflect-then-replicate padding of the reference."""
-    sizes = [(300, 400), (20, 20)]
-    images = random_batch(sizes, seed=5)
-    check(images, make_params(2, size, crop=whole(sizes), blur_sigma=torch.full((2,), sigma),
-                              solarize=torch.tensor([True, False]), grayscale=torch.tensor([False, True]),
-                              brightness=torch.tensor([1.4, 0.8])))
+    check(*blur_case(sigma, size, [(300, 400), (20, 20)]))
 
 
 def test_ragged_batch_mixing_sizes():
@@ -159,23 +185,32 @@ def test_half_conversion_covers_subnormals_and_overflow():
         assert torch.equal(half, f32.to(torch.float16)), std
 
 
-def test_channels_last_is_the_same_view():
-    images = random_batch(IMAGENET_LIKE[:3], seed=10)
-    (p, _) = views.draw(views.byol(size=40), torch.arange(3), images.sizes, seed=1)
-    dense = augment(images, p, backend="cpp")
-    last = augment(images, replace(p, channels_last=True), backend="cpp")
+def assert_channels_last_is_the_same_view(images, params, backend):
+    dense = augment(images, params, backend=backend)
+    last = augment(images, replace(params, channels_last=True), backend=backend)
     assert last.is_contiguous(memory_format=torch.channels_last) and not last.is_contiguous()
     assert torch.equal(dense, last)
 
 
+def assert_halves_agree(images_list, params, backend, split):
+    """A batch and its two parts (at ``split``) give the same views, bit for bit."""
+    B = len(images_list)
+    full = augment(images_list, params, backend=backend)
+    first = augment(images_list[:split], params.select(slice(0, split)), backend=backend)
+    second = augment(images_list[split:], params.select(slice(split, B)), backend=backend)
+    assert torch.equal(full, torch.cat((first, second)))
+
+
+def test_channels_last_is_the_same_view():
+    images = random_batch(IMAGENET_LIKE[:3], seed=10)
+    (p, _) = views.draw(views.byol(size=40), torch.arange(3), images.sizes, seed=1)
+    assert_channels_last_is_the_same_view(images, p, "cpp")
+
+
 def test_a_batch_and_its_halves_agree_exactly():
     images_list = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for h, w in IMAGENET_LIKE]
-    images = RaggedImages.from_list(images_list)
-    (p, _) = views.draw(views.simclr(size=32), torch.arange(6), images.sizes, seed=4)
-    full = augment(images, p, backend="cpp")
-    first = augment(images_list[:3], p.select(slice(0, 3)), backend="cpp")
-    second = augment(images_list[3:], p.select(slice(3, 6)), backend="cpp")
-    assert torch.equal(full, torch.cat((first, second)))
+    (p, _) = views.draw(views.simclr(size=32), torch.arange(6), RaggedImages.from_list(images_list).sizes, seed=4)
+    assert_halves_agree(images_list, p, "cpp", 3)
 
 
 def test_dense_list_and_ragged_inputs_agree():
