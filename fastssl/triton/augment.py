@@ -42,7 +42,9 @@ GRAY_B = tl.constexpr(0.114)
 TILE_PIXELS = 512  #: output pixels per program on the GPU (BY x BX)
 TILE_PIXELS_INTERPRETER = 4096  #: the interpreter pays per program: bigger tiles, fewer programs
 NUM_WARPS = 4
-FLAG_GRAY, FLAG_SOLARIZE, FLAG_BLUR = 0, 1, 2  #: columns of the (B, 3) int32 flags
+FLAG_GRAY = tl.constexpr(0)  #: columns of the (B, 3) int32 flags: grayscale, solarize, blur (sigma > 0)
+FLAG_SOLARIZE = tl.constexpr(1)
+FLAG_BLUR = tl.constexpr(2)
 
 
 # --- per-pixel maths (kernels/common/augment.h) -------------------------------------------------------
@@ -476,3 +478,49 @@ def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma) -
     if kind == 3:
         raise ValueError(f"order[{b}] = {order[b].tolist()} must be a permutation of 0..3")
     raise ValueError(f"blur_sigma[{b}] must be finite and >= 0, got {float(blur_sigma[b])}")
+
+
+# --- ahead-of-time compilation check ------------------------------------------------------------------
+
+_POINTER_TYPES = {"data_ptr": "*u8", "offsets_ptr": "*i64", "sizes_ptr": "*i64", "crop_ptr": "*i64",
+                  "y_start_ptr": "*i32", "x_start_ptr": "*i32", "taps_ptr": "*i32", "order_ptr": "*i32",
+                  "flags_ptr": "*i32"}
+_FLOAT_ARGS = ("mean0", "mean1", "mean2", "std0", "std1", "std2")
+
+
+def compile_kernels(arch: int = 90, out_types=("bf16", "fp16", "fp32")) -> list[str]:
+    """Compiles every kernel variant for CUDA ``sm_<arch>`` down to a cubin, without a GPU; returns one line each.
+
+    The interpreter runs the kernels' Python, not Triton's compiler: this catches what only the compiler
+    rejects (non-constexpr globals, type changes across branches, unsupported ops). Needs Triton's own
+    ptxas (bundled with Triton's wheel) and a process without ``TRITON_INTERPRET=1``.
+    """
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if triton_interpreter():
+        raise RuntimeError("compile_kernels needs Triton's compiler: run it without TRITON_INTERPRET=1")
+    variants = [(_contrast_mean_kernel, dict(CLAMP=True, MAX_TILES=64)),
+                (_augment_kernel, dict(CLAMP=False, BLUR=True, MAX_TILES=64)),
+                (_augment_kernel, dict(CLAMP=True, BLUR=False, MAX_TILES=64)),
+                (_blur_kernel, dict(VERTICAL=False)), (_blur_kernel, dict(VERTICAL=True))]
+    by, bx = TILE_PIXELS // 32, 32
+    lines = []
+    for out_type in out_types:
+        for kernel, constants in variants:
+            constants = dict(constants, BY=by, BX=bx)
+            signature = {}
+            for name in kernel.arg_names:
+                if name in constants:
+                    signature[name] = "constexpr"
+                elif name == "out_ptr":
+                    signature[name] = "*" + out_type
+                elif name.endswith("_ptr"):
+                    signature[name] = _POINTER_TYPES.get(name, "*fp32")
+                else:
+                    signature[name] = "fp32" if name in _FLOAT_ARGS else "i32"
+            source = ASTSource(fn=kernel, signature=signature,
+                               constexprs={(kernel.arg_names.index(k),): v for k, v in constants.items()})
+            compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": NUM_WARPS})
+            lines.append(f"{kernel.__name__} {constants} out {out_type}: cubin {len(compiled.asm['cubin'])} bytes")
+    return lines

@@ -9,6 +9,9 @@ are computed in float32 and cast after, so the kernel's own bfloat16 store is on
 (the ``cuda`` tests at the end, which also run ImageNet-like sizes).
 """
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -144,6 +147,17 @@ def test_opcheck(channels_last):
     images = on_device(random_batch([(14, 18), (11, 9)], seed=11))
     (p, _) = views.draw(views.simclr(size=6), torch.arange(2), images.sizes, seed=0, channels_last=channels_last)
     torch.library.opcheck(torch.ops.fastssl.augment.default, op_args(images, p.to(DEVICE), "triton"))
+
+
+def test_gpu_kernels_compile_without_a_gpu():
+    """Every kernel variant through Triton's real compiler to an sm_90 cubin (bfloat16 output): the
+    interpreter never runs the compiler, which alone rejects e.g. non-constexpr globals."""
+    code = ("from fastssl.triton.augment import compile_kernels; "
+            "print('\\n'.join(compile_kernels(90, ('bf16',))))")
+    env = dict(os.environ, TRITON_INTERPRET="0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("cubin") == 5, done.stdout
 
 
 # ---------------------------------------------------------------------------------------- bad input
