@@ -11,13 +11,20 @@ Providers (every one draws its own random parameters inside the timed call):
     (not per-sample augmentation: every image gets the same crop, colour and blur);
   * ``kornia``: kornia.augmentation RandomResizedCrop, ColorJiggle, RandomGrayscale, RandomGaussianBlur,
     RandomHorizontalFlip (per-sample parameters) on the dense float batch;
-  * ``fastssl reference`` and ``fastssl cpp``: ``fastssl.ops.augment.Augment(views.simclr())`` on the
-    packed ragged batch (the decoder's output format), parameters drawn by fastssl.random.
+  * ``DALI ops``: NVIDIA DALI's own operators on the already-decoded images fed through
+    ``fn.external_source`` (a CPU pipeline with device_id=None on CPU, a GPU pipeline on CUDA):
+    ``fn.random_resized_crop`` -> ``fn.color_twist`` -> ``fn.gaussian_blur`` ->
+    ``fn.crop_mirror_normalize`` (flip + normalise + CHW + cast), per-sample random arguments from
+    ``fn.random.*``. NOT torchvision's semantics (see DALI_NOTE): the comparison is of speed only;
+  * ``fastssl reference``, ``fastssl cpp`` (CPU) and ``fastssl triton`` (CUDA):
+    ``fastssl.ops.augment.Augment(views.simclr())`` on the packed ragged batch (the decoder's output
+    format), parameters drawn by fastssl.random. The triton row is skipped on CPU (the interpreter is
+    for tests, not timing).
 
 Examples:
   python benchmarks/bench_augment.py                   # CPU, B = 32, all cores torch uses
   python benchmarks/bench_augment.py --threads 2       # the same cores for every provider
-  python benchmarks/bench_augment.py --device cuda     # B = 256 (fastssl cpp is skipped there)
+  python benchmarks/bench_augment.py --device cuda     # B = 256, fastssl triton (cpp is skipped there)
   python benchmarks/bench_augment.py --quick           # a few seconds (smoke run)
 Results: benchmarks/results/augment_<device>.json and .md (``_quick`` under --quick; ``--out`` elsewhere).
 """
@@ -158,6 +165,81 @@ def kornia_pipeline(dense: torch.Tensor, size: int):
     return run
 
 
+# -------------------------------------------------------------------------------------------- DALI
+
+#: Where DALI's operators differ from torchvision's (and fastssl's) semantics. Checked against DALI's
+#: documentation and source (dali/operators/image/color/color_twist.h) and, for the blur, by running
+#: fn.gaussian_blur against fastssl.reference.augment.blur on the CPU (equal to 1e-7 on images larger
+#: than half the kernel).
+DALI_NOTE = (
+    "DALI ops differ from torchvision's SimCLR semantics: fn.color_twist folds brightness, contrast, "
+    "saturation and hue into ONE linear RGB transform in a fixed order (no per-sample random order) with "
+    "no clamp between the ops (one saturating cast at the end); contrast pivots on the middle of the range "
+    "(0.5, or 128 for uint8) instead of the image's mean gray; hue is in degrees (the recipe's 0.2 turns = "
+    "72 degrees here) and is a rotation in YIQ space, an approximation of the HSV hue shift; saturation "
+    "scales YIQ chroma (grayscale here = saturation 0, luma 0.299/0.587/0.114 as torchvision); the blur "
+    "runs on every sample (sigma 0.1, nearly identity, for the ~50% that should not blur: DALI has no "
+    "per-sample skip without pipeline conditionals); the flip is crop_mirror_normalize's mirror; the "
+    "GPU pipeline writes float16 (not bfloat16); fn.random_resized_crop draws its own crops (same "
+    "distribution as torchvision, not fastssl.random's ids)."
+)
+
+
+def dali_pipeline(dense: torch.Tensor, size: int, threads: int):
+    """DALI's own ops, two SimCLR-like views per image; parameters drawn per sample by fn.random (see DALI_NOTE)."""
+    from nvidia.dali import fn, pipeline_def, types
+
+    B = dense.shape[0]
+    on_gpu = dense.device.type == "cuda"
+    hwc = dense.permute(0, 2, 3, 1).contiguous()
+    samples = [hwc[b] if on_gpu else hwc[b].numpy() for b in range(B)]  # already decoded, HWC uint8
+    mean = [255 * m for m in views.IMAGENET_MEAN]
+    std = [255 * s for s in views.IMAGENET_STD]
+    recipe = views.simclr(size=size).views[0]
+    bright, contrast, saturation, hue = recipe.jitter
+
+    def around_one(jitter, spread):
+        return 1.0 + jitter * (fn.random.uniform(range=(max(0.0, 1 - spread), 1 + spread)) - 1.0)
+
+    @pipeline_def(batch_size=B, num_threads=max(1, threads), device_id=torch.cuda.current_device() if on_gpu else None,
+                  exec_async=False, exec_pipelined=False, prefetch_queue_depth=1, seed=0)
+    def pipe():
+        images = fn.external_source(source=lambda: samples, layout="HWC", dtype=types.UINT8,
+                                    device="gpu" if on_gpu else "cpu")
+        outs = []
+        for _ in range(VIEWS):
+            x = fn.random_resized_crop(images, size=(size, size), random_area=recipe.scale,
+                                       random_aspect_ratio=recipe.ratio, antialias=True)
+            jitter = fn.random.coin_flip(probability=recipe.jitter_p)
+            gray = fn.random.coin_flip(probability=recipe.grayscale_p)
+            x = fn.color_twist(x, brightness=around_one(jitter, bright), contrast=around_one(jitter, contrast),
+                               saturation=around_one(jitter, saturation) * (1 - gray),
+                               hue=jitter * fn.random.uniform(range=(-360.0 * hue, 360.0 * hue)))
+            blur = fn.random.coin_flip(probability=recipe.blur_p)
+            low, high = recipe.blur_sigma
+            x = fn.gaussian_blur(x, window_size=recipe.blur_kernel,
+                                 sigma=low + blur * (fn.random.uniform(range=(low, high)) - low))
+            outs.append(fn.crop_mirror_normalize(x, mirror=fn.random.coin_flip(probability=recipe.flip_p),
+                                                 mean=mean, std=std, output_layout="CHW",
+                                                 dtype=types.FLOAT16 if on_gpu else types.FLOAT))
+        return tuple(outs)
+
+    pipeline = pipe()
+    pipeline.build()
+    return pipeline.run  # one call = both views of the batch, computed synchronously
+
+
+def dali_provider(dense: torch.Tensor, size: int) -> common.Provider:
+    try:
+        import nvidia.dali  # noqa: F401
+        skip = None
+    except ImportError as error:
+        skip = f"NVIDIA DALI is not installed ({error}); pip install nvidia-dali-cuda130"
+    return common.Provider("DALI ops", make=lambda: dali_pipeline(dense, size, torch.get_num_threads()), skip=skip,
+                           note="per-sample parameters, DALI semantics (not torchvision's: see notes)"
+                                + (", float16 out" if dense.device.type == "cuda" else ""))
+
+
 # ------------------------------------------------------------------------------------------ fastssl
 
 
@@ -165,6 +247,8 @@ def fastssl_provider(ragged: RaggedImages, recipe: views.Recipe, backend: str, d
     reason = unavailable_reason(backend, ragged.device)
     if reason is None and backend == "cpp" and ragged.device.type != "cpu":
         reason = "the cpp backend runs on CPU tensors"
+    if reason is None and backend == "triton" and ragged.device.type == "cpu":
+        reason = "Triton on CPU tensors is its interpreter: for tests, not timing (run with --device cuda)"
     transform = Augment(recipe, seed=0, dtype=dtype, backend=backend)
     ids = torch.arange(len(ragged), device=ragged.device)
     counter = [0]
@@ -177,22 +261,31 @@ def fastssl_provider(ragged: RaggedImages, recipe: views.Recipe, backend: str, d
         return run
 
     note = "parameters drawn per call (fastssl.random)" + (", bfloat16 out" if dtype == torch.bfloat16 else "")
+    if backend == "triton":
+        note += ("; moves more than the strictly-needed bytes: the contrast pre-pass re-reads the crop of "
+                 "every jittered sample, and blurred samples go through a float32 (B, 3, h, w) scratch "
+                 "(written once, read and written by the row pass, read by the column pass: 48 B/pixel)")
     return common.Provider(f"fastssl {backend}", make=make, skip=reason, note=note)
 
 
 def accuracy_note(ragged: RaggedImages, recipe: views.Recipe, dtype: torch.dtype) -> str:
-    """fastssl cpp against the reference on the same parameters: errors on the [0, 1] scale."""
-    if unavailable_reason("cpp", ragged.device) is not None:
-        return "cpp vs reference: not measured (cpp unavailable here)"
+    """fastssl's fast backend on this device (cpp on CPU, triton on CUDA) against the reference on the same
+    parameters: errors on the [0, 1] scale."""
+    backend = "cpp" if ragged.device.type == "cpu" else "triton"
+    reason = unavailable_reason(backend, ragged.device)
+    if reason is not None:
+        return f"{backend} vs reference: not measured ({reason})"
     n = min(len(ragged), 4)
     sub = RaggedImages(ragged.data, ragged.offsets[:n], ragged.sizes[:n])
     worst_mean = worst_max = 0.0
     for p in views.draw(recipe, torch.arange(n), sub.sizes, seed=123, dtype=dtype):
-        diff = (augment(sub, p, backend="cpp").double() - augment(sub, p, backend="reference").double()).abs()
+        fast = augment(sub, p, backend=backend).cpu().double()
+        diff = (fast - augment(sub, p, backend="reference").cpu().double()).abs()
         diff = diff * torch.tensor(p.std, dtype=torch.float64).view(1, 3, 1, 1)
         worst_mean, worst_max = max(worst_mean, diff.mean().item()), max(worst_max, diff.max().item())
-    return (f"fastssl cpp vs reference on the same parameters ({n} images, both views, {dtype}): mean |error| "
-            f"{worst_mean:.2e}, max |error| {worst_max:.2e} on the [0, 1] scale (issue tolerance 1/255, 3/255)")
+    return (f"fastssl {backend} vs reference on the same parameters ({n} images, both views, {dtype}): mean "
+            f"|error| {worst_mean:.2e}, max |error| {worst_max:.2e} on the [0, 1] scale (issue tolerance 1/255, "
+            f"3/255)")
 
 
 # ---------------------------------------------------------------------------------------------- case
@@ -217,8 +310,10 @@ def build_case(device: torch.device, config: dict):
         common.Provider("torchvision v2 batched", make=lambda: torchvision_batched(dense, recipe, counter),
                         note="ONE parameter set per view for the whole batch (not per-sample)"),
         common.Provider("kornia", make=lambda: kornia_pipeline(dense, S), note="per-sample parameters"),
+        dali_provider(dense, S),
         fastssl_provider(ragged, recipe, "reference", dtype),
         fastssl_provider(ragged, recipe, "cpp", dtype),
+        fastssl_provider(ragged, recipe, "triton", dtype),
     ]
     if config["providers"]:
         wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]
@@ -253,7 +348,7 @@ def main(argv=None) -> int:
         row.note = f"{VIEWS * row.images_per_s:,.0f} views/s; " + row.note
     common.add_speedups(rows, BASELINES)
     env["load_average_end"] = common.load_average()
-    notes = NOTES + [accuracy]
+    notes = NOTES + [DALI_NOTE, accuracy]
     paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, notes, args.out,
                                  config, tag="quick" if config["quick"] else "")
     print("wrote " + " and ".join(str(p) for p in paths))
