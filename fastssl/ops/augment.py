@@ -1,10 +1,30 @@
 """Per-sample multi-view augmentation: ``augment(images, params)`` and the transform-style :class:`Augment`.
 
-Backends: ``reference`` (``fastssl.reference.augment``, the specification, any device) and ``cpp``
-(the fused C++ kernel of fastssl._C on CPU tensors: one read of each decoded image per view, resize
-weights from :mod:`fastssl.ops.augment_weights`); the cuda and triton kernels do not exist yet.
-Every backend runs behind the torch.library op ``fastssl::augment`` (flattened tensors, a fake
-implementation for torch.compile), which takes the batch as a :class:`~fastssl.ragged.RaggedImages`.
+Backends:
+
+* ``reference`` — ``fastssl.reference.augment``, the specification, any device (per-sample loop on the CPU);
+* ``cpp`` — the fused C++ kernel of fastssl._C on CPU tensors: one read of each decoded image per view,
+  threads over samples;
+* ``triton`` — ``fastssl.triton.augment`` on CUDA tensors (CPU tensors only under ``TRITON_INTERPRET=1``,
+  for tests): one launch per pass for the whole ragged batch — a contrast pre-pass (the gray mean of each
+  image just before its contrast op, recomputed, not stored), one fused pass for crop + resize + flip +
+  colour ops + grayscale + solarize + normalise + cast, and two separable blur passes when a sample blurs.
+
+``auto`` takes cpp on CPU tensors (reference without fastssl._C) and triton on CUDA tensors (there is no
+cuda kernel; reference without Triton). Both native backends take the resize weights of
+:mod:`fastssl.ops.augment_weights` (computed on the batch's device, flip folded into x). Every backend
+runs behind the torch.library op ``fastssl::augment`` (flattened tensors, a fake implementation for
+torch.compile), which takes the batch as a :class:`~fastssl.ragged.RaggedImages`.
+
+Differences from NVIDIA DALI's operators (measured against in ``benchmarks/bench_augment.py``, which
+runs DALI's own ops where installed): DALI's ``fn.color_twist`` folds brightness, contrast, saturation
+and hue into one linear RGB transform, in a fixed order, with no clamp between the ops; its contrast
+pivots on the middle of the range (0.5, or 128 for uint8) instead of the image's mean gray; its hue is
+in degrees and is a rotation in YIQ space (an approximation of the HSV shift), its saturation scales YIQ
+chroma. fastssl follows torchvision: the four ops in a per-sample random order, a clamp after each,
+contrast toward the image's own mean gray, hue in turns through a true RGB -> HSV -> RGB round trip.
+DALI's ``fn.gaussian_blur`` pads by reflection like torchvision (checked on images larger than half the
+kernel).
 """
 
 from __future__ import annotations
@@ -105,8 +125,9 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
         images: uint8 images: a dense (B, 3, H, W) tensor, a list of (3, H_b, W_b) tensors, or
             :class:`fastssl.ragged.RaggedImages` (what a decoder hands over).
         params: :class:`fastssl.views.AugmentParams` for the B samples (e.g. from :func:`fastssl.views.draw`).
-        backend: "auto" | "reference" | "cpp" (CPU tensors; the cuda / triton kernels are not implemented
-            yet). "auto" takes cpp on the CPU when fastssl._C is built, else the reference.
+        backend: "auto" | "reference" | "cpp" (CPU tensors) | "triton" (CUDA tensors; CPU tensors under
+            TRITON_INTERPRET=1). "auto" takes cpp on the CPU when fastssl._C is built, triton on CUDA
+            tensors when Triton is installed, else the reference. There is no "cuda" kernel.
 
     Returns:
         (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalised by ``params.mean/std``,
