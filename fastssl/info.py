@@ -18,6 +18,15 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def data_decoders() -> dict:
+    """Which image decoders the loader can use, and which ``decoder="auto"`` takes on each device."""
+    from .data.decoders import DECODERS, available
+
+    found = available()
+    first = next((name for name in DECODERS if found[name]), None)
+    return {"installed": [name for name in DECODERS if found[name]], "auto": first}
+
+
 def collect() -> dict:
     """A dict of everything ``fastssl info`` prints (also used by the benchmarks to record their environment)."""
     native = _native.state()
@@ -36,6 +45,7 @@ def collect() -> dict:
         if torch.cuda.is_available() else [],
         "cpu_threads": torch.get_num_threads(),
         "backends": {},
+        "decoders": data_decoders(),
     }
     for device in ("cpu", "cuda"):
         report["backends"][device] = {
@@ -57,6 +67,9 @@ def render(report: dict) -> str:
     else:
         lines.append(f"native extension: unavailable: {native['problem']}")
     lines.append(f"GPU: {', '.join(report['gpu']) or 'none'};  CPU threads: {report['cpu_threads']}")
+    decoders = report["decoders"]
+    lines.append(f"image decoders installed: {', '.join(decoders['installed']) or 'none'}; "
+                 f"the loader's decoder='auto' takes {decoders['auto']}")
     lines.append("backends:")
     for device, table in report["backends"].items():
         for name, reason in table.items():

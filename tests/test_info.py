@@ -21,6 +21,9 @@ def test_info_json():
     report = json.loads(done.stdout)
     assert report["backends"]["cpu"]["reference"] is None
     assert set(report["backends"]["cpu"]) == {"reference", "cpp", "cuda", "triton"}
+    decoders = report["decoders"]
+    assert set(decoders["installed"]) <= {"dali", "torchvision", "pil"}
+    assert decoders["auto"] == (decoders["installed"][0] if decoders["installed"] else None)
 
 
 def test_console_script():

@@ -64,11 +64,16 @@ class Decoded:
     failed: list[tuple[int, str]]
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing or blocked
+        return False
+
+
 def available() -> dict[str, bool]:
-    """Which decoders are installed (DALI, torchvision, Pillow)."""
-    return {"dali": importlib.util.find_spec("nvidia") is not None and importlib.util.find_spec("nvidia.dali") is not None,
-            "torchvision": importlib.util.find_spec("torchvision") is not None,
-            "pil": importlib.util.find_spec("PIL") is not None}
+    """Which decoders are installed (DALI, torchvision, Pillow); nothing is imported."""
+    return {"dali": _installed("nvidia.dali"), "torchvision": _installed("torchvision"), "pil": _installed("PIL")}
 
 
 def make_decoder(name: str = "auto", device="cpu", *, num_threads: int = 2, hw_decoder_load: float = 0.65):

@@ -1,0 +1,268 @@
+"""Benchmark of the input pipeline: a JPEG folder → two SimCLR views per image, fastssl's loader against the peers.
+
+Case: one epoch over a generated folder of N JPEGs of ImageNet-like sizes (333..500 px per side, the
+procedural classes of fastssl.data.synthetic, quality 90), each image → 2 SimCLR views of 224 × 224
+(float32 on CPU, bfloat16 on CUDA for fastssl), batches of 64. One timed call = one whole epoch.
+
+Providers:
+  * ``decode only (DALI)``: DALI's file reader + ``decoders.image`` and nothing else — the ceiling;
+  * ``fastssl, DALI decode``: ``fastssl.data.Loader(decoder="dali")`` (CPU pipeline on CPU; "mixed"
+    nvJPEG on CUDA) → ``fastssl.ops.augment`` on the decoded ragged batch;
+  * ``fastssl, torchvision decode`` / ``fastssl, Pillow decode``: the loader's fallback decoders;
+  * ``DALI ops (solo-learn way)``: one DALI pipeline doing everything with DALI's own operators
+    (random_resized_crop, color_twist, hsv-free grayscale via saturation 0, gaussian_blur under a
+    coin flip, crop_mirror_normalize) — note DALI's colour semantics differ from torchvision's;
+  * ``torchvision DataLoader``: ``ImageFolder`` + ``transforms.v2`` SimCLR pipeline, one worker per core.
+
+Examples:
+  python benchmarks/bench_loader.py                  # CPU, 256 images, all cores
+  python benchmarks/bench_loader.py --device cuda    # 2048 images (DALI providers need DALI installed)
+  python benchmarks/bench_loader.py --quick          # a few seconds (smoke run)
+Results: benchmarks/results/loader_<device>.json and .md (``_quick`` under --quick; ``--out`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import common  # noqa: E402
+from fastssl import views  # noqa: E402
+from fastssl.data import Loader, available_decoders, image_folder, synthetic  # noqa: E402
+
+NAME = "loader"
+VIEWS = 2
+CEILING = "decode only (DALI)"
+BASELINES = (CEILING, "DALI ops (solo-learn way)", "torchvision DataLoader")
+DEFAULTS = {"cpu": {"images": 256, "batch": 64, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0},
+            "cuda": {"images": 2048, "batch": 256, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0}}
+QUICK = {"images": 32, "batch": 16, "min_size": 60, "max_size": 100, "size": 64, "budget_s": 0.5}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA", "a few seconds: 32 small JPEGs -> 64 x 64")
+    parser.add_argument("--images", type=int, help="JPEGs in the generated folder (default 256 on CPU, 2048 on CUDA)")
+    parser.add_argument("--threads", type=int, help="decoding / worker threads and torch threads (default: all cores)")
+    parser.add_argument("--data", help="an existing image folder to read instead of the generated one")
+    parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
+    return parser.parse_args(argv)
+
+
+def settings(args: argparse.Namespace) -> dict:
+    config = dict(DEFAULTS[args.device])
+    if args.quick:
+        config.update(QUICK)
+    for key in ("images", "batch"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.budget is not None:
+        config["budget_s"] = args.budget
+    config.update(quick=args.quick, threads=args.threads or os.cpu_count(), providers=args.providers, data=args.data)
+    return config
+
+
+def jpeg_folder(config: dict) -> str:
+    """The generated JPEG folder (cached in the temp folder: generating costs seconds)."""
+    if config["data"]:
+        return config["data"]
+    n, lo, hi = config["images"], config["min_size"], config["max_size"]
+    root = os.path.join(tempfile.gettempdir(), f"fastssl-bench-jpegs-{n}-{lo}-{hi}")
+    if not os.path.isdir(root):
+        classes = 8
+        synthetic.write_image_folder(root + ".partial", classes=classes, per_class=(n + classes - 1) // classes,
+                                     min_size=lo, max_size=hi, seed=0)
+        os.replace(root + ".partial", root)
+    return root
+
+
+def epoch_runner(loader):
+    """A call that runs one epoch of ``loader`` (any iterable of batches) to the end."""
+    def run():
+        count = 0
+        for batch in loader:
+            count += 1
+        return None
+    return run
+
+
+# ----------------------------------------------------------------------------------------- fastssl
+
+
+def fastssl_provider(root: str, config: dict, device: torch.device, decoder: str, label: str) -> common.Provider:
+    def make():
+        loader = Loader(root, batch_size=config["batch"], views=views.simclr(size=config["size"]), device=device,
+                        decoder=decoder, num_threads=config["threads"],
+                        dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+        return epoch_runner(loader)
+
+    skip = None if available_decoders()[decoder] else f"{decoder} is not installed"
+    where = "GPU" if device.type == "cuda" else "CPU"
+    return common.Provider(f"fastssl, {label} decode", make=make, skip=skip,
+                           note=f"{decoder} decoding on the {where}, fastssl.ops.augment (auto backend)")
+
+
+# -------------------------------------------------------------------------------------------- DALI
+
+
+def _dali_pipeline(root: str, config: dict, device: torch.device, augment: bool):
+    from nvidia.dali import fn, pipeline_def, types
+
+    gpu = device.type == "cuda"
+    size = config["size"]
+    mean = [255 * m for m in views.IMAGENET_MEAN]
+    std = [255 * s for s in views.IMAGENET_STD]
+
+    @pipeline_def(batch_size=config["batch"], num_threads=config["threads"],
+                  device_id=(device.index or 0) if gpu else None, enable_conditionals=augment, seed=0)
+    def pipeline():
+        encoded, labels = fn.readers.file(file_root=root, random_shuffle=True, name="reader")
+        images = fn.decoders.image(encoded, device="mixed" if gpu else "cpu", output_type=types.RGB)
+        if not augment:
+            return images, labels
+        outputs = []
+        for _ in range(VIEWS):
+            view = fn.random_resized_crop(images, size=[size, size], random_area=[0.08, 1.0],
+                                          random_aspect_ratio=[3 / 4, 4 / 3], antialias=True)
+            jitter = fn.random.coin_flip(probability=0.8)
+            gray = fn.random.coin_flip(probability=0.2)
+            one = types.Constant(1.0)
+            view = fn.color_twist(
+                view, brightness=jitter * fn.random.uniform(range=[0.6, 1.4]) + (one - jitter),
+                contrast=jitter * fn.random.uniform(range=[0.6, 1.4]) + (one - jitter),
+                saturation=(jitter * fn.random.uniform(range=[0.6, 1.4]) + (one - jitter)) * (one - gray),
+                hue=jitter * fn.random.uniform(range=[-36.0, 36.0]))  # degrees: ±0.1 turn
+            if fn.random.coin_flip(probability=0.5):
+                view = fn.gaussian_blur(view, window_size=23, sigma=fn.random.uniform(range=[0.1, 2.0]))
+            outputs.append(fn.crop_mirror_normalize(view, mirror=fn.random.coin_flip(probability=0.5),
+                                                    dtype=types.FLOAT, output_layout="CHW", mean=mean, std=std))
+        return (*outputs, labels)
+
+    pipe = pipeline()
+    pipe.build()
+    return pipe
+
+
+def dali_provider(name: str, root: str, config: dict, device: torch.device, augment: bool, note: str):
+    def make():
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+        pipe = _dali_pipeline(root, config, device, augment)
+        keys = [f"view{v}" for v in range(VIEWS)] + ["label"] if augment else ["images", "label"]
+        if augment:
+            iterator = DALIGenericIterator([pipe], keys, reader_name="reader",
+                                           last_batch_policy=LastBatchPolicy.PARTIAL, auto_reset=True)
+            return epoch_runner(iterator)
+
+        def decode_epoch():  # ragged decoded images cannot go through DALIGenericIterator: run the pipeline
+            epoch_size = pipe.epoch_size("reader")
+            for _ in range((epoch_size + config["batch"] - 1) // config["batch"]):
+                pipe.run()
+        return decode_epoch
+
+    skip = None if available_decoders()["dali"] else "nvidia-dali is not installed"
+    return common.Provider(name, make=make, skip=skip, note=note)
+
+
+# ------------------------------------------------------------------------------------- torchvision
+
+
+class TwoViews:
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image):
+        return [self.transform(image) for _ in range(VIEWS)]
+
+
+def torchvision_provider(root: str, config: dict, device: torch.device) -> common.Provider:
+    def make():
+        import torchvision
+        from torchvision.transforms import v2
+
+        size = config["size"]
+        transform = v2.Compose([
+            v2.PILToTensor(), v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(0.2),
+            v2.RandomApply([v2.GaussianBlur(23, (0.1, 2.0))], p=0.5), v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(views.IMAGENET_MEAN, views.IMAGENET_STD)])
+        dataset = torchvision.datasets.ImageFolder(root, transform=TwoViews(transform))
+        workers = config["threads"]
+        loader = torch.utils.data.DataLoader(dataset, batch_size=config["batch"], shuffle=True, num_workers=workers,
+                                             persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+
+        def run():
+            for views_, _ in loader:
+                [v.to(device, non_blocking=True) for v in views_]
+        return run
+
+    return common.Provider("torchvision DataLoader", make=make,
+                           note=f"ImageFolder (PIL decode) + transforms.v2, {config['threads']} worker processes")
+
+
+NOTES = [
+    "One call = one epoch over the folder; images/s counts source images (2 views each).",
+    "× vs decode only = the share of the decode-only ceiling a provider reaches (1.00× = augmentation for free).",
+    "GB/s counts the JPEG bytes read plus both views written once; % of copy against the copy bandwidth "
+    "measured in the same run.",
+    "DALI's colour ops differ from torchvision's (and fastssl's): color_twist applies brightness, contrast, "
+    "saturation and hue in one fixed order (not a random order), hue is in degrees, contrast pivots around "
+    "the middle grey (0.5) rather than the image's own grey mean; its random_resized_crop samples crops "
+    "like torchvision's.",
+]
+
+
+def build_case(root: str, config: dict, device: torch.device):
+    source = image_folder(root)
+    n = len(source)
+    encoded = sum(os.path.getsize(name) for name in source.names)
+    out_bytes = VIEWS * n * 3 * config["size"] ** 2 * (2 if device.type == "cuda" else 4)
+    case = common.Case(f"{n} JPEGs -> {VIEWS} SimCLR views of {config['size']}", n, encoded + out_bytes,
+                       f"{n} JPEGs ({encoded / n / 1024:.0f} KiB on average, {config['min_size']}..{config['max_size']}"
+                       f" px per side) -> {VIEWS} views of {config['size']}², batches of {config['batch']}, "
+                       f"{config['threads']} threads")
+    providers = [
+        dali_provider(CEILING, root, config, device, augment=False,
+                      note=f"DALI {'mixed (nvJPEG)' if device.type == 'cuda' else 'CPU'} decoding, nothing else"),
+        fastssl_provider(root, config, device, "dali", "DALI"),
+        fastssl_provider(root, config, device, "torchvision", "torchvision"),
+        fastssl_provider(root, config, device, "pil", "Pillow"),
+        dali_provider("DALI ops (solo-learn way)", root, config, device, augment=True,
+                      note="DALI's own operators, per-sample parameters, DALI colour semantics"),
+        torchvision_provider(root, config, device),
+    ]
+    if config["providers"]:
+        wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]
+        providers = [p for p in providers if any(w in p.name for w in wanted)]
+    return case, providers
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = common.resolve_device(args.device)
+    config = settings(args)
+    torch.set_num_threads(config["threads"])
+    root = jpeg_folder(config)
+    env, bandwidth = common.start(NAME, device, 64 if config["quick"] else 256,
+                                  f"{config['threads']} threads, folder {root}")
+    case, providers = build_case(root, config, device)
+    print(case.name, flush=True)
+    rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
+                                    memory=False)
+    common.add_speedups(rows, BASELINES)
+    env["load_average_end"] = common.load_average()
+    paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, NOTES, args.out,
+                                 config, tag="quick" if config["quick"] else "")
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
