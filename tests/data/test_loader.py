@@ -142,3 +142,36 @@ def test_gpu_loader_matches_cpu(image_root, decoder):
     for i in gpu:
         assert gpu[i]["views"][0].is_cuda
         assert (gpu[i]["views"][0].cpu() - cpu[i]["views"][0]).abs().mean() <= 0.05
+
+
+def _shard_worker(rank, world, port, root, out_dir):
+    import datetime
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    try:
+        loader = Loader(root, batch_size=4, decoder="pil", seed=7)  # shard from torch.distributed
+        ids = [i for batch in loader.epoch(1) for i in batch["ids"].tolist()]
+        torch.save({"ids": ids, "shard": (loader.order.shard_id, loader.order.num_shards)},
+                   os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_read_disjoint_shards_that_cover_the_dataset(image_root, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_shard_worker, args=(2, port, image_root, str(tmp_path)), nprocs=2, join=True)
+    results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    assert [r["shard"] for r in results] == [(0, 2), (1, 2)]
+    a, b = set(results[0]["ids"]), set(results[1]["ids"])
+    single = Loader(image_root, batch_size=4, decoder="pil", seed=7)
+    everything = {i for batch in single.epoch(1) for i in batch["ids"].tolist()}
+    assert not a & b and a | b == everything
