@@ -1,23 +1,27 @@
 // Torch bindings of the counting tiles: schema of fastssl_C::counting_tiles and its CPU
-// implementation (threads over image x channel planes; each plane is read twice: whole and tiles).
+// implementation (one plan of the index maths per call; threads over image x channel planes, each
+// with its own column sums).
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
+
+#include <vector>
 
 #include "../kernels/cpu/counting.h"
 
 namespace fastssl {
 namespace {
 
-template <typename T>
-void counting_loop(const T* in, float* out, int64_t B, int64_t C, int64_t H, int64_t W, int64_t S) {
-  const int64_t plane = S * S;
+template <typename T, typename Acc>
+void counting_loop(const cpu::CountingPlan& plan, const T* in, float* out, int64_t B, int64_t C) {
+  const int64_t plane = plan.S * plan.S, H = plan.H, W = plan.W;
   at::parallel_for(0, B * C, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Acc> scratch(plan.scratch_size());
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / C, c = task % C;
       float* o[5];
       for (int64_t t = 0; t < 5; ++t) o[t] = out + ((b * 5 + t) * C + c) * plane;
-      cpu::counting_tiles_plane(in + task * H * W, H, W, S, o[0], o[1], o[2], o[3], o[4]);
+      cpu::counting_tiles_plane(plan, in + task * H * W, scratch.data(), o);
     }
   });
 }
@@ -30,12 +34,15 @@ at::Tensor counting_tiles_cpu(const at::Tensor& images, int64_t size) {
               "images must be uint8 or float32, got ", images.scalar_type());
   TORCH_CHECK(size >= 1, "size must be >= 1, got ", size);
   const at::Tensor in = images.contiguous();
-  const int64_t B = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3);
+  const int64_t B = in.size(0), C = in.size(1);
+  const cpu::CountingPlan plan(in.size(2), in.size(3), size);
   at::Tensor out = at::empty({B, 5, C, size, size}, in.options().dtype(at::kFloat));
-  if (in.scalar_type() == at::kByte) {
-    counting_loop(in.const_data_ptr<uint8_t>(), out.data_ptr<float>(), B, C, H, W, size);
+  if (in.scalar_type() == at::kFloat) {
+    counting_loop<float, double>(plan, in.const_data_ptr<float>(), out.data_ptr<float>(), B, C);
+  } else if (plan.int32_sums) {
+    counting_loop<uint8_t, int32_t>(plan, in.const_data_ptr<uint8_t>(), out.data_ptr<float>(), B, C);
   } else {
-    counting_loop(in.const_data_ptr<float>(), out.data_ptr<float>(), B, C, H, W, size);
+    counting_loop<uint8_t, double>(plan, in.const_data_ptr<uint8_t>(), out.data_ptr<float>(), B, C);
   }
   return out;
 }

@@ -2,7 +2,6 @@
 // Two parallel phases: the stable sort of each image's noise (threads over images), then every
 // (image, output slot) pair gathers one patch straight from the pixels (threads over pairs): slots
 // [0, len_keep) are the visible patches, the others the targets of the masked patches.
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -34,6 +33,10 @@ void check_inputs(const at::Tensor& images, const at::Tensor& noise, int64_t p, 
   TORCH_CHECK(len_keep >= 0 && len_keep <= L, "len_keep must be in [0, L = ", L, "], got ", len_keep);
 }
 
+cpu::mae::PatchGrid patch_grid(const at::Tensor& images, int64_t p) {
+  return {p, images.size(3) / p, images.stride(1), images.stride(2), images.stride(3)};
+}
+
 // Phase 1: ids_keep, ids_restore, ids_masked and mask of every image.
 void shuffle_all(const at::Tensor& noise64, int64_t len_keep, at::Tensor& ids_keep, at::Tensor& ids_restore,
                  at::Tensor& ids_masked, at::Tensor& mask) {
@@ -51,26 +54,30 @@ void shuffle_all(const at::Tensor& noise64, int64_t len_keep, at::Tensor& ids_ke
   });
 }
 
-// Phase 2: one patch per (image, slot), read from the image and written once.
-template <typename T, typename Out>
-void gather_all(const at::Tensor& images, const cpu::mae::PatchGrid& g, const at::Tensor& ids_keep,
+// Phase 2: one patch per (image, slot), read from the image and written once. Visible patches are
+// copied as the unsigned integers of the element size (Bits); targets are computed from `source`
+// (the images, or their float32 copy for the half types) in T and written in Out.
+template <typename Bits, typename T, typename Out>
+void gather_all(const at::Tensor& images, const at::Tensor& source, int64_t p, const at::Tensor& ids_keep,
                 const at::Tensor& ids_masked, bool norm_pix, at::Tensor& visible, at::Tensor& targets) {
-  const int64_t B = images.size(0), K = ids_keep.size(1), M = ids_masked.size(1), L = K + M, P = g.values();
-  const int64_t image_stride = images.stride(0);
-  const T* pixels = images.data_ptr<T>();
-  const int64_t *keep = ids_keep.data_ptr<int64_t>(), *masked = ids_masked.data_ptr<int64_t>();
-  T* vis = visible.data_ptr<T>();
-  Out* tgt = targets.data_ptr<Out>();
+  const int64_t B = images.size(0), K = ids_keep.size(1), M = ids_masked.size(1), L = K + M, P = 3 * p * p;
+  const cpu::mae::PatchGrid g = patch_grid(images, p), sg = patch_grid(source, p);
+  const int64_t image_stride = images.stride(0), source_stride = source.stride(0);
+  const Bits* pixels = static_cast<const Bits*>(images.const_data_ptr());
+  const T* values = static_cast<const T*>(source.const_data_ptr());
+  const int64_t *keep = ids_keep.const_data_ptr<int64_t>(), *masked = ids_masked.const_data_ptr<int64_t>();
+  Bits* vis = static_cast<Bits*>(visible.data_ptr());
+  Out* tgt = static_cast<Out*>(targets.data_ptr());
   at::parallel_for(0, B * L, kSlotGrain, [&](int64_t begin, int64_t end) {
+    std::vector<double> planes(P);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / L, slot = task % L;
-      const T* image = pixels + b * image_stride;
       if (slot < K) {
-        cpu::mae::gather_patch(image + g.offset(keep[b * K + slot]), g, vis + (b * K + slot) * P);
+        cpu::mae::gather_patch(pixels + b * image_stride + g.offset(keep[b * K + slot]), g, vis + (b * K + slot) * P);
       } else {
         const int64_t j = slot - K;
-        cpu::mae::patch_target(image + g.offset(masked[b * M + j]), g, norm_pix, kNormPixEps,
-                               tgt + (b * M + j) * P);
+        cpu::mae::patch_target(values + b * source_stride + sg.offset(masked[b * M + j]), sg, norm_pix, kNormPixEps,
+                               planes.data(), tgt + (b * M + j) * P);
       }
     }
   });
@@ -89,16 +96,20 @@ Outputs mae_masking_cpu(const at::Tensor& images, const at::Tensor& noise, int64
   at::Tensor mask = at::empty({B, L}, images.options().dtype(at::kFloat));
   shuffle_all(noise64, len_keep, ids_keep, ids_restore, ids_masked, mask);
 
-  const bool u8 = images.scalar_type() == at::kByte;
+  const auto type = images.scalar_type();
   at::Tensor visible = at::empty({B, len_keep, P}, images.options());
-  at::Tensor targets = at::empty({B, M, P}, images.options().dtype(u8 ? at::kFloat : images.scalar_type()));
-  const cpu::mae::PatchGrid g{p, w, images.stride(1), images.stride(2), images.stride(3)};
-  if (u8) {
-    gather_all<uint8_t, float>(images, g, ids_keep, ids_masked, norm_pix, visible, targets);
+  // float32 targets but for float64 images (the half types' are rounded to their type at the end).
+  at::Tensor targets = at::empty({B, M, P}, images.options().dtype(type == at::kDouble ? at::kDouble : at::kFloat));
+  if (type == at::kByte) {
+    gather_all<uint8_t, uint8_t, float>(images, images, p, ids_keep, ids_masked, norm_pix, visible, targets);
+  } else if (type == at::kFloat) {
+    gather_all<uint32_t, float, float>(images, images, p, ids_keep, ids_masked, norm_pix, visible, targets);
+  } else if (type == at::kDouble) {
+    gather_all<uint64_t, double, double>(images, images, p, ids_keep, ids_masked, norm_pix, visible, targets);
   } else {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, images.scalar_type(), "mae_masking", [&] {
-      gather_all<scalar_t, scalar_t>(images, g, ids_keep, ids_masked, norm_pix, visible, targets);
-    });
+    gather_all<uint16_t, float, float>(images, images.to(at::kFloat), p, ids_keep, ids_masked, norm_pix, visible,
+                                       targets);
+    targets = targets.to(type);
   }
   return std::make_tuple(visible, mask, ids_keep, ids_restore, ids_masked, targets);
 }

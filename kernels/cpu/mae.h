@@ -3,9 +3,7 @@
 // each of which reads one patch straight from the image and writes it once (visible or target).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 namespace fastssl {
 namespace cpu {
@@ -34,73 +32,22 @@ struct PatchGrid {
 void shuffle_row(const double* noise, int64_t L, int64_t len_keep, int64_t* order, int64_t* ids_keep,
                  int64_t* ids_restore, int64_t* ids_masked, float* mask);
 
-// Copies the patch whose top-left pixel is `first` to `out` in (p, q, c) order.
-template <typename T>
-inline void gather_patch(const T* first, const PatchGrid& g, T* out) {
-  const int64_t p = g.patch, cs = g.channel_stride;
-  for (int64_t i = 0; i < p; ++i) {
-    const T* row = first + i * g.row_stride;
-    T* o = out + i * p * 3;
-    for (int64_t j = 0; j < p; ++j) {
-      const T* px = row + j * g.col_stride;
-      o[3 * j] = px[0];
-      o[3 * j + 1] = px[cs];
-      o[3 * j + 2] = px[2 * cs];
-    }
-  }
-}
-
-// A pixel as double: arithmetic types directly, the half types (which convert to float) through float.
-template <typename T>
-inline double to_double(T v) {
-  if constexpr (std::is_arithmetic_v<T>) {
-    return static_cast<double>(v);
-  } else {
-    return static_cast<double>(static_cast<float>(v));
-  }
-}
-
-// Calls fn(k, value) for every value of the patch at `first`, k its index in (p, q, c) order; the
-// innermost loop runs along a row of one channel plane.
-template <typename T, typename Fn>
-inline void for_each_value(const T* first, const PatchGrid& g, Fn fn) {
-  const int64_t p = g.patch;
-  for (int64_t c = 0; c < 3; ++c) {
-    for (int64_t i = 0; i < p; ++i) {
-      const T* row = first + c * g.channel_stride + i * g.row_stride;
-      for (int64_t j = 0; j < p; ++j) fn((i * p + j) * 3 + c, to_double(row[j * g.col_stride]));
-    }
-  }
-}
-
-// double -> the target's type (float32 rounding first for the half types, which convert from float).
-template <typename Out>
-inline Out from_double(double v) {
-  if constexpr (std::is_same_v<Out, double>) {
-    return v;
-  } else {
-    return static_cast<Out>(static_cast<float>(v));
-  }
-}
+// Copies the patch whose top-left pixel is `first` to `out` in (p, q, c) order, bit for bit: pass the
+// images' elements as the unsigned integer of their size (uint16_t for float16 and bfloat16).
+void gather_patch(const uint8_t* first, const PatchGrid& g, uint8_t* out);
+void gather_patch(const uint16_t* first, const PatchGrid& g, uint16_t* out);
+void gather_patch(const uint32_t* first, const PatchGrid& g, uint32_t* out);
+void gather_patch(const uint64_t* first, const PatchGrid& g, uint64_t* out);
 
 // The target of the patch at `first`, written in (p, q, c) order: its values, normalised per patch when
-// `norm`. The statistics are sums in double over the patch read row by row (contiguous runs of the
-// image planes, still in L1 on the later passes): mean first, then the centred squares (two passes,
-// no cancellation). Each value is computed in double and rounded once to Out.
-template <typename T, typename Out>
-inline void patch_target(const T* first, const PatchGrid& g, bool norm, double eps, Out* out) {
-  const int64_t n = g.values();
-  double mean = 0.0, inv_std = 1.0;
-  if (norm) {
-    double sum = 0.0;
-    for_each_value(first, g, [&](int64_t, double x) { sum += x; });
-    mean = sum / static_cast<double>(n);
-    double squares = 0.0;
-    for_each_value(first, g, [&](int64_t, double x) { squares += (x - mean) * (x - mean); });
-    inv_std = 1.0 / std::sqrt(squares / static_cast<double>(n - 1) + eps);
-  }
-  for_each_value(first, g, [&](int64_t k, double x) { out[k] = from_double<Out>((x - mean) * inv_std); });
-}
+// `norm` ((x - mean) / sqrt(var + eps), var unbiased). The statistics are float64 sums, mean first,
+// then the centred squares (two passes, no cancellation); each value is computed in float64 and
+// rounded once to the output type. `planes`: 3 p² doubles of scratch. Float16/bfloat16 images go
+// through float32 (exact), their targets through float32 to the half type (the same rounding as
+// float64 -> half).
+void patch_target(const uint8_t* first, const PatchGrid& g, bool norm, double eps, double* planes, float* out);
+void patch_target(const float* first, const PatchGrid& g, bool norm, double eps, double* planes, float* out);
+void patch_target(const double* first, const PatchGrid& g, bool norm, double eps, double* planes, double* out);
 
 }  // namespace mae
 }  // namespace cpu
