@@ -1,0 +1,127 @@
+"""Backbones by name: ResNet-10/18/50 (torchvision's ResNet class, random init) and small ViTs.
+
+Every backbone maps normalised images (B, 3, H, W) to features (B, D) and says its ``feature_dim``;
+ResNets also expose ``feature_map(x)`` (B, D, H/32, W/32) for dense heads (colorization, inpainting),
+ViTs ``tokens(x, ids_keep)`` for MAE (encoder over the kept patches only).
+
+``small_input=True`` swaps the ResNet stem for a 3x3 stride-1 convolution without max-pooling (the
+CIFAR variant SimCLR uses for 32-pixel images): 8x more compute, for images of 64 pixels or less.
+
+Example:
+    >>> import torch
+    >>> net = backbone("resnet10")
+    >>> net(torch.zeros(2, 3, 64, 64)).shape, net.feature_dim
+    (torch.Size([2, 512]), 512)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BACKBONES = ("resnet10", "resnet18", "resnet50", "vit_tiny", "vit_small")
+
+
+class ResNetBackbone(nn.Module):
+    """torchvision's ResNet without its classifier: (B, C, H, W) → (B, feature_dim)."""
+
+    def __init__(self, depth: int, in_channels: int = 3, small_input: bool = False):
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+        block, layers = {10: (BasicBlock, [1, 1, 1, 1]), 18: (BasicBlock, [2, 2, 2, 2]),
+                         50: (Bottleneck, [3, 4, 6, 3])}[depth]
+        net = ResNet(block, layers)
+        if small_input:
+            net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+            net.maxpool = nn.Identity()
+        elif in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.net.avgpool(self.feature_map(x)), 1)
+
+
+def sincos_position_embedding(grid: int, dim: int) -> torch.Tensor:
+    """(grid², dim) fixed 2-D sine-cosine position embedding (MAE's): half the channels per axis."""
+    if dim % 4:
+        raise ValueError(f"dim must be a multiple of 4, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4))
+    y, x = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                          indexing="ij")
+    parts = [torch.sin(p.reshape(-1, 1) * omega) for p in (y, x)] + [torch.cos(p.reshape(-1, 1) * omega) for p in (y, x)]
+    return torch.cat([parts[0], parts[2], parts[1], parts[3]], 1).float()
+
+
+class ViT(nn.Module):
+    """A plain ViT (pre-norm blocks, class token, fixed sin-cos positions): (B, 3, S, S) → (B, dim)."""
+
+    def __init__(self, image_size: int = 64, patch_size: int = 8, dim: int = 192, depth: int = 6, heads: int = 3,
+                 in_channels: int = 3, mlp_ratio: float = 4.0):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
+        self.image_size, self.patch_size, self.feature_dim = image_size, patch_size, dim
+        self.grid = image_size // patch_size
+        self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos_embed", sincos_position_embedding(self.grid, dim).unsqueeze(0), persistent=False)
+        layer = nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
+    def tokens(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 1 + K, dim): class token + the patches ``ids_keep`` (B, K) (all patches when None)."""
+        patches = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
+        if ids_keep is not None:
+            patches = torch.gather(patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+        cls = self.cls_token.expand(patches.shape[0], -1, -1)
+        return self.norm(self.blocks(torch.cat([cls, patches], 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(x)[:, 0]
+
+
+def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool | None = None) -> nn.Module:
+    """The backbone ``name`` (one of :data:`BACKBONES`), randomly initialised, for images of ``image_size``."""
+    if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in (10, 18, 50):
+        small = image_size <= 32 if small_input is None else small_input
+        return ResNetBackbone(int(name[6:]), in_channels, small)
+    if name == "vit_tiny":
+        return ViT(image_size, patch_size=max(4, image_size // 8), dim=192, depth=6, heads=3, in_channels=in_channels)
+    if name == "vit_small":
+        return ViT(image_size, patch_size=max(4, image_size // 14 if image_size >= 224 else image_size // 8), dim=384,
+                   depth=12, heads=6, in_channels=in_channels)
+    raise ValueError(f"backbone must be one of {BACKBONES}, got {name!r}")
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    """SimCLR-style projection head: (Linear, BatchNorm, ReLU) x (layers - 1), then Linear."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+        dim = hidden
+    mods.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["BACKBONES", "ResNetBackbone", "ViT", "backbone", "count_parameters", "mlp", "sincos_position_embedding"]

@@ -1,0 +1,44 @@
+"""Pretext tasks: each a small module (``transform`` cuts its inputs with fastssl ops, ``forward`` gives its loss).
+
+:func:`make_task` builds one by name; the task modules are imported on demand.
+
+Example:
+    >>> task = make_task("rotation", backbone="resnet10", image_size=32)
+    >>> task.name, task.feature_dim
+    ('rotation', 512)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Task
+
+#: task name -> (module, class)
+TASKS = {
+    "rotation": ("rotation", "RotationTask"),
+    "jigsaw": ("jigsaw", "JigsawTask"),
+    "relative_position": ("relative_position", "RelativePositionTask"),
+    "colorization": ("colorization", "ColorizationTask"),
+    "inpainting": ("inpainting", "InpaintingTask"),
+    "counting": ("counting", "CountingTask"),
+    "exemplar": ("exemplar", "ExemplarTask"),
+    "simclr": ("simclr", "SimCLRTask"),
+    "pirl": ("pirl", "PIRLTask"),
+    "mae": ("mae", "MAETask"),
+}
+
+
+def task_class(name: str) -> type[Task]:
+    if name not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {name!r}")
+    module, cls = TASKS[name]
+    return getattr(importlib.import_module(f".{module}", __name__), cls)
+
+
+def make_task(name: str, **options) -> Task:
+    """The task ``name`` (see :data:`TASKS`) with ``options`` (backbone, image_size, seed, task-specific)."""
+    return task_class(name)(**options)
+
+
+__all__ = ["TASKS", "Task", "make_task", "task_class"]
