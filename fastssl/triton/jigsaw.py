@@ -24,27 +24,30 @@ GREY_B = tl.constexpr(GRAY_WEIGHTS[2])
 
 
 @triton.jit
-def _load_channel(image, origin_ptr, ch: tl.constexpr, y, x, stride_c, stride_y, stride_x, mask,
+def _load_channel(image, origin_ptr, ch: tl.constexpr, y, x, height, width, stride_c, stride_y, stride_x, mask,
                   UINT8: tl.constexpr):
-    """float32 values of channel ``ch`` at tile pixels (y, x), read at the channel's own origin; uint8 / 255."""
-    oy = tl.load(origin_ptr + 2 * ch)
-    ox = tl.load(origin_ptr + 2 * ch + 1)
-    offset = ch * stride_c + (oy + y) * stride_y + (ox + x) * stride_x
-    value = tl.load(image + offset, mask=mask, other=0).to(tl.float32)
+    """float32 values of channel ``ch`` at tile pixels (y, x), read at the channel's own origin; uint8 / 255.
+
+    Pixels outside the image read 0 (never out of bounds, even for origins that were not checked)."""
+    oy = tl.load(origin_ptr + 2 * ch) + y
+    ox = tl.load(origin_ptr + 2 * ch + 1) + x
+    inside = mask & (oy >= 0) & (oy < height) & (ox >= 0) & (ox < width)
+    value = tl.load(image + ch * stride_c + oy * stride_y + ox * stride_x, mask=inside, other=0).to(tl.float32)
     if UINT8:
         value = value * (1.0 / 255.0)
     return value
 
 
 @triton.jit
-def _load_rgb(image, origin_ptr, p, tile, pixels, grey, stride_c, stride_y, stride_x, UINT8: tl.constexpr):
+def _load_rgb(image, origin_ptr, p, tile, pixels, grey, height, width, stride_c, stride_y, stride_x,
+              UINT8: tl.constexpr):
     """The three channels at tile pixels ``p`` (flat, row-major), greyscaled when ``grey``; and the mask."""
     mask = p < pixels
     y = (p // tile).to(tl.int64)
     x = (p % tile).to(tl.int64)
-    r = _load_channel(image, origin_ptr, 0, y, x, stride_c, stride_y, stride_x, mask, UINT8)
-    g = _load_channel(image, origin_ptr, 1, y, x, stride_c, stride_y, stride_x, mask, UINT8)
-    b = _load_channel(image, origin_ptr, 2, y, x, stride_c, stride_y, stride_x, mask, UINT8)
+    r = _load_channel(image, origin_ptr, 0, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
+    g = _load_channel(image, origin_ptr, 1, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
+    b = _load_channel(image, origin_ptr, 2, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
     luma = GREY_R * r + GREY_G * g + GREY_B * b
     return tl.where(grey, luma, r), tl.where(grey, luma, g), tl.where(grey, luma, b), mask
 
@@ -62,7 +65,7 @@ def _store_channel(out, ch: tl.constexpr, p, pixels, value, mean, rstd, keep, ma
 # (v - mean) / sqrt(var + eps) per channel, var the biased variance; channels other than keep
 # (when keep >= 0) are 0.
 @triton.jit
-def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps,
+def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps, height, width,
                         stride_b, stride_c, stride_y, stride_x,
                         UINT8: tl.constexpr, NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -84,8 +87,8 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         acc_g = tl.zeros([BLOCK], dtype=tl.float32)
         acc_b = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, pixels, BLOCK):
-            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, stride_c, stride_y, stride_x,
-                                      UINT8)
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, height, width, stride_c,
+                                      stride_y, stride_x, UINT8)
             acc_r += r
             acc_g += g
             acc_b += b
@@ -96,8 +99,8 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         acc_g = tl.zeros([BLOCK], dtype=tl.float32)
         acc_b = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, pixels, BLOCK):
-            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, stride_c, stride_y, stride_x,
-                                      UINT8)
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, height, width, stride_c,
+                                      stride_y, stride_x, UINT8)
             acc_r += tl.where(mask, (r - mean_r) * (r - mean_r), 0.0)
             acc_g += tl.where(mask, (g - mean_g) * (g - mean_g), 0.0)
             acc_b += tl.where(mask, (b - mean_b) * (b - mean_b), 0.0)
@@ -106,7 +109,8 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         rstd_b = 1.0 / tl.sqrt(tl.sum(acc_b, axis=0) / pixels + eps)
     for start in range(0, pixels, BLOCK):
         p = start + offs
-        r, g, b, mask = _load_rgb(image, origin, p, tile, pixels, grey, stride_c, stride_y, stride_x, UINT8)
+        r, g, b, mask = _load_rgb(image, origin, p, tile, pixels, grey, height, width, stride_c, stride_y, stride_x,
+                                  UINT8)
         _store_channel(out, 0, p, pixels, r, mean_r, rstd_r, keep, mask, NORMALIZE)
         _store_channel(out, 1, p, pixels, g, mean_g, rstd_g, keep, mask, NORMALIZE)
         _store_channel(out, 2, p, pixels, b, mean_b, rstd_b, keep, mask, NORMALIZE)
@@ -116,7 +120,8 @@ def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor
                  normalize: bool, eps: float) -> torch.Tensor:
     """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), grey/keep (B, T) int64 -> (B, T, 3, t, t) float32.
 
-    Origins are trusted (fastssl.ops.jigsaw checks them): every tile lies inside the image.
+    fastssl.ops.jigsaw checks the origins in eager mode; traced by torch.compile it does not, and a tile
+    pixel outside the image then reads 0 (no out-of-bounds access).
     """
     B, T = origins.shape[:2]
     out = torch.empty(B, T, 3, tile, tile, dtype=torch.float32, device=images.device)
@@ -125,7 +130,7 @@ def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor
     block = min(MAX_BLOCK, triton.next_power_of_2(tile * tile))
     origins, grey, keep = origins.contiguous(), grey.contiguous(), keep.contiguous()
     with device_guard(images):
-        _jigsaw_tile_kernel[(B * T,)](images, origins, grey, keep, out, T, tile, float(eps), *images.stride(),
-                                      UINT8=images.dtype == torch.uint8, NORMALIZE=normalize, BLOCK=block,
+        _jigsaw_tile_kernel[(B * T,)](images, origins, grey, keep, out, T, tile, float(eps), *images.shape[-2:],
+                                      *images.stride(), UINT8=images.dtype == torch.uint8, NORMALIZE=normalize, BLOCK=block,
                                       num_warps=NUM_WARPS)
     return out
