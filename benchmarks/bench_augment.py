@@ -310,10 +310,12 @@ def build_case(device: torch.device, config: dict):
         common.Provider("torchvision v2 batched", make=lambda: torchvision_batched(dense, recipe, counter),
                         note="ONE parameter set per view for the whole batch (not per-sample)"),
         common.Provider("kornia", make=lambda: kornia_pipeline(dense, S), note="per-sample parameters"),
-        dali_provider(dense, S),
         fastssl_provider(ragged, recipe, "reference", dtype),
         fastssl_provider(ragged, recipe, "cpp", dtype),
         fastssl_provider(ragged, recipe, "triton", dtype),
+        # Last: once a DALI pipeline has run, its worker threads slow the CPU providers timed after it
+        # (measured here: the per-sample reference 14x slower on 2 cores).
+        dali_provider(dense, S),
     ]
     if config["providers"]:
         wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]

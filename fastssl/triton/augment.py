@@ -42,6 +42,7 @@ GRAY_B = tl.constexpr(0.114)
 TILE_PIXELS = 512  #: output pixels per program on the GPU (BY x BX)
 TILE_PIXELS_INTERPRETER = 4096  #: the interpreter pays per program: bigger tiles, fewer programs
 NUM_WARPS = 4
+MAX_BATCH = 65535  #: samples per launch: the grid is (tiles, samples) and CUDA caps its second axis
 FLAG_GRAY = tl.constexpr(0)  #: columns of the (B, 3) int32 flags: grayscale, solarize, blur (sigma > 0)
 FLAG_SOLARIZE = tl.constexpr(1)
 FLAG_BLUR = tl.constexpr(2)
@@ -392,6 +393,9 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     B = offsets.shape[0]
     if B == 0:
         raise ValueError("offsets is empty: the batch has no image")
+    if B > MAX_BATCH:
+        raise ValueError(f"offsets has {B} images; the Triton kernels take at most {MAX_BATCH} per call "
+                         f"(the grid's second axis): split the batch")
     sizes = _check(sizes, "sizes", torch.int64, (B, 2), device)
     crop = _check(crop, "crop", torch.int64, (B, 4), device)
     y_start = _check(y_start, "y_start", torch.int32, (B, -1), device)
