@@ -382,8 +382,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     Returns:
         (B, 3, h, w) of ``dtype``, (x - mean) / std of the augmented view x in [0, 1].
 
-    Host syncs: one, for the checks and whether any sample blurs (the blur scratch and passes are then
-    allocated and launched); the resize weights cost another (their K) in the caller.
+    Host syncs: one, for the checks and whether any sample blurs or changes contrast (the passes to
+    launch, the blur scratch to allocate); the resize weights cost another (their K) in the caller.
     """
     if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.uint8:
         raise TypeError(f"data must be a 1-D uint8 tensor, got {getattr(data, 'shape', type(data).__name__)} "
@@ -420,7 +420,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
         raise ValueError(f"std must be 3 values > 0, got {std}")
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise TypeError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
-    blur = _check_values(data, offsets, sizes, crop, taps, y_weights.shape[2], x_weights.shape[2], order, blur_sigma)
+    blur, contrast = _check_values(data, offsets, sizes, crop, taps, y_weights.shape[2], x_weights.shape[2], order,
+                                   blur_sigma, factors)
 
     flags = torch.stack((grayscale, solarize, blur_sigma > 0), 1).to(torch.int32)
     order32 = order.to(torch.int32)
@@ -437,9 +438,10 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     strides = out.stride()
     norm = (*mean, *std)
     with device_guard(data):
-        _contrast_mean_kernel[grid](*weights, factors, order32, partials, out_h, out_w, y_weights.shape[2],
-                                    x_weights.shape[2], tiles_x, CLAMP=clamp, MAX_TILES=max_tiles, BY=by, BX=bx,
-                                    num_warps=NUM_WARPS)
+        if contrast:
+            _contrast_mean_kernel[grid](*weights, factors, order32, partials, out_h, out_w, y_weights.shape[2],
+                                        x_weights.shape[2], tiles_x, CLAMP=clamp, MAX_TILES=max_tiles, BY=by, BX=bx,
+                                        num_warps=NUM_WARPS)
         _augment_kernel[grid](*weights, factors, order32, flags, partials, out, scratch, out_h, out_w,
                               y_weights.shape[2], x_weights.shape[2], tiles_x, n_tiles, *strides, *norm, CLAMP=clamp,
                               BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx, num_warps=NUM_WARPS)
@@ -453,10 +455,10 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     return out.to(dtype) if out.dtype != dtype else out
 
 
-def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma) -> bool:
+def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma, factors) -> tuple[bool, bool]:
     """Checks every image inside data, every crop inside its image, every tap count in [1, min(K, crop
-    length)], every order a permutation, every sigma finite and >= 0; returns whether any sample blurs.
-    One host sync for all of it (the validity flags and the blur flag come back together)."""
+    length)], every order a permutation, every sigma finite and >= 0; returns whether any sample blurs and
+    whether any changes contrast (the passes to launch). One host sync for all of it."""
     top, left, height, width = crop.unbind(1)
     H, W = sizes.unbind(1)
     bad = torch.stack((
@@ -467,9 +469,9 @@ def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma) -
         (order.sort(1).values != torch.arange(4, device=order.device)).any(1),
         ~torch.isfinite(blur_sigma) | (blur_sigma < 0),
     ))
-    status = torch.cat((bad.any(1), (blur_sigma > 0).any().view(1))).tolist()
-    if not any(status[:-1]):
-        return bool(status[-1])
+    status = torch.cat((bad.any(1), (blur_sigma > 0).any().view(1), (factors[:, 1] != 1).any().view(1))).tolist()
+    if not any(status[:-2]):
+        return bool(status[-2]), bool(status[-1])
     kind, b = (int(v) for v in bad.nonzero()[0])
     if kind == 0:
         raise ValueError(f"offsets[{b}] = {int(offsets[b])} with sizes[{b}] = {sizes[b].tolist()} points outside "
