@@ -498,8 +498,11 @@ def compile_kernels(arch: int = 90, out_types=("bf16", "fp16", "fp32")) -> list[
     """Compiles every kernel variant for CUDA ``sm_<arch>`` down to a cubin, without a GPU; returns one line each.
 
     The interpreter runs the kernels' Python, not Triton's compiler: this catches what only the compiler
-    rejects (non-constexpr globals, type changes across branches, unsupported ops). Needs Triton's own
-    ptxas (bundled with Triton's wheel) and a process without ``TRITON_INTERPRET=1``.
+    rejects (non-constexpr globals, type changes across branches, unsupported ops). Besides the usual
+    signature (ints as i32), each kernel is also compiled with every int argument equal to 1 and 1 x 1
+    tiles: Triton turns int arguments equal to 1 into constants at run time (1-pixel outputs, one tile,
+    unit strides), a path the interpreter never takes. Needs Triton's own ptxas (bundled with Triton's
+    wheel) and a process without ``TRITON_INTERPRET=1``.
     """
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -510,23 +513,31 @@ def compile_kernels(arch: int = 90, out_types=("bf16", "fp16", "fp32")) -> list[
                 (_augment_kernel, dict(CLAMP=False, BLUR=True, MAX_TILES=64)),
                 (_augment_kernel, dict(CLAMP=True, BLUR=False, MAX_TILES=64)),
                 (_blur_kernel, dict(VERTICAL=False)), (_blur_kernel, dict(VERTICAL=True))]
-    by, bx = TILE_PIXELS // 32, 32
     lines = []
     for out_type in out_types:
-        for kernel, constants in variants:
-            constants = dict(constants, BY=by, BX=bx)
-            signature = {}
-            for name in kernel.arg_names:
-                if name in constants:
-                    signature[name] = "constexpr"
-                elif name == "out_ptr":
-                    signature[name] = "*" + out_type
-                elif name.endswith("_ptr"):
-                    signature[name] = _POINTER_TYPES.get(name, "*fp32")
-                else:
-                    signature[name] = "fp32" if name in _FLOAT_ARGS else "i32"
-            source = ASTSource(fn=kernel, signature=signature,
-                               constexprs={(kernel.arg_names.index(k),): v for k, v in constants.items()})
-            compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": NUM_WARPS})
-            lines.append(f"{kernel.__name__} {constants} out {out_type}: cubin {len(compiled.asm['cubin'])} bytes")
+        for ones in (False, True):
+            for kernel, constants in variants:
+                constants = dict(constants, **(dict(BY=1, BX=1) if ones else dict(BY=TILE_PIXELS // 32, BX=32)))
+                if ones and "MAX_TILES" in constants:
+                    constants["MAX_TILES"] = 1
+                signature = {}
+                for name in kernel.arg_names:
+                    if name in constants:
+                        signature[name] = "constexpr"
+                    elif name == "out_ptr":
+                        signature[name] = "*" + out_type
+                    elif name.endswith("_ptr"):
+                        signature[name] = _POINTER_TYPES.get(name, "*fp32")
+                    elif name in _FLOAT_ARGS:
+                        signature[name] = "fp32"
+                    elif ones:
+                        signature[name] = "constexpr"
+                        constants[name] = 1
+                    else:
+                        signature[name] = "i32"
+                source = ASTSource(fn=kernel, signature=signature,
+                                   constexprs={(kernel.arg_names.index(k),): v for k, v in constants.items()})
+                compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
+                                          options={"num_warps": 1 if ones else NUM_WARPS})
+                lines.append(f"{kernel.__name__} {constants} out {out_type}: cubin {len(compiled.asm['cubin'])} bytes")
     return lines
