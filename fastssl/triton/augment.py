@@ -15,8 +15,8 @@ Passes (grid: tiles x samples each):
    ops in the sample's order (contrast pulls toward sum(partials[b]) / (h w), the tiles added in a
    fixed order: the mean depends on the sample alone) + grayscale; then, for a sample without blur,
    solarize + normalise + cast + store; for a sample with blur, float32 values to ``scratch``.
-3. ``_blur_kernel`` twice when any sample blurs: rows (scratch -> scratch2), then columns
-   (scratch2 -> output) + solarize + normalise + cast, in the reference's order (blur, then solarize).
+3. ``_blur_kernel`` twice when any sample blurs: rows (scratch -> rows, float32), then columns
+   (rows -> output) + solarize + normalise + cast, in the reference's order (blur, then solarize).
 
 Resize weights come from :func:`fastssl.ops.augment_weights.axis_weights` (computed on the device):
 per sample, output row ``y`` reads crop rows ``y_start[b, y] + [0, taps[b, 0])`` with weights
@@ -420,8 +420,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
         raise ValueError(f"std must be 3 values > 0, got {std}")
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise TypeError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
-    blur, contrast = _check_values(data, offsets, sizes, crop, taps, y_weights.shape[2], x_weights.shape[2], order,
-                                   blur_sigma, factors)
+    blur, contrast = _check_values(data, offsets, sizes, crop, taps, y_start, x_start, y_weights.shape[2],
+                                   x_weights.shape[2], order, blur_sigma, factors)
 
     flags = torch.stack((grayscale, solarize, blur_sigma > 0), 1).to(torch.int32)
     order32 = order.to(torch.int32)
@@ -455,10 +455,12 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     return out.to(dtype) if out.dtype != dtype else out
 
 
-def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma, factors) -> tuple[bool, bool]:
+def _check_values(data, offsets, sizes, crop, taps, y_start, x_start, ky, kx, order, blur_sigma, factors
+                  ) -> tuple[bool, bool]:
     """Checks every image inside data, every crop inside its image, every tap count in [1, min(K, crop
-    length)], every order a permutation, every sigma finite and >= 0; returns whether any sample blurs and
-    whether any changes contrast (the passes to launch). One host sync for all of it."""
+    length)], every output's taps inside the crop, every order a permutation, every sigma finite and >= 0;
+    returns whether any sample blurs and whether any changes contrast (the passes to launch). One host
+    sync for all of it."""
     top, left, height, width = crop.unbind(1)
     H, W = sizes.unbind(1)
     bad = torch.stack((
@@ -466,6 +468,8 @@ def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma, f
         (top < 0) | (left < 0) | (height < 1) | (width < 1) | (top + height > H) | (left + width > W),
         (taps[:, 0] < 1) | (taps[:, 0] > torch.clamp(height, max=ky)) | (taps[:, 1] < 1)
         | (taps[:, 1] > torch.clamp(width, max=kx)),
+        ((y_start < 0) | (y_start + taps[:, :1] > height[:, None])).any(1),
+        ((x_start < 0) | (x_start + taps[:, 1:] > width[:, None])).any(1),
         (order.sort(1).values != torch.arange(4, device=order.device)).any(1),
         ~torch.isfinite(blur_sigma) | (blur_sigma < 0),
     ))
@@ -481,7 +485,12 @@ def _check_values(data, offsets, sizes, crop, taps, ky, kx, order, blur_sigma, f
                          f"{sizes[b].tolist()}")
     if kind == 2:
         raise ValueError(f"taps[{b}] = {taps[b].tolist()} must be in [1, min(weights per output, crop length)]")
-    if kind == 3:
+    if kind in (3, 4):
+        name, start, axis = ("y_start", y_start, 0) if kind == 3 else ("x_start", x_start, 1)
+        raise ValueError(f"{name}[{b}] reads outside crop {b}: starts in [{int(start[b].min())}, "
+                         f"{int(start[b].max())}] with {int(taps[b, axis])} taps, crop length "
+                         f"{int(crop[b, 2 + axis])}")
+    if kind == 5:
         raise ValueError(f"order[{b}] = {order[b].tolist()} must be a permutation of 0..3")
     raise ValueError(f"blur_sigma[{b}] must be finite and >= 0, got {float(blur_sigma[b])}")
 

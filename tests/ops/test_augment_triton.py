@@ -189,6 +189,7 @@ BAD_LAUNCHER = [
     (dict(crop=torch.tensor([[0, 0, 30, 40], [20, 3, 10, 10]])), ValueError,
      r"crop\[1\] = \[20, 3, 10, 10\].*outside image 1"),
     (dict(y_start=torch.zeros(2, 6, dtype=torch.int64)), TypeError, "y_start must be torch.int32"),
+    (dict(x_start=torch.full((2, 6), 39, dtype=torch.int32)), ValueError, r"x_start\[0\] reads outside crop 0"),
     (dict(x_weights=torch.zeros(2, 5, 3)), ValueError, r"x_weights must have shape \(2, 6, -1\)"),
     (dict(taps=torch.tensor([[1, 1], [1, 11]], dtype=torch.int32)), ValueError, r"taps\[1\] = \[1, 11\] must be in"),
     (dict(factors=torch.ones(2, 3)), ValueError, r"factors must have shape \(2, 4\)"),
