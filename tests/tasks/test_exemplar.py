@@ -1,0 +1,47 @@
+import pytest
+import torch
+from conftest import assert_loss_falls, assert_split_invariant, make_batch
+
+from fastssl.tasks import make_task
+
+
+def test_transform_shapes_and_batch_split(images):
+    task = make_task("exemplar", backbone="resnet10", image_size=32, num_samples=64)
+    batch = assert_split_invariant(task, images)
+    assert batch["inputs"].shape == (4, 3, 32, 32) and batch["inputs"].dtype == torch.float32
+
+
+def test_bank_updated_with_momentum(images):
+    task = make_task("exemplar", backbone="resnet10", image_size=32, num_samples=16, negatives=3)
+    ids = torch.tensor([2, 7])
+    batch = make_batch(task, images[:2], ids=ids)
+    before = task.memory.bank.clone()
+    out = task(batch)
+    out["loss"].backward()
+    after = task.memory.bank
+    assert not torch.equal(after[ids], before[ids])
+    others = torch.ones(16, dtype=torch.bool)
+    others[ids] = False
+    assert torch.equal(after[others], before[others])
+    torch.testing.assert_close(after.norm(dim=1), torch.ones(16))
+    assert "memory.bank" in task.state_dict()
+
+
+def test_loss_falls(images):
+    task = make_task("exemplar", backbone="resnet10", image_size=32, num_samples=32)
+    assert_loss_falls(task, make_batch(task, images[:4], ids=torch.tensor([0, 9, 17, 30])))
+
+
+def test_ids_outside_the_bank(images):
+    task = make_task("exemplar", backbone="resnet10", image_size=32, num_samples=4)
+    with pytest.raises(ValueError, match="num_samples"):
+        task(make_batch(task, images[:2], ids=torch.tensor([1, 4])))
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(), "num_samples"), (dict(num_samples=1), "num_samples"), (dict(num_samples=8, temperature=0), "temperature"),
+    (dict(num_samples=8, momentum=1.5), "momentum"), (dict(num_samples=8, negatives=0), "negatives"),
+])
+def test_bad_options_name_the_argument(options, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        make_task("exemplar", backbone="resnet10", image_size=32, **options)
