@@ -96,11 +96,11 @@ class ViT(nn.Module):
         return self.tokens(x)[:, 0]
 
 
-def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool | None = None) -> nn.Module:
-    """The backbone ``name`` (one of :data:`BACKBONES`), randomly initialised, for images of ``image_size``."""
+def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool = False) -> nn.Module:
+    """The backbone ``name`` (one of :data:`BACKBONES`), randomly initialised, for images of ``image_size``
+    (ViTs: patches of image_size / 8; ResNets: ``small_input`` for the CIFAR stem)."""
     if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in (10, 18, 50):
-        small = image_size <= 32 if small_input is None else small_input
-        return ResNetBackbone(int(name[6:]), in_channels, small)
+        return ResNetBackbone(int(name[6:]), in_channels, small_input)
     if name == "vit_tiny":
         return ViT(image_size, patch_size=max(4, image_size // 8), dim=192, depth=6, heads=3, in_channels=in_channels)
     if name == "vit_small":

@@ -1,10 +1,10 @@
 """A procedural labelled image set, written as JPEG files: the embedded default data (no download).
 
-Class ``c`` of ``classes`` draws oriented stripes at angle ``c · 180° / classes`` with a random
-frequency, phase, colour pair and position of a bright disc, plus noise, so the classes are
-separable by texture orientation while colour, scale and layout vary within a class. Sizes vary per
-image (``min_size``..``max_size`` per side), as decoded ImageNet batches do. Everything is a
-deterministic function of ``seed``.
+Class ``c`` is the shape of an upright object (disc, square, triangle, cross, ...) standing on the
+ground under a sky; its colour, size and position, the sky and ground colours, the horizon and the
+noise vary per image, so the class is in the shape alone. Sizes vary per image (``min_size``..
+``max_size`` per side), as decoded ImageNet batches do. Everything is a deterministic function of
+``seed``.
 
 :func:`write_bad_files` adds the files a real crawl contains: a truncated JPEG, a text file named
 ``.jpg``, an empty file, a grayscale, a CMYK and a PNG-in-disguise JPEG, and a 1×1 image.
@@ -24,18 +24,47 @@ import os
 import numpy as np
 
 
+SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond", "house", "tee", "bar", "column")
+
+
+def _shape_mask(shape: str, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Pixels inside ``shape`` in coordinates centred on the object, scaled so its half-size is 1 (y grows down)."""
+    ay, ax = np.abs(y), np.abs(x)
+    masks = {
+        "disc": y * y + x * x < 1,
+        "square": (ay < 0.8) & (ax < 0.8),
+        "triangle": (y > -1) & (y < 0.8) & (ax < (y + 1) / 1.8),  # apex up
+        "cross": ((ay < 0.3) & (ax < 1)) | ((ax < 0.3) & (ay < 1)),
+        "ring": (y * y + x * x < 1) & (y * y + x * x > 0.4),
+        "diamond": ay + ax < 1,
+        "house": ((y > 0) & (y < 0.9) & (ax < 0.7)) | ((y <= 0) & (y > -0.9) & (ax < 0.9 * (y + 0.9))),
+        "tee": ((y > -0.9) & (y < -0.5) & (ax < 0.9)) | ((ax < 0.25) & (y > -0.9) & (y < 0.9)),
+        "bar": (ay < 0.3) & (ax < 1),
+        "column": (ax < 0.3) & (ay < 1),
+    }
+    return masks[shape]
+
+
 def render(label: int, classes: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """One (height, width, 3) uint8 image of class ``label``."""
-    angle = np.pi * label / classes + rng.normal(0, 0.05)
-    frequency = rng.uniform(0.08, 0.25)
+    """One (height, width, 3) uint8 scene of class ``label``: an upright object on the ground under a sky.
+
+    The class is the object's shape (:data:`SHAPES`, cycled when ``classes`` > 10); its colour, size and
+    position, the sky and ground colours, the horizon and the noise vary per image. The scene has an
+    "up" (sky above ground, objects upright), so rotation prediction is learnable too.
+    """
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    wave = 0.5 + 0.5 * np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    image = a + wave[..., None] * (b - a)
-    cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(0.1, 0.3) * min(height, width)
-    disc = ((y - cy) ** 2 + (x - cx) ** 2) < r * r
-    image[disc] = 0.5 * image[disc] + 0.5 * rng.uniform(0, 255, 3)
-    image += rng.normal(0, 8, image.shape)
+    horizon = rng.uniform(0.55, 0.75) * height
+    sky_top, sky_low = rng.uniform([120, 150, 190], [200, 220, 255]), rng.uniform([170, 190, 210], [240, 245, 255])
+    ground = rng.uniform([40, 60, 20], [140, 130, 80])
+    t = np.clip(y / max(horizon, 1), 0, 1)[..., None]
+    image = np.where((y < horizon)[..., None], sky_top + t * (sky_low - sky_top),
+                     ground * (1 - 0.3 * ((y - horizon) / height))[..., None])
+    size = rng.uniform(0.18, 0.3) * min(height, width)
+    cx = rng.uniform(size, max(size + 1, width - size))
+    cy = horizon - size * rng.uniform(0.6, 1.0)
+    inside = _shape_mask(SHAPES[label % len(SHAPES)], (y - cy) / size, (x - cx) / size)
+    image[inside] = rng.uniform(0, 255, 3)
+    image += rng.normal(0, 6, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 

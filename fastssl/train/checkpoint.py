@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 
@@ -57,7 +58,7 @@ def latest(folder: str) -> str | None:
 def load(path: str, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as error:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise RuntimeError(f"checkpoint {path!r} cannot be loaded: {error}") from error
 
 

@@ -167,7 +167,8 @@ def train(config: TrainConfig) -> TrainResult:
     steps_per_epoch = len(loader)
     total = config.epochs * steps_per_epoch
     warmup = min(total - 1, int(config.warmup_epochs * steps_per_epoch)) if total > 1 else 0
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total=total, warmup=warmup))
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"]
 
     step, skipped, losses = 0, 0, []
     ckpt_dir = os.path.join(config.out, "checkpoints")
@@ -178,7 +179,6 @@ def train(config: TrainConfig) -> TrainResult:
             _check_same_run(state["config"], config)
             task.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
             step, skipped, losses = state["step"], state["skipped"], state["losses"]
     log = CSVLog(os.path.join(config.out, "log.csv")) if main else None
     board = TensorBoard(os.path.join(config.out, "tensorboard")) if main else None
@@ -190,7 +190,7 @@ def train(config: TrainConfig) -> TrainResult:
     def save() -> str | None:
         if not main:
             return None
-        state = {"model": task.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        state = {"model": task.state_dict(), "optimizer": optimizer.state_dict(),
                  "step": step, "skipped": skipped, "losses": losses, "config": dataclasses.asdict(config),
                  "task": config.task, "backbone": config.backbone, "image_size": config.image_size,
                  "task_options": options}
@@ -206,6 +206,8 @@ def train(config: TrainConfig) -> TrainResult:
             for batch in batches:
                 if config.channels_last:
                     batch = _to_channels_last(batch)
+                for group in optimizer.param_groups:  # the schedule is a function of the step alone
+                    group["lr"] = group["base_lr"] * warmup_cosine(step, total=total, warmup=warmup)
                 with _autocast(device, config.precision):
                     out = model(batch)
                 loss = out["loss"]
@@ -224,8 +226,7 @@ def train(config: TrainConfig) -> TrainResult:
                     bad_in_row += 1
                     if bad_in_row >= config.max_bad_steps:
                         raise FloatingPointError(f"{bad_in_row} steps in a row had a non-finite loss or gradient "
-                                                 f"(last loss {float(loss)}); lower the lr or check the data")
-                schedule.step()
+                                                 f"(last loss {float(loss.detach())}); lower the lr or check the data")
                 step += 1
                 now = time.perf_counter()
                 value = float(loss.detach())
