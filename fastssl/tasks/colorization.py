@@ -26,7 +26,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["inputs"].shape, batch["bin_index"].shape
     (torch.Size([2, 1, 32, 32]), torch.Size([2, 5, 8, 8]))
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

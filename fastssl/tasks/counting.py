@@ -22,7 +22,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["inputs"].shape
     torch.Size([2, 5, 3, 16, 16])
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

@@ -24,7 +24,7 @@ Example:
     >>> batch["inputs"].shape
     torch.Size([2, 3, 32, 32])
     >>> batch.update(ids=torch.tensor([3, 9]), epoch=0)
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

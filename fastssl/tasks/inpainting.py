@@ -33,7 +33,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["inputs"].shape, batch["weights"].shape
     (torch.Size([2, 3, 32, 32]), torch.Size([2, 1, 32, 32]))
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

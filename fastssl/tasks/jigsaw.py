@@ -27,7 +27,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["tiles"].shape, batch["targets"].shape, task.encoder_size(32)
     (torch.Size([2, 9, 3, 9, 9]), torch.Size([2]), 9)
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

@@ -24,7 +24,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["ids_keep"].shape, batch["targets"].shape
     (torch.Size([2, 16]), torch.Size([2, 48, 48]))
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 

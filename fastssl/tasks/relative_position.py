@@ -22,7 +22,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["patches"].shape, batch["targets"].shape
     (torch.Size([2, 2, 3, 7, 7]), torch.Size([2]))
-    >>> float(task(batch)["loss"]) > 0
+    >>> task(batch)["loss"].item() > 0
     True
 """
 
