@@ -1,7 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_loss_falls, assert_split_invariant, make_batch
+from task_helpers import assert_loss_falls, assert_split_invariant, make_batch
 
 from fastssl.tasks import make_task
 from fastssl.tasks.base import IMAGENET_MEAN, IMAGENET_STD

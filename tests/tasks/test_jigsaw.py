@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import assert_loss_falls, assert_split_invariant, make_batch
+from task_helpers import assert_loss_falls, assert_split_invariant, make_batch
 
 from fastssl.ops import hamming_permutations
 from fastssl.tasks import make_task

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import assert_loss_falls, assert_split_invariant, make_batch
+from task_helpers import assert_loss_falls, assert_split_invariant, make_batch
 
 from fastssl.tasks import make_task
 from fastssl.tasks.relative_position import relative_position_geometry
