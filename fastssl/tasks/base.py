@@ -29,8 +29,9 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .. import models, views
+from .. import models, random, views
 from ..ops.augment import augment
+from ..ops.nt_xent import info_nce_loss
 from ..ragged import RaggedImages
 
 IMAGENET_MEAN = torch.tensor(views.IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -94,3 +95,97 @@ class Task(nn.Module):
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Top-1 accuracy (a detached scalar)."""
     return (logits.detach().argmax(1) == labels).float().mean()
+
+
+# --- helpers shared by several tasks -------------------------------------------------------------------
+
+#: ``view`` key of a task op's own random choices (puzzles, holes, masks); the crop of ``squares`` uses 0,
+#: so the two never share random numbers.
+OP_VIEW = 1
+
+
+def check_int(value, name: str, low: int = 1) -> int:
+    """``value`` as an int >= ``low``; else ValueError naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_number(value, name: str, low: float = 0.0, high: float = float("inf"), *, open_low: bool = False) -> float:
+    """``value`` as a float in [low, high] ((low, high] with ``open_low``); else ValueError naming ``name``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value <= high
+    ok = ok and (value > low if open_low else value >= low)
+    if not ok:
+        raise ValueError(f"{name} must be a number in {'(' if open_low else '['}{low}, {high}], got {value!r}")
+    return float(value)
+
+
+class TileTrunk(nn.Module):
+    """Siamese trunk of the puzzle tasks (jigsaw, relative position, PIRL's jigsaw view).
+
+    ``trunk(backbone, tiles)``: (B, T, C, t, t) tiles → the shared backbone on all B·T tiles → a
+    per-tile Linear + ReLU to ``dim`` (the papers' fc6, weights shared across tiles) → concatenated in
+    tile order: (B, T·dim). The backbone is passed in (it stays the task's own ``backbone``).
+    """
+
+    def __init__(self, feature_dim: int, tiles: int, dim: int):
+        super().__init__()
+        self.tiles, self.dim = tiles, dim
+        self.fc = nn.Sequential(nn.Linear(feature_dim, dim), nn.ReLU(inplace=True))
+
+    @property
+    def out_dim(self) -> int:
+        return self.tiles * self.dim
+
+    def forward(self, backbone: nn.Module, tiles: torch.Tensor) -> torch.Tensor:
+        B, T = tiles.shape[:2]
+        return self.fc(backbone(tiles.flatten(0, 1))).view(B, T * self.dim)
+
+
+class MemoryBank(nn.Module):
+    """Memory bank of L2-normalised embeddings, one row per dataset sample (Wu et al. 2018; PIRL).
+
+    ``bank`` (N, D) float32 is a persistent buffer (saved in checkpoints), initialised to random unit
+    vectors from ``seed``. :meth:`loss` is InfoNCE (softmax over the positive and ``negatives`` sampled
+    rows, ``fastssl.ops.info_nce_loss``); :meth:`update` moves rows towards new embeddings
+    (m_i ← normalise(momentum·m_i + (1 − momentum)·v_i)) and is called after the loss, without grad.
+    Negatives are drawn with fastssl.random keyed by (seed, epoch, first id of the batch): the same
+    batch order gives the same negatives (resume), with no global RNG.
+    """
+
+    def __init__(self, num_samples: int, dim: int, seed: int = 0):
+        super().__init__()
+        check_int(num_samples, "num_samples", 2)
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("bank", nn.functional.normalize(torch.randn(num_samples, dim, generator=g), dim=1))
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.bank.shape[0]
+
+    def check_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.to(self.bank.device, torch.int64)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self)):
+            raise ValueError(f"batch ids must lie in [0, num_samples) = [0, {len(self)}), got "
+                             f"[{int(ids.min())}, {int(ids.max())}]: pass num_samples = the dataset size")
+        return ids
+
+    def loss(self, queries: torch.Tensor, ids: torch.Tensor, epoch: int, negatives: int,
+             temperature: float, view: int = 0) -> torch.Tensor:
+        """InfoNCE of ``queries`` (B, D) against their bank rows ``ids`` (B,) and ``negatives`` sampled rows
+        (all other rows when ``negatives`` >= N − 1). A sampled negative equal to the query's own id is left out."""
+        ids = self.check_ids(ids)
+        B, N = len(ids), len(self)
+        if negatives >= N - 1:  # the whole bank (a copy: update() writes the bank before backward reads it)
+            return info_nce_loss(queries, self.bank.to(queries.dtype, copy=True), ids, temperature)
+        neg = random.randint(ids[:1], negatives, N, seed=self.seed, epoch=epoch, view=view)[0].to(ids.device)
+        keys = torch.cat([self.bank[ids], self.bank[neg]]).to(queries.dtype)
+        hit = neg[None, :] == ids[:, None]
+        exclude = torch.where(hit.any(1), B + hit.to(torch.int8).argmax(1), torch.full_like(ids, -1))
+        return info_nce_loss(queries, keys, torch.arange(B, device=ids.device), temperature, exclude_index=exclude)
+
+    @torch.no_grad()
+    def update(self, ids: torch.Tensor, values: torch.Tensor, momentum: float) -> None:
+        ids = self.check_ids(ids)
+        mixed = momentum * self.bank[ids] + (1 - momentum) * nn.functional.normalize(values.detach().float(), dim=1)
+        self.bank[ids] = nn.functional.normalize(mixed, dim=1)
