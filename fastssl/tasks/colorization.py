@@ -60,6 +60,8 @@ class ColorizationTask(Task):
         self.register_buffer("counts", torch.zeros(len(bins), dtype=torch.float64))
         self.register_buffer("batches_counted", torch.zeros((), dtype=torch.int64))
         self.head = nn.Conv2d(self.feature_dim, len(bins), 1)
+        self._frozen_weights = None  # the weights once the prior is frozen: no host sync per step after that
+        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "_frozen_weights", None))
 
     @property
     def num_bins(self) -> int:
@@ -84,14 +86,19 @@ class ColorizationTask(Task):
 
     def forward(self, batch):
         index, weight = batch["bin_index"], batch["bin_weight"]
-        if self.training and int(self.batches_counted) < self.prior_batches:
+        class_weights = self._frozen_weights
+        if class_weights is None:
             with torch.no_grad():
-                self.counts += torch.bincount(index[:, 0].reshape(-1), minlength=self.num_bins).to(self.counts)
-                self.batches_counted += 1
+                if self.training and int(self.batches_counted) < self.prior_batches:
+                    self.counts += torch.bincount(index[:, 0].reshape(-1), minlength=self.num_bins).to(self.counts)
+                    self.batches_counted += 1
+                class_weights = self.class_weights()
+                if int(self.batches_counted) >= self.prior_batches:
+                    self._frozen_weights = class_weights
         logits = self.logits(batch["inputs"], index.shape[-2:])
         log_p = F.log_softmax(logits.float(), dim=1)
         cross_entropy = -(log_p.gather(1, index) * weight).sum(1)  # (B, h, w)
-        pixel_weight = self.class_weights()[index[:, 0]]
+        pixel_weight = class_weights.to(index.device)[index[:, 0]]
         accuracy = (logits.detach().argmax(1) == index[:, 0]).float().mean()
         return {"loss": (pixel_weight * cross_entropy).mean(), "accuracy": accuracy}
 

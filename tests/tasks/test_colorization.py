@@ -46,3 +46,14 @@ def test_bad_options_name_the_argument(options, name):
     options = {"backbone": "resnet10", **options}
     with pytest.raises(ValueError, match=name):
         make_task("colorization", image_size=32, **options)
+
+
+def test_frozen_prior_survives_a_checkpoint(images):
+    task = make_task("colorization", backbone="resnet10", image_size=32, prior_batches=1)
+    batch = make_batch(task, images[:2])
+    task(batch)
+    fresh = make_task("colorization", backbone="resnet10", image_size=32, prior_batches=1)
+    fresh(make_batch(fresh, images[2:4]))  # counts another batch, then frozen
+    fresh.load_state_dict(task.state_dict())
+    torch.testing.assert_close(fresh(batch)["loss"], task(batch)["loss"])
+    assert torch.equal(fresh.counts, task.counts)
