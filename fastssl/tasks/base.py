@@ -149,9 +149,11 @@ class MemoryBank(nn.Module):
     vectors from ``seed``. :meth:`loss` is InfoNCE (softmax over the positive and ``negatives`` sampled
     rows, ``fastssl.ops.info_nce_loss``); :meth:`update` moves rows towards new embeddings
     (m_i ← normalise(momentum·m_i + (1 − momentum)·v_i)) and is called after the loss, without grad.
-    Negatives are drawn with fastssl.random keyed by (seed, epoch, first id of the batch): the same
-    batch order gives the same negatives (resume), with no global RNG.
+    Negatives are drawn with fastssl.random keyed by (seed, epoch, first id of the batch, view
+    ``NEGATIVES_VIEW``): the same batch order gives the same negatives (resume), with no global RNG.
     """
+
+    NEGATIVES_VIEW = 7  #: a view key no task's crops or ops use
 
     def __init__(self, num_samples: int, dim: int, seed: int = 0):
         super().__init__()
@@ -171,14 +173,15 @@ class MemoryBank(nn.Module):
         return ids
 
     def loss(self, queries: torch.Tensor, ids: torch.Tensor, epoch: int, negatives: int,
-             temperature: float, view: int = 0) -> torch.Tensor:
+             temperature: float) -> torch.Tensor:
         """InfoNCE of ``queries`` (B, D) against their bank rows ``ids`` (B,) and ``negatives`` sampled rows
         (all other rows when ``negatives`` >= N − 1). A sampled negative equal to the query's own id is left out."""
         ids = self.check_ids(ids)
         B, N = len(ids), len(self)
         if negatives >= N - 1:  # the whole bank (a copy: update() writes the bank before backward reads it)
             return info_nce_loss(queries, self.bank.to(queries.dtype, copy=True), ids, temperature)
-        neg = random.randint(ids[:1], negatives, N, seed=self.seed, epoch=epoch, view=view)[0].to(ids.device)
+        neg = random.randint(ids[:1], negatives, N, seed=self.seed, epoch=epoch,
+                             view=self.NEGATIVES_VIEW)[0].to(ids.device)
         keys = torch.cat([self.bank[ids], self.bank[neg]]).to(queries.dtype)
         hit = neg[None, :] == ids[:, None]
         exclude = torch.where(hit.any(1), B + hit.to(torch.int8).argmax(1), torch.full_like(ids, -1))

@@ -45,3 +45,20 @@ def test_ids_outside_the_bank(images):
 def test_bad_options_name_the_argument(options, name):
     with pytest.raises((ValueError, TypeError), match=name):
         make_task("exemplar", backbone="resnet10", image_size=32, **options)
+
+
+def test_memory_bank_loss_leaves_out_the_own_row_among_the_negatives():
+    from fastssl import random
+    from fastssl.tasks.base import MemoryBank
+
+    bank = MemoryBank(6, 4, seed=1)
+    ids, q = torch.tensor([1, 4]), torch.nn.functional.normalize(torch.randn(2, 4), dim=1)
+    neg = random.randint(ids[:1], 3, 6, seed=1, epoch=2, view=MemoryBank.NEGATIVES_VIEW)[0]
+    keys = torch.cat([bank.bank[ids], bank.bank[neg]])
+    logits = q @ keys.T / 0.07
+    for i in range(2):  # the sample's own id drawn as a negative is not in its denominator
+        hits = (neg == ids[i]).nonzero()
+        if len(hits):
+            logits[i, 2 + int(hits[0])] = float("-inf")
+    expected = torch.nn.functional.cross_entropy(logits, torch.arange(2))
+    torch.testing.assert_close(bank.loss(q, ids, 2, 3, 0.07), expected)
