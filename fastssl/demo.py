@@ -33,6 +33,7 @@ def run(*, task: str = "simclr", minutes: float = 3.0, images: int = 1200, class
         log=print) -> dict:
     """Runs the demo; returns its report (also written to ``<out>/report.json``)."""
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
+    batch_size = max(2, min(batch_size, images // 2))  # at least two batches of a tiny set
     data = os.path.join(out, "data")
     if not os.path.isdir(data):
         synthetic.write_image_folder(data, classes=classes, per_class=max(2, images // classes), min_size=40,
