@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job until the trainers land: installs everything (scripts/setup_env.sh) and runs the
-# benchmark of the implemented ops (Lab conversion, colorization targets) on built-in inputs — every
-# available backend against the reference and the peers, with a readable table. No data download.
+# The main job: installs everything (scripts/setup_env.sh), then `fastssl demo`: pretrains a small
+# ResNet with SimCLR on the embedded procedural JPEG set (no download) through the whole pipeline —
+# decoding, fastssl's fused augmentation in the loader, NT-Xent — for a few minutes on the CPU (less on
+# a GPU), scores its frozen features by kNN and a linear probe against the same network at random
+# initialisation, prints the report and saves the loss curve (SVG). Arguments go to `fastssl demo`
+# (e.g. --task rotation, --minutes 1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 . "${FASTSSL_VENV:-.venv}/bin/activate"
-python benchmarks/bench_lab.py --quick "$@"
+python -m fastssl demo "$@"

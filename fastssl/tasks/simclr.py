@@ -1,6 +1,6 @@
 """SimCLR (Chen et al. 2020): two augmented views per image, NT-Xent over their projections.
 
-Views from the SimCLR recipe (``fastssl.views.simclr``: crop 0.08–1, flip, colour jitter 0.8·s with
+Views from the SimCLR recipe (``fastssl.views.simclr``: crop ``min_scale``–1 of the area (0.08 in the paper), flip, colour jitter 0.8·s with
 p = 0.8 in random order, grayscale p = 0.2, blur p = 0.5 — blur kernel 10% of the side), made by
 ``fastssl.ops.augment`` on the decoded batch; backbone → 2-layer MLP projection (hidden = feature dim,
 output 128) → ``fastssl.ops.nt_xent_loss`` (τ = 0.5 by default here for small batches; the paper's
@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.distributed as dist
 
@@ -32,12 +34,15 @@ class SimCLRTask(Task):
     name = "simclr"
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, temperature: float = 0.5,
-                 strength: float = 1.0, projection_dim: int = 128):
+                 strength: float = 1.0, projection_dim: int = 128, min_scale: float = 0.08):
         super().__init__(backbone, image_size, seed)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
-        self.recipe = views.simclr(strength, size=image_size)
+        if not 0 < min_scale <= 1:
+            raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
+        recipe = views.simclr(strength, size=image_size)
+        self.recipe = replace(recipe, views=tuple(replace(v, scale=(min_scale, 1.0)) for v in recipe.views))
         self.projector = mlp(self.feature_dim, self.feature_dim, projection_dim)
 
     @torch.no_grad()
