@@ -30,7 +30,7 @@ from .train.trainer import resolve_device
 def run(*, task: str = "simclr", minutes: float = 3.0, images: int = 1200, classes: int = 6,
         backbone: str = "resnet10", image_size: int = 32, batch_size: int = 64, epochs: int = 30,
         out: str | None = None, device: str = "auto", decoder: str = "auto", seed: int = 0, progress: bool = True,
-        log=print) -> dict:
+        task_options: dict | None = None, log=print) -> dict:
     """Runs the demo; returns its report (also written to ``<out>/report.json``)."""
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     batch_size = max(2, min(batch_size, images // 2))  # at least two batches of a tiny set
@@ -42,7 +42,8 @@ def run(*, task: str = "simclr", minutes: float = 3.0, images: int = 1200, class
         f"{image_size} px, up to {minutes:g} min of training")
     config = TrainConfig(task=task, data=data, out=os.path.join(out, "run"), backbone=backbone, image_size=image_size,
                          batch_size=batch_size, epochs=epochs, warmup_epochs=1, time_limit_s=60 * minutes,
-                         checkpoint_every=10**9, device=device, decoder=decoder, seed=seed, progress=progress)
+                         checkpoint_every=10**9, device=device, decoder=decoder, seed=seed, progress=progress,
+                         task_options=dict(task_options or {}))
     started = time.perf_counter()
     result = train(config)
     train_s = time.perf_counter() - started

@@ -1,8 +1,8 @@
 """A procedural labelled image set, written as JPEG files: the embedded default data (no download).
 
-Class ``c`` is the shape of an upright object (disc, square, triangle, cross, ...) standing on the
-ground under a sky; its colour, size and position, the sky and ground colours, the horizon and the
-noise vary per image, so the class is in the shape alone. Sizes vary per image (``min_size``..
+Class ``c`` is the shape of an upright object (disc, square, triangle, cross, ...) on a background
+gradient; its colour, size and position, the background colours and direction and the noise vary per
+image, so the class is in the shape alone. Sizes vary per image (``min_size``..
 ``max_size`` per side), as decoded ImageNet batches do. Everything is a deterministic function of
 ``seed``.
 
@@ -46,22 +46,21 @@ def _shape_mask(shape: str, y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def render(label: int, classes: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """One (height, width, 3) uint8 scene of class ``label``: an upright object on the ground under a sky.
+    """One (height, width, 3) uint8 image of class ``label``: an upright object on a gradient background.
 
     The class is the object's shape (:data:`SHAPES`, cycled when ``classes`` > 10); its colour, size and
-    position, the sky and ground colours, the horizon and the noise vary per image. The scene has an
-    "up" (sky above ground, objects upright), so rotation prediction is learnable too.
+    position, the background's two colours and gradient direction, and the noise vary per image. The
+    background has no "up", so only the objects' shapes tell a rotation (triangle, house and tee
+    point up; the symmetric shapes do not say).
     """
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    horizon = rng.uniform(0.55, 0.75) * height
-    sky_top, sky_low = rng.uniform([120, 150, 190], [200, 220, 255]), rng.uniform([170, 190, 210], [240, 245, 255])
-    ground = rng.uniform([40, 60, 20], [140, 130, 80])
-    t = np.clip(y / max(horizon, 1), 0, 1)[..., None]
-    image = np.where((y < horizon)[..., None], sky_top + t * (sky_low - sky_top),
-                     ground * (1 - 0.3 * ((y - horizon) / height))[..., None])
-    size = rng.uniform(0.18, 0.3) * min(height, width)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * x / max(width, 1) + np.sin(angle) * y / max(height, 1) + 1) / 2
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    image = a + ramp[..., None] * (b - a)
+    size = rng.uniform(0.22, 0.35) * min(height, width)
+    cy = rng.uniform(size, max(size + 1, height - size))
     cx = rng.uniform(size, max(size + 1, width - size))
-    cy = horizon - size * rng.uniform(0.6, 1.0)
     inside = _shape_mask(SHAPES[label % len(SHAPES)], (y - cy) / size, (x - cx) / size)
     image[inside] = rng.uniform(0, 255, 3)
     image += rng.normal(0, 6, image.shape)

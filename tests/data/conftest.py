@@ -2,9 +2,7 @@
 
 import pytest
 
-from fastssl.data import available_decoders, synthetic
-
-DECODERS = [name for name, ok in available_decoders().items() if ok]
+from fastssl.data import synthetic
 
 
 @pytest.fixture(scope="session")

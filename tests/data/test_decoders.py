@@ -7,7 +7,7 @@ import torch
 from fastssl.data import make_decoder, synthetic
 from fastssl.data.decoders import image_format
 
-from conftest import DECODERS
+from data_helpers import DECODERS
 
 
 def encoded_set(bad_files):

@@ -9,7 +9,7 @@ import torch
 from fastssl import views
 from fastssl.data import BadImageError, Loader
 
-from conftest import DECODERS
+from data_helpers import DECODERS
 
 RECIPE = views.simclr(size=16)
 BROKEN = {"bad_truncated.jpg", "bad_text.jpg", "bad_empty.jpg"}
