@@ -62,7 +62,8 @@ def _as_ids(ids) -> torch.Tensor:
     if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise TypeError(f"ids must be an integer tensor, got {ids.dtype}")
     ids = ids.to(torch.int64)
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > _MASK32):
+    # under torch.compile the range is not read (it would break the graph); eager calls check it
+    if not torch.compiler.is_compiling() and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > _MASK32):
         raise ValueError("ids must be in [0, 2^32)")
     return ids
 

@@ -285,10 +285,8 @@ def test_triton_reads_nothing_outside_the_image(backend, device):
     assert torch.equal(out[0], inside[:, None].expand(2, 3, 4, 4))
 
 
-# jigsaw's own checks skip reading values while tracing; fastssl.random._as_ids (outside this op) still
-# reads the ids' range, which breaks the graph: fullgraph=True is expected to fail until it skips too.
-@pytest.mark.parametrize("fullgraph", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason="fastssl.random._as_ids reads the ids' values while torch.compile traces"))])
+# jigsaw's checks (and fastssl.random's id range check) skip reading values while tracing: one graph.
+@pytest.mark.parametrize("fullgraph", [False, True])
 def test_torch_compile(fullgraph):
     torch._dynamo.reset()  # the lambda's code is the same for both cases: a cached graph would hide a break
     perms = _perms(2)
