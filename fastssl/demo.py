@@ -32,6 +32,8 @@ def run(*, task: str = "simclr", minutes: float = 3.0, images: int = 1200, class
         out: str | None = None, device: str = "auto", decoder: str = "auto", seed: int = 0, progress: bool = True,
         task_options: dict | None = None, log=print) -> dict:
     """Runs the demo; returns its report (also written to ``<out>/report.json``)."""
+    if task_options is None and task == "simclr":  # SimCLR's small-image settings (the paper's CIFAR runs: s = 0.5)
+        task_options = {"strength": 0.5, "min_scale": 0.25}
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     batch_size = max(2, min(batch_size, images // 2))  # at least two batches of a tiny set
     data = os.path.join(out, "data")
@@ -83,6 +85,8 @@ def render(report: dict) -> str:
         f"frozen features on {t['val']} held-out images of {t['classes']} classes (chance {100 * chance:.0f}%):",
         f"  kNN (k=20)    pretrained {100 * t['knn']:5.1f}%   random init {100 * r['knn']:5.1f}%",
         f"  linear probe  pretrained {100 * t['linear']:5.1f}%   random init {100 * r['linear']:5.1f}%",
+        f"pretraining {'beat' if t['knn'] > r['knn'] else 'did not beat'} random init on kNN by "
+        f"{100 * (t['knn'] - r['knn']):+.1f} points (longer runs: --minutes; a GPU: seconds per epoch)",
         f"loss curve: {report['plot']}",
         f"checkpoint: {report['checkpoint']}",
     ])
