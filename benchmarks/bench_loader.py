@@ -24,7 +24,9 @@ Results: benchmarks/results/loader_<device>.json and .md (``_quick`` under --qui
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -53,6 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="decoding / worker threads and torch threads (default: all cores)")
     parser.add_argument("--data", help="an existing image folder to read instead of the generated one")
     parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # one provider by exact name (the isolated runs)
+    parser.add_argument("--in-process", action="store_true",
+                        help="time every provider in this process (default: each in a fresh one)")
     return parser.parse_args(argv)
 
 
@@ -65,7 +70,8 @@ def settings(args: argparse.Namespace) -> dict:
             config[key] = getattr(args, key)
     if args.budget is not None:
         config["budget_s"] = args.budget
-    config.update(quick=args.quick, threads=args.threads or os.cpu_count(), providers=args.providers, data=args.data)
+    config.update(quick=args.quick, threads=args.threads or os.cpu_count(), providers=args.providers, data=args.data,
+                  only=args.only)
     return config
 
 
@@ -241,7 +247,32 @@ def build_case(root: str, config: dict, device: torch.device):
     if config["providers"]:
         wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]
         providers = [p for p in providers if any(w in p.name for w in wanted)]
+    if config["only"]:
+        providers = [p for p in providers if p.name == config["only"]]
     return case, providers
+
+
+def isolated(providers: list[common.Provider], argv: list[str]) -> tuple[list, list]:
+    """Each provider in a fresh process: DALI's worker threads and the DataLoader's workers of one provider
+    must not take the cores of the next (measured: they slow the providers timed after them)."""
+    rows, skipped = [], []
+    for provider in providers:
+        with tempfile.TemporaryDirectory() as out:
+            done = subprocess.run([sys.executable, __file__, *argv, "--in-process", "--only", provider.name,
+                                   "--out", out], capture_output=True, text=True)
+            results = list(Path(out).glob("*.json"))
+            if done.returncode != 0 or not results:
+                skipped.append(common.Skipped("", provider.name, (done.stderr.strip().splitlines() or ["failed"])[-1]))
+                continue
+            payload = json.loads(results[0].read_text())
+        rows += [common.Row(**r) for r in payload["results"] if r["provider"] == provider.name]
+        skipped += [common.Skipped(**s) for s in payload["skipped"] if s["provider"] == provider.name]
+        for line in done.stdout.splitlines():
+            if line.strip().startswith(provider.name):
+                print(line, flush=True)
+    for item in rows + skipped:
+        item.case = item.case or (rows[0].case if rows else "")
+    return rows, skipped
 
 
 def main(argv=None) -> int:
@@ -254,8 +285,11 @@ def main(argv=None) -> int:
                                   f"{config['threads']} threads, folder {root}")
     case, providers = build_case(root, config, device)
     print(case.name, flush=True)
-    rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
-                                    memory=False)
+    if args.in_process:
+        rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
+                                        memory=False)
+    else:
+        rows, skipped = isolated(providers, argv if argv is not None else sys.argv[1:])
     common.add_speedups(rows, BASELINES)
     env["load_average_end"] = common.load_average()
     paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, NOTES, args.out,
