@@ -156,12 +156,12 @@ def train(config: TrainConfig) -> TrainResult:
     task.to(device)
     if config.channels_last:
         task.to(memory_format=torch.channels_last)
+    if config.compile:
+        task.backbone.compile()  # in place: the state_dict keys stay those of the plain backbone
     model = task
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             task, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
-    if config.compile:
-        task.backbone = torch.compile(task.backbone)
     lr = config.lr or default_lr(config.optimizer, config.batch_size * world)
     optimizer = make_optimizer(config.optimizer, task, lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(loader)

@@ -98,3 +98,10 @@ def test_schedule_and_lars():
     opt.step()  # the first step moves the weight by lr * eta * ||w|| / ||g|| * g
     expected = w - 0.1 * 0.001 * w.norm() / g.norm() * g
     torch.testing.assert_close(net[0].weight.detach(), expected)
+
+
+@pytest.mark.slow
+def test_compiled_backbone_keeps_plain_checkpoint_keys(tiny_data, tmp_path):
+    result = train(config(tiny_data, tmp_path, epochs=1, compile=True))
+    keys = list(checkpoint.load(result.checkpoint)["model"])
+    assert result.steps == 3 and keys and not any("_orig_mod" in k for k in keys)
