@@ -27,7 +27,10 @@ class ResNetBackbone(nn.Module):
 
     def __init__(self, depth: int, in_channels: int = 3, small_input: bool = False):
         super().__init__()
-        from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+        try:
+            from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+        except ImportError as error:
+            raise ImportError("the ResNet backbones need torchvision: pip install 'fastssl-engine[train]'") from error
 
         block, layers = {10: (BasicBlock, [1, 1, 1, 1]), 18: (BasicBlock, [2, 2, 2, 2]),
                          50: (Bottleneck, [3, 4, 6, 3])}[depth]
