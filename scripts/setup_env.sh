@@ -31,5 +31,5 @@ fi
 
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
 export FASTSSL_BUILD_CUDA=${FASTSSL_BUILD_CUDA:-auto}
-pip install --quiet --no-build-isolation -e ".[test,dali]"
+pip install --quiet --no-build-isolation -e ".[test,dali,train]"
 python -m fastssl info
