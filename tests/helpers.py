@@ -1,6 +1,8 @@
-"""Shared test helpers: backend × device cases and the error-budget comparison against a float64 reference."""
+"""Shared test helpers: backend × device cases, the error-budget comparison against a float64 reference, a free port."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 import torch
@@ -51,3 +53,10 @@ def random_images(shape, dtype, generator=None, device="cpu"):
     if dtype == torch.uint8:
         return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(device)
     return torch.rand(shape, dtype=torch.float64, generator=generator).to(dtype).to(device)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (for the gloo rendezvous of multi-process tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -10,6 +10,7 @@ from fastssl import views
 from fastssl.data import BadImageError, Loader
 
 from data_helpers import DECODERS
+from helpers import free_port
 
 RECIPE = views.simclr(size=16)
 BROKEN = {"bad_truncated.jpg", "bad_text.jpg", "bad_empty.jpg"}
@@ -161,14 +162,9 @@ def _shard_worker(rank, world, port, root, out_dir):
 
 
 def test_ranks_read_disjoint_shards_that_cover_the_dataset(image_root, tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_shard_worker, args=(2, port, image_root, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_shard_worker, args=(2, free_port(), image_root, str(tmp_path)), nprocs=2, join=True)
     results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert [r["shard"] for r in results] == [(0, 2), (1, 2)]
     a, b = set(results[0]["ids"]), set(results[1]["ids"])

@@ -4,7 +4,6 @@ loss and embedding gradients equal the single-process loss of the concatenated b
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch.multiprocessing as mp
 
 from fastssl import _native
 from fastssl.reference import nt_xent as reference
+from helpers import free_port
 
 D, TAU = 24, 0.2
 
@@ -49,17 +49,11 @@ def _worker(rank, world, port, sizes, out_dir, backend):
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo")
 @pytest.mark.parametrize("sizes", [(5, 2), (3, 0, 5)])  # unequal; 3 ranks, one with no rows
 def test_gather_equals_single_process(sizes, tmp_path):
     backend = _backend()
-    mp.spawn(_worker, args=(len(sizes), _free_port(), sizes, str(tmp_path), backend), nprocs=len(sizes), join=True)
+    mp.spawn(_worker, args=(len(sizes), free_port(), sizes, str(tmp_path), backend), nprocs=len(sizes), join=True)
     z1, z2 = _global_batch(sizes)
     n = z1.shape[0]
     for reduction in ("mean", "sum", "none"):

@@ -1,12 +1,12 @@
 """Two gloo processes on the CPU (as torchrun would start them): DDP + sharded loader + NT-Xent with gather."""
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from helpers import free_port
 
 
 def _worker(rank, world, port, data, out):
@@ -27,10 +27,7 @@ def _worker(rank, world, port, data, out):
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo")
 def test_two_process_training(tiny_data, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_worker, args=(2, port, tiny_data, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), tiny_data, str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
     assert r0["steps"] == r1["steps"] == 2 * (24 // 2 // 4)  # 24 images, 2 shards of 12, batches of 4, 2 epochs
     # NT-Xent with gather=True: every rank computes the loss of the global batch
