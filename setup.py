@@ -65,11 +65,15 @@ def _extensions():
         ("FASTSSL_CUDA_ARCHS", f'"{archs if with_cuda else ""}"'),
     ]
     # -fno-trapping-math lets gcc if-convert the branch-free selects of kernels/common (no FP traps are used).
-    cxx_flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math"]
+    # -fopenmp: at::parallel_for is an inline template over `#pragma omp parallel` (torch's CPU builds use
+    # OpenMP); compiled without it, every csrc loop silently runs on one thread. The extension then needs
+    # libgomp.so.1, the runtime torch itself loads (one OpenMP runtime in the process).
+    cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math"]
+    link_flags = ["-fopenmp"]
     sources = _sources("csrc/*.cpp", "kernels/cpu/*.cpp", exclude_suffix="_cuda.cpp")
     if not with_cuda:
         return [cpp_extension.CppExtension("fastssl._C", sources, define_macros=macros,
-                                           extra_compile_args={"cxx": cxx_flags})]
+                                           extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)]
     macros.append(("FASTSSL_WITH_CUDA", "1"))
     sources += _sources("csrc/*_cuda.cpp", "kernels/cuda/*.cu")
     return [
@@ -79,6 +83,7 @@ def _extensions():
             define_macros=macros,
             include_dirs=_cuda_extra_includes(),
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
+            extra_link_args=link_flags,
         )
     ]
 

@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -152,10 +153,14 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
   args.dtype = kind;
   args.channels_last = channels_last;
   args.out = out.data_ptr();
-  // One sample per task: a sample is ~1 ms of work, enough to amortise a task.
-  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+  // Samples are handed out one at a time from a shared counter: their cost varies several-fold (crop
+  // size, blur or not), so a static split of the batch would leave threads idle. A sample's view does
+  // not depend on the thread that computes it.
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(B, at::get_num_threads());
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     cpu::AugmentScratch scratch;
-    for (int64_t b = begin; b < end; ++b) cpu::augment_sample(args, b, scratch);
+    for (int64_t b = next++; b < B; b = next++) cpu::augment_sample(args, b, scratch);
   });
   return out;
 }

@@ -15,6 +15,11 @@ PYBIND11_MODULE(_C, m) {
     info["cuda"] = FASTSSL_CUDA_VERSION;  // "" when built without CUDA
     info["python"] = FASTSSL_PYTHON_VERSION;
     info["cuda_archs"] = FASTSSL_CUDA_ARCHS;
+#ifdef _OPENMP
+    info["openmp"] = true;  // at::parallel_for runs on torch's threads (compiled without it: one thread)
+#else
+    info["openmp"] = false;
+#endif
     return info;
   });
 }

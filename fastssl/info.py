@@ -63,7 +63,8 @@ def render(report: dict) -> str:
     if native["loaded"]:
         b = native["build"]
         lines.append(f"native extension: built for torch {b.get('torch')}, CUDA {b.get('cuda') or 'none (CPU only)'}"
-                     f"{' archs ' + b['cuda_archs'] if b.get('cuda_archs') else ''}, Python {b.get('python')}")
+                     f"{' archs ' + b['cuda_archs'] if b.get('cuda_archs') else ''}, Python {b.get('python')}, "
+                     f"CPU loops {'on torch threads (OpenMP)' if b.get('openmp') else 'on ONE thread (built without OpenMP)'}")
     else:
         lines.append(f"native extension: unavailable: {native['problem']}")
     lines.append(f"GPU: {', '.join(report['gpu']) or 'none'};  CPU threads: {report['cpu_threads']}")

@@ -37,3 +37,17 @@ def test_console_script():
 def test_bad_command_is_a_usage_error():
     done = subprocess.run([sys.executable, "-m", "fastssl", "frobnicate"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_native_loops_use_torch_threads():
+    """at::parallel_for compiles to a serial loop unless the extension is built with OpenMP like torch."""
+    from fastssl import _native
+
+    native = _native.state()
+    if native.module is None:
+        pytest.skip(f"fastssl._C is not loaded: {native.reason}")
+    import torch
+
+    if "OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("this torch does not parallelise with OpenMP")
+    assert native.info.get("openmp") is True, native.info
