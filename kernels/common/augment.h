@@ -11,6 +11,8 @@
 //   normalise             : (x - mean) / std
 #pragma once
 
+#include <cmath>
+
 #include "macros.h"
 
 namespace fastssl {
@@ -31,40 +33,32 @@ FASTSSL_HD float floor_f(float x) {
   return select(t > x, t - 1.0f, t);
 }
 
-// Hue rotation by `shift` turns, as the reference's rgb_to_hsv -> (H + shift) mod 1 -> hsv_to_rgb.
+// Hue rotation by `shift` turns: the reference's rgb_to_hsv -> (H + shift) mod 1 -> hsv_to_rgb, in a
+// form without divisions by 6, sector tables or mod (equal up to float32 rounding, a few ulp).
 //
-// RGB -> HSV: v = max, delta = max - min, s = delta / v (0 when v = 0); with rc = (v - r) / delta
-// (likewise gc, bc), 6 H = bc - gc when v == r, else 2 + rc - bc when v == g, else 4 + gc - rc,
-// taken mod 6 (H = 0 when delta = 0).
-// HSV -> RGB: sector i = floor(6 H) mod 6, fraction f = 6 H - floor(6 H); p = v (1 - s),
-// q = v (1 - s f), t = v (1 - s (1 - f)); (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
-// for sectors 0..5. H is kept in turns as in the reference (h / 6 mod 1, then + shift mod 1) so that
-// the rounding matches it.
+// RGB -> HSV: v = max, delta = max - min (= v s), and with rc = (v - r) / delta (likewise gc, bc),
+// 6 H = bc - gc when v == r, else 2 + rc - bc when v == g, else 4 + gc - rc (H = 0 when delta = 0).
+// HSV -> RGB, with the hue in sextants K = 6 H: channel n (5 for r, 3 for g, 1 for b) is
+// v - delta m(n + K), where m(k) = clamp(min(k, 4 - k), 0, 1) for k mod 6 in [0, 6) — the sector
+// formulas p = v (1 - s), q = v (1 - s f), t = v (1 - s (1 - f)) as one function, with v s = delta.
+// On [0, 6), m(k) = clamp(2 - |k - 2|, 0, 1), and |k - 2| >= 3 gives 0, so with the period folded in,
+// m(k) = clamp(2 - |t|, 0, 1), t = (k - 2) - 6 round((k - 2) / 6) in [-3, 3].
+FASTSSL_HD float hue_channel(float k_minus_2, float v, float delta) {
+  const float t = k_minus_2 - 6.0f * floor_f(k_minus_2 * (1.0f / 6.0f) + 0.5f);
+  return clamp01(v - delta * clamp01(2.0f - fabsf(t)));
+}
+
 FASTSSL_HD void hue_shift(float& r, float& g, float& b, float shift) {
   const float v = max_f(r, max_f(g, b));
   const float mn = min_f(r, min_f(g, b));
   const float delta = v - mn;
-  const float safe_delta = select(delta > 0.0f, delta, 1.0f);
-  const float s = select(v > 0.0f, delta / select(v > 0.0f, v, 1.0f), 0.0f);
-  const float rc = (v - r) / safe_delta, gc = (v - g) / safe_delta, bc = (v - b) / safe_delta;
-  const float h6 = select(v == r, bc - gc, select(v == g, 2.0f + rc - bc, 4.0f + gc - rc));
-  float h = h6 / 6.0f;
-  h = select(delta > 0.0f, h - floor_f(h), 0.0f);
-  h = h + shift;
-  h = h - floor_f(h);
-  const float x6 = h * 6.0f;
-  const float fl = floor_f(x6);
-  const float f = x6 - fl;
-  const int32_t raw = static_cast<int32_t>(fl);
-  const int32_t i = raw - 6 * (raw >= 6 ? 1 : 0);  // fl in [0, 6]: 6 only when h rounds up to 1
-  const float p = v * (1.0f - s), q = v * (1.0f - s * f), t = v * (1.0f - s * (1.0f - f));
-  // Sector tables as selects: each output channel is v, p, q or t depending on i.
-  const float nr = select(i == 0 || i == 5, v, select(i == 1, q, select(i == 4, t, p)));
-  const float ng = select(i == 1 || i == 2, v, select(i == 0, t, select(i == 3, q, p)));
-  const float nb = select(i == 3 || i == 4, v, select(i == 2, t, select(i == 5, q, p)));
-  r = clamp01(nr);
-  g = clamp01(ng);
-  b = clamp01(nb);
+  const float inv_delta = 1.0f / select(delta > 0.0f, delta, 1.0f);
+  const float rc = (v - r) * inv_delta, gc = (v - g) * inv_delta, bc = (v - b) * inv_delta;
+  const float h6 = select(v == r, bc - gc, select(v == g, 2.0f + rc - bc, 4.0f + gc - rc));  // in [-1, 5]
+  const float k = h6 + 6.0f * shift;  // the rotated hue in sextants, not reduced: hue_channel folds the period
+  r = hue_channel(k + 3.0f, v, delta);
+  g = hue_channel(k + 1.0f, v, delta);
+  b = hue_channel(k - 1.0f, v, delta);
 }
 
 FASTSSL_HD float solarize(float x) { return select(x >= 0.5f, 1.0f - x, x); }

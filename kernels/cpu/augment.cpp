@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../common/augment.h"
+#include "simd.h"
 
 namespace fastssl {
 namespace cpu {
@@ -19,6 +20,46 @@ float* grow(std::vector<float>& v, size_t n) {
   return v.data() + ((kAlign - (address / sizeof(float)) % kAlign) % kAlign);
 }
 
+// ------------------------------------------------------------------------ weighted sum of rows
+//
+// dst[x] = sum_t k[t] rows[t][x], x < n, summed in the order t = 0, 1, ... for every x: the vertical
+// resize pass (over source rows converted to float) and both blur passes. Register-blocked: 32
+// outputs (four 8-float accumulators, enough independent FMAs to cover their latency) stay in registers
+// across all the taps, so a tap costs one load and one FMA per 8 outputs and no store.
+
+// (k[t] * vector: gcc broadcasts the scalar with one vbroadcastss; an always-inline helper building the
+// vector would be lowered for the default target before inlining, element by element.)
+FASTSSL_CPU_CLONES
+void weighted_rows(const float* const* rows, const float* __restrict k, int64_t taps, int64_t n,
+                   float* __restrict dst) {
+  int64_t x = 0;
+  for (; x + 32 <= n; x += 32) {
+    v8f a0{}, a1{}, a2{}, a3{};
+    for (int64_t t = 0; t < taps; ++t) {
+      const float kt = k[t];
+      const float* s = rows[t] + x;
+      a0 += kt * load<v8f>(s);
+      a1 += kt * load<v8f>(s + 8);
+      a2 += kt * load<v8f>(s + 16);
+      a3 += kt * load<v8f>(s + 24);
+    }
+    store(dst + x, a0);
+    store(dst + x + 8, a1);
+    store(dst + x + 16, a2);
+    store(dst + x + 24, a3);
+  }
+  for (; x + 8 <= n; x += 8) {
+    v8f a{};
+    for (int64_t t = 0; t < taps; ++t) a += k[t] * load<v8f>(rows[t] + x);
+    store(dst + x, a);
+  }
+  for (; x < n; ++x) {
+    float a = 0.0f;
+    for (int64_t t = 0; t < taps; ++t) a += k[t] * rows[t][x];
+    dst[x] = a;
+  }
+}
+
 // ------------------------------------------------------------------------------------------ resize
 //
 // Output pixel (y, x) = sum_i sum_j wy[y][i] wx[x][j] crop[ys + i][xs + j] / 255. The sum is
@@ -27,46 +68,59 @@ float* grow(std::vector<float>& v, size_t n) {
 // pass only sees out_h rows instead of the crop's height. The reference (PyTorch) runs the
 // horizontal pass first: the two orders agree up to float32 rounding (~1e-7).
 
-// out[i] = sum_j w[j] src[j * stride + i], i < n: `taps` uint8 rows, weighed, into one float row.
-// Zero weights (outside the filter's run) are skipped: they add nothing.
-FASTSSL_CPU_CLONES
-void vertical_pass(const uint8_t* __restrict src, int64_t stride, const float* __restrict w, int64_t taps, int64_t n,
-                   float* __restrict out) {
-  const float w0 = w[0];
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = w0 * static_cast<float>(src[i]);
-  for (int64_t j = 1; j < taps; ++j) {
-    const float wj = w[j];
-    if (wj == 0.0f) continue;
-    const uint8_t* __restrict s = src + j * stride;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] += wj * static_cast<float>(s[i]);
-  }
-}
-
 // One output row: plane_c[x] = scale * sum_j w[x][j] row[3 (start[x] + j) + c], clamped when asked.
-// The run of each output starts at its own column, so this pass gathers; three accumulators keep the
-// three channels' FMAs independent.
-FASTSSL_CPU_CLONES
-void horizontal_pass(const float* __restrict row, const int32_t* __restrict start, const float* __restrict w,
-                     int64_t stride_w, int64_t taps, int64_t out_w, float scale, bool clamp, float* __restrict r,
-                     float* __restrict g, float* __restrict b) {
+// The run of each output starts at its own column, so this pass gathers. One 4-float load at
+// row + 3 (start[x] + j) holds that pixel's r, g, b (and the next pixel's r, weighed into a lane that
+// is dropped): one vector FMA per tap does the three channels, each summed in the order j = 0, 1, ...
+// `row` must be readable one float past its 3 * crop_width values. Taps is a template argument up to
+// kUnrolledTaps (the common case: <= 2 x the downscale + 1), so the tap loop unrolls without branches.
+constexpr int kUnrolledTaps = 8;
+
+template <int kTaps>
+FASTSSL_HD void horizontal_pass_body(const float* __restrict row, const int32_t* __restrict start,
+                                     const float* __restrict w, int64_t stride_w, int64_t taps, int64_t out_w,
+                                     float scale, bool clamp, float* __restrict r, float* __restrict g,
+                                     float* __restrict b) {
+  if (kTaps > 0) taps = kTaps;
+  const v4f zero{}, one = zero + 1.0f;
   for (int64_t x = 0; x < out_w; ++x) {
     const float* __restrict p = row + 3 * static_cast<int64_t>(start[x]);
     const float* __restrict wx = w + x * stride_w;
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
-    for (int64_t j = 0; j < taps; ++j) {
-      a0 += wx[j] * p[3 * j];
-      a1 += wx[j] * p[3 * j + 1];
-      a2 += wx[j] * p[3 * j + 2];
-    }
-    a0 *= scale;
-    a1 *= scale;
-    a2 *= scale;
-    r[x] = clamp ? augment::clamp01(a0) : a0;
-    g[x] = clamp ? augment::clamp01(a1) : a1;
-    b[x] = clamp ? augment::clamp01(a2) : a2;
+    v4f acc{};
+    for (int64_t j = 0; j < taps; ++j) acc += wx[j] * load<v4f>(p + 3 * j);
+    acc *= scale;
+    if (clamp) acc = acc < 0.0f ? zero : (acc > 1.0f ? one : acc);
+    r[x] = acc[0];
+    g[x] = acc[1];
+    b[x] = acc[2];
   }
+}
+
+FASTSSL_CPU_CLONES
+void horizontal_pass(const float* row, const int32_t* start, const float* w, int64_t stride_w, int64_t taps,
+                     int64_t out_w, float scale, bool clamp, float* r, float* g, float* b) {
+  switch (taps) {
+#define FASTSSL_TAPS_CASE(T) \
+  case T:                    \
+    return horizontal_pass_body<T>(row, start, w, stride_w, taps, out_w, scale, clamp, r, g, b);
+    FASTSSL_TAPS_CASE(1)
+    FASTSSL_TAPS_CASE(2)
+    FASTSSL_TAPS_CASE(3)
+    FASTSSL_TAPS_CASE(4)
+    FASTSSL_TAPS_CASE(5)
+    FASTSSL_TAPS_CASE(6)
+    FASTSSL_TAPS_CASE(7)
+    FASTSSL_TAPS_CASE(kUnrolledTaps)
+#undef FASTSSL_TAPS_CASE
+    default:
+      return horizontal_pass_body<0>(row, start, w, stride_w, taps, out_w, scale, clamp, r, g, b);
+  }
+}
+
+FASTSSL_CPU_CLONES
+void to_float(const uint8_t* __restrict src, int64_t n, float* __restrict dst) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
 }
 
 void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* planes) {
@@ -77,12 +131,34 @@ void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* plan
   const int64_t stride = W * 3;
   const int64_t y_taps = a.taps[2 * b], x_taps = a.taps[2 * b + 1];  // <= crop_h, crop_w (checked)
   const int64_t n = a.out_h * a.out_w;
-  float* row = grow(s.row, static_cast<size_t>(crop_w * 3));
+  float* row = grow(s.row, static_cast<size_t>(crop_w * 3 + 1));
+  row[crop_w * 3] = 0.0f;  // read (and dropped) by horizontal_pass's 4-float loads
   const int32_t* x_start = a.x_start + b * a.out_w;
   const float* x_weights = a.x_weights + b * a.out_w * a.x_stride;
+  // The vertical pass reads each source row as float, converted once into a ring of y_taps rows: the
+  // runs [y_start, y_start + y_taps) only move down, so the rows one output row needs never share a
+  // slot, and a row leaves the ring only once no later output row reads it.
+  const int64_t width = crop_w * 3;
+  float* ring = grow(s.ring, static_cast<size_t>(y_taps * width));
+  s.ring_rows.assign(static_cast<size_t>(y_taps), -1);
+  s.rows.resize(static_cast<size_t>(y_taps));
+  s.row_weights.resize(static_cast<size_t>(y_taps));
   for (int64_t y = 0; y < a.out_h; ++y) {
     const int64_t k = b * a.out_h + y;
-    vertical_pass(base + a.y_start[k] * stride, stride, a.y_weights + k * a.y_stride, y_taps, crop_w * 3, row);
+    const float* w = a.y_weights + k * a.y_stride;
+    int64_t used = 0;
+    for (int64_t j = 0; j < y_taps; ++j) {
+      if (w[j] == 0.0f) continue;  // outside the filter's run: adds nothing
+      const int64_t source = a.y_start[k] + j;
+      float* slot = ring + (source % y_taps) * width;
+      if (s.ring_rows[source % y_taps] != source) {
+        to_float(base + source * stride, width, slot);
+        s.ring_rows[source % y_taps] = source;
+      }
+      s.rows[used] = slot;
+      s.row_weights[used++] = w[j];
+    }
+    weighted_rows(s.rows.data(), s.row_weights.data(), used, width, row);
     float* out = planes + y * a.out_w;
     horizontal_pass(row, x_start, x_weights, a.x_stride, x_taps, a.out_w, 1.0f / 255.0f, a.clamp, out, out + n,
                     out + 2 * n);
@@ -103,23 +179,20 @@ void blend_constant(float* __restrict x, int64_t n, float f, float m) {  // cont
   for (int64_t i = 0; i < n; ++i) x[i] = augment::blend(x[i], f, m);
 }
 
-// Mean of gray over n pixels. Eight float lanes per block of 1024 pixels (vectorised), the lanes and
-// blocks added in a fixed order: the result depends on the values only — not on the buffer's
-// alignment, which would move a compiler's peeled iterations and change the rounding — so a sample
-// gets the same view whatever batch or thread it is processed in.
+// Mean of gray over n pixels: eight float lanes per block of 1024 pixels, the lanes and blocks added in
+// a fixed order. The result depends on the values only — not on the buffer's alignment, which would
+// move a compiler's peeled iterations and change the rounding — so a sample gets the same view
+// whatever batch or thread it is processed in.
 FASTSSL_CPU_CLONES
 double mean_gray(const float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n) {
-  constexpr int kLanes = 8;
   double total = 0.0;
   for (int64_t first = 0; first < n; first += 1024) {
     const int64_t last = std::min(n, first + 1024);
-    float lanes[kLanes] = {};
+    v8f lanes{};
     int64_t i = first;
-    for (; i + kLanes <= last; i += kLanes) {
-      for (int k = 0; k < kLanes; ++k) lanes[k] += augment::gray(r[i + k], g[i + k], b[i + k]);
-    }
+    for (; i + 8 <= last; i += 8) lanes += augment::kGrayR * load<v8f>(r + i) + augment::kGrayG * load<v8f>(g + i) + augment::kGrayB * load<v8f>(b + i);
     float partial = 0.0f;
-    for (int k = 0; k < kLanes; ++k) partial += lanes[k];
+    for (int k = 0; k < 8; ++k) partial += lanes[k];
     for (; i < last; ++i) partial += augment::gray(r[i], g[i], b[i]);
     total += partial;
   }
@@ -208,50 +281,24 @@ BlurKernel gaussian_kernel(float sigma, int64_t size) {
   return out;
 }
 
-// dst[x] = sum_t k[t] src[x + t], x < n (src holds n + taps - 1 values).
-FASTSSL_CPU_CLONES
-void convolve_row(const float* __restrict src, const float* __restrict k, int64_t taps, int64_t n,
-                  float* __restrict dst) {
-  const float k0 = k[0];
-#pragma omp simd
-  for (int64_t x = 0; x < n; ++x) dst[x] = k0 * src[x];
-  for (int64_t t = 1; t < taps; ++t) {
-    const float kt = k[t];
-    const float* __restrict s = src + t;
-#pragma omp simd
-    for (int64_t x = 0; x < n; ++x) dst[x] += kt * s[x];
-  }
-}
-
-// dst[x] = sum_t k[t] rows[t][x], x < n: the vertical pass, vectorised along the row.
-FASTSSL_CPU_CLONES
-void combine_rows(const float* const* rows, const float* __restrict k, int64_t taps, int64_t n, float* __restrict dst) {
-  const float k0 = k[0];
-  const float* __restrict r0 = rows[0];
-#pragma omp simd
-  for (int64_t x = 0; x < n; ++x) dst[x] = k0 * r0[x];
-  for (int64_t t = 1; t < taps; ++t) {
-    const float kt = k[t];
-    const float* __restrict s = rows[t];
-#pragma omp simd
-    for (int64_t x = 0; x < n; ++x) dst[x] += kt * s[x];
-  }
-}
-
 // Blurs one (h, w) plane in place: rows through a padded copy, then columns through row pointers.
 void blur_plane(float* plane, int64_t h, int64_t w, const BlurKernel& k, int64_t half, AugmentScratch& s) {
-  const int64_t taps = 2 * k.radius + 1;
+  const int64_t taps = 2 * k.radius + 1, r = k.radius;
   float* temp = grow(s.temp, static_cast<size_t>(h * w));
-  float* padded = grow(s.padded, static_cast<size_t>(w + 2 * k.radius));
+  float* padded = grow(s.padded, static_cast<size_t>(w + 2 * r));
+  s.rows.resize(static_cast<size_t>(taps));
+  const float** rows = s.rows.data();
+  for (int64_t t = 0; t < taps; ++t) rows[t] = padded + t;
   for (int64_t y = 0; y < h; ++y) {
     const float* src = plane + y * w;
-    for (int64_t p = -k.radius; p < w + k.radius; ++p) padded[p + k.radius] = src[augment::blur_source_index(p, w, half)];
-    convolve_row(padded, k.taps.data(), taps, w, temp + y * w);
+    std::copy(src, src + w, padded + r);
+    for (int64_t p = -r; p < 0; ++p) padded[p + r] = src[augment::blur_source_index(p, w, half)];
+    for (int64_t p = w; p < w + r; ++p) padded[p + r] = src[augment::blur_source_index(p, w, half)];
+    weighted_rows(rows, k.taps.data(), taps, w, temp + y * w);
   }
-  std::vector<const float*> rows(static_cast<size_t>(taps));
   for (int64_t y = 0; y < h; ++y) {
-    for (int64_t t = 0; t < taps; ++t) rows[t] = temp + augment::blur_source_index(y + t - k.radius, h, half) * w;
-    combine_rows(rows.data(), k.taps.data(), taps, w, plane + y * w);
+    for (int64_t t = 0; t < taps; ++t) rows[t] = temp + augment::blur_source_index(y + t - r, h, half) * w;
+    weighted_rows(rows, k.taps.data(), taps, w, plane + y * w);
   }
 }
 

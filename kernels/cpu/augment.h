@@ -53,6 +53,10 @@ struct AugmentArgs {
 struct AugmentScratch {
   std::vector<float> image;  // 3 planes of out_h * out_w
   std::vector<float> row;    // one vertically resized crop row, crop width * 3 (interleaved)
+  std::vector<float> ring;           // resize: the last y_taps source rows of the crop, as float
+  std::vector<int64_t> ring_rows;    // the source row each ring slot holds (-1: none)
+  std::vector<const float*> rows;    // the rows one weighted sum reads (resize: its non-zero taps)
+  std::vector<float> row_weights;    // and their weights
   std::vector<float> temp;   // blur: one plane after the horizontal pass
   std::vector<float> padded; // blur: one padded row
 };
