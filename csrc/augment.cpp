@@ -13,6 +13,7 @@
 
 #include "../kernels/cpu/augment.h"
 #include "checks.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -124,7 +125,7 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
   check_per_sample(order, blur_sigma);
 
   const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  at::Tensor out = at::empty({B, 3, out_h, out_w}, data.options().dtype(dtype), format);
+  at::Tensor out = pooled_empty({B, 3, out_h, out_w}, data.options().dtype(dtype), format);
   cpu::AugmentArgs args{};
   args.data = data.const_data_ptr<uint8_t>();
   args.offsets = offsets.const_data_ptr<int64_t>();

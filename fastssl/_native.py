@@ -84,3 +84,15 @@ def ops():
     """torch.ops.fastssl_C, after loading the extension (callers check availability first)."""
     state()
     return torch.ops.fastssl_C
+
+
+def host_empty(numel: int, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """An uninitialised 1-D CPU tensor of ``numel`` elements, from fastssl._C's cache of reused host blocks.
+
+    A large fresh allocation costs a page fault per 4 KiB page when first written (csrc/host_pool.h); the
+    decoders' packed batches and the augment kernel's views are that large, so they reuse freed blocks.
+    Plain ``torch.empty`` when the extension is not available.
+    """
+    if state().available and hasattr(torch.ops.fastssl_C, "host_empty"):
+        return torch.ops.fastssl_C.host_empty([numel], dtype)
+    return torch.empty(numel, dtype=dtype)

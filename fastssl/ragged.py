@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _native
+
 
 @dataclass(frozen=True)
 class RaggedImages:
@@ -69,7 +71,10 @@ class RaggedImages:
         lengths = torch.tensor([t.numel() for t in hwc], dtype=torch.int64)
         offsets = torch.cumsum(lengths, 0) - lengths
         device = images[0].device
-        return cls(torch.cat(hwc), offsets.to(device), sizes.to(device))
+        total = int(lengths.sum())
+        data = _native.host_empty(total) if device.type == "cpu" else torch.empty(total, dtype=torch.uint8,
+                                                                                   device=device)
+        return cls(torch.cat(hwc, out=data), offsets.to(device), sizes.to(device))
 
     @classmethod
     def from_dense(cls, images: torch.Tensor, channels_last: bool = False) -> "RaggedImages":

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._native import host_empty
 from ..ragged import RaggedImages
 
 DECODERS = ("dali", "torchvision", "pil")
@@ -111,7 +112,8 @@ def _pack_hwc(arrays: list[np.ndarray], device: torch.device) -> RaggedImages:
     """(H, W, 3) uint8 arrays → one packed buffer (one copy), moved to ``device``."""
     sizes = torch.tensor([a.shape[:2] for a in arrays], dtype=torch.int64)
     lengths = sizes.prod(1) * 3
-    data = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays]))
+    data = host_empty(int(lengths.sum()))
+    np.concatenate([a.reshape(-1) for a in arrays], out=data.numpy())
     return RaggedImages(data.to(device), (torch.cumsum(lengths, 0) - lengths).to(device), sizes.to(device))
 
 
@@ -233,13 +235,15 @@ class DaliDecoder:
             raise
         sizes = torch.tensor([out[i].shape()[:2] for i in range(len(out))], dtype=torch.int64)
         lengths = sizes.prod(1) * 3
-        data = torch.empty(int(lengths.sum()), dtype=torch.uint8, device=self.device)
+        total = int(lengths.sum())
         if self.device.type == "cuda":
+            data = torch.empty(total, dtype=torch.uint8, device=self.device)
             # Synchronous: the next run() may reuse DALI's output buffer.
             stream = torch.cuda.current_stream(self.device)
             out.copy_to_external(ctypes.c_void_p(data.data_ptr()), cuda_stream=ctypes.c_void_p(stream.cuda_stream),
                                  non_blocking=False)
         else:
+            data = host_empty(total)
             out.copy_to_external(ctypes.c_void_p(data.data_ptr()))
         offsets = torch.cumsum(lengths, 0) - lengths
         return RaggedImages(data, offsets.to(self.device), sizes.to(self.device))
