@@ -88,6 +88,10 @@ class Loader:
         strict: raise on the first bad file instead of skipping it.
         keep_images: also return the decoded images.
         dtype, channels_last, backend: output dtype / layout of the views and the augment backend.
+
+    CPU mode: decoding and the views take turns on the same cores. Run with ``OMP_WAIT_POLICY=PASSIVE`` in
+    the environment (it is read when torch starts): torch's OpenMP threads then sleep between the views'
+    parallel loops instead of spinning on the cores the decoder's threads need next (+3% on 2 cores).
     """
 
     def __init__(self, source, *, batch_size: int, views: Recipe | None = None, transform: Transform | None = None,
