@@ -64,10 +64,16 @@ void check_starts(const at::Tensor& start, const at::Tensor& weights, const at::
   }
 }
 
-void check_per_sample(const at::Tensor& order, const at::Tensor& sigma) {
+// The colour kernels are compiled for finite values (kernels/cpu/augment.cpp): factors must be finite.
+void check_per_sample(const at::Tensor& order, const at::Tensor& sigma, const at::Tensor& factors) {
   const int64_t* o = order.const_data_ptr<int64_t>();
   const float* s = sigma.const_data_ptr<float>();
+  const float* f = factors.const_data_ptr<float>();
+  static const char* const kFactorNames[4] = {"brightness", "contrast", "saturation", "hue"};
   for (int64_t b = 0; b < order.size(0); ++b) {
+    for (int k = 0; k < 4; ++k)
+      TORCH_CHECK(std::isfinite(f[4 * b + k]), "factors[", b, "][", k, "] (", kFactorNames[k], ") must be finite, got ",
+                  f[4 * b + k]);
     int seen = 0;
     for (int k = 0; k < 4; ++k) seen |= (o[4 * b + k] >= 0 && o[4 * b + k] < 4) ? 1 << o[4 * b + k] : 16;
     TORCH_CHECK(seen == 15, "order[", b, "] must be a permutation of 0..3");
@@ -122,7 +128,7 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
   check_boxes(data, offsets, sizes, crop);
   check_starts(y_start, y_weights, taps, crop, 0, "y_start");
   check_starts(x_start, x_weights, taps, crop, 1, "x_start");
-  check_per_sample(order, blur_sigma);
+  check_per_sample(order, blur_sigma, factors);
 
   const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   at::Tensor out = pooled_empty({B, 3, out_h, out_w}, data.options().dtype(dtype), format);

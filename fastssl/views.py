@@ -92,6 +92,9 @@ class AugmentParams:
                              f"image {b} of size {image_sizes[b].tolist()}")
         if bool((self.order.sort(1).values != torch.arange(4, device=self.order.device)).any()):
             raise ValueError("params.order rows must be permutations of 0..3")
+        for name in ("brightness", "contrast", "saturation", "hue", "blur_sigma"):
+            if not bool(torch.isfinite(getattr(self, name)).all()):
+                raise ValueError(f"params.{name} must be finite (no NaN or inf)")
         for name in ("brightness", "contrast", "saturation", "blur_sigma"):
             if bool((getattr(self, name) < 0).any()):
                 raise ValueError(f"params.{name} must be >= 0")
@@ -105,6 +108,8 @@ class AugmentParams:
             raise ValueError(f"params.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"params.dtype must be float32, bfloat16 or float16, got {self.dtype}")
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise ValueError(f"params.mean and params.std must be finite, got {self.mean}, {self.std}")
         if min(self.std) <= 0:
             raise ValueError(f"params.std must be > 0, got {self.std}")
 

@@ -166,14 +166,19 @@ void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* plan
 }
 
 // ------------------------------------------------------------------------------------ colour ops
+//
+// The colour ops only ever see finite values in [0, 1] (uint8 sources; the bindings reject non-finite
+// factors). Compiled without NaNs or signed zeros to preserve, the clamps' and HSV's selects become
+// vminps / vmaxps instead of compare-and-blend pairs: the hue pass runs 2x faster.
+#define FASTSSL_FINITE_COLOUR __attribute__((optimize("finite-math-only", "no-signed-zeros")))
 
-FASTSSL_CPU_CLONES
+FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void scale_clamp(float* __restrict x, int64_t n, float f) {  // brightness, on all three planes at once
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] = augment::clamp01(f * x[i]);
 }
 
-FASTSSL_CPU_CLONES
+FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void blend_constant(float* __restrict x, int64_t n, float f, float m) {  // contrast toward the mean gray m
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] = augment::blend(x[i], f, m);
@@ -199,7 +204,7 @@ double mean_gray(const float* __restrict r, const float* __restrict g, const flo
   return total / static_cast<double>(n);
 }
 
-FASTSSL_CPU_CLONES
+FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void saturate(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float f) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
@@ -210,13 +215,13 @@ void saturate(float* __restrict r, float* __restrict g, float* __restrict b, int
   }
 }
 
-FASTSSL_CPU_CLONES
+FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void rotate_hue(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float shift) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) augment::hue_shift(r[i], g[i], b[i], shift);
 }
 
-FASTSSL_CPU_CLONES
+FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void to_gray(float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) r[i] = augment::gray(r[i], g[i], b[i]);

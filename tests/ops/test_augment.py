@@ -178,6 +178,14 @@ def test_bad_parameters_are_named():
         augment(images, p.select(slice(0, 1)))
     with pytest.raises(ValueError, match="params.hue must be in"):
         augment(images, views.AugmentParams(**{**p.per_sample(), "hue": torch.full((2,), 0.7)}, size=p.size))
+    for name in ("brightness", "contrast", "saturation", "hue", "blur_sigma"):
+        for value in (float("nan"), float("inf")):
+            bad = getattr(p, name).clone().float()
+            bad[1] = value
+            with pytest.raises(ValueError, match=f"params.{name} must be finite"):
+                augment(images, views.AugmentParams(**{**p.per_sample(), name: bad}, size=p.size))
+    with pytest.raises(ValueError, match="params.mean and params.std must be finite"):
+        augment(images, views.AugmentParams(**p.per_sample(), size=p.size, mean=(0.5, float("nan"), 0.5)))
     with pytest.raises(ValueError, match="params.order rows must be permutations"):
         augment(images, views.AugmentParams(**{**p.per_sample(), "order": torch.zeros(2, 4, dtype=torch.int64)}))
     with pytest.raises(ValueError, match="images must be a uint8"):
