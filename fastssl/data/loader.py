@@ -4,7 +4,8 @@ Per batch (ids from :class:`~fastssl.data.order.EpochOrder`): read the files (th
 (:mod:`fastssl.data.decoders`: DALI on the GPU or CPU, else torchvision or Pillow), then run the
 transform on the decoded :class:`~fastssl.ragged.RaggedImages` where it lies — by default the views of a
 :class:`~fastssl.views.Recipe` through ``fastssl.ops.augment`` (cpp on the CPU, the GPU kernels on CUDA).
-Up to ``prefetch`` batches are made ahead while the consumer trains.
+Decoding runs one batch ahead of the views, in a thread of its own, and up to ``prefetch`` batches are
+made ahead while the consumer trains.
 
 Batches are dicts on the device: ``ids`` (B,) int64 sample ids, ``labels`` (B,) int64 (-1: none),
 ``epoch``, ``images`` (the decoded RaggedImages, with ``keep_images``), and what the transform adds
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -157,12 +159,18 @@ class Loader:
         bad = [(k, why) for k, (data, why) in enumerate(results) if data is None]
         return good, [results[k][0] for k in good], bad
 
-    def _make(self, epoch: int, ids: torch.Tensor) -> dict | None:
+    def _decode(self, ids: torch.Tensor) -> tuple:
+        """Stage 1 of a batch: read and decode. Returns (ids, readable positions, Decoded, unreadable)."""
         t0 = time.perf_counter()
         readable, encoded, bad = self._read(ids)
         t1 = time.perf_counter()
         decoded = self.decoder.decode(encoded)
-        t2 = time.perf_counter()
+        self.stats.add(read_s=t1 - t0, decode_s=time.perf_counter() - t1)
+        return ids, readable, decoded, bad
+
+    def _finish(self, epoch: int, ids: torch.Tensor, readable: list[int], decoded, bad: list) -> dict | None:
+        """Stage 2 of a batch: account for the bad files, then the transform. None when nothing decoded."""
+        t0 = time.perf_counter()
         bad = sorted(bad + [(readable[k], why) for k, why in decoded.failed])
         if bad:
             named = [(self.source.names[int(ids[k])], why) for k, why in bad]
@@ -170,7 +178,6 @@ class Loader:
                 raise BadImageError("; ".join(f"{name}: {why}" for name, why in named))
             with self.stats._lock:
                 self.stats.bad_files += named
-        self.stats.add(read_s=t1 - t0, decode_s=t2 - t1)
         if decoded.images is None:
             return None
         kept = ids[[readable[k] for k in decoded.kept]]
@@ -180,7 +187,7 @@ class Loader:
             batch["images"] = decoded.images
         if self.transform is not None:
             batch.update(self.transform(decoded.images, batch["ids"], epoch))
-        self.stats.add(augment_s=time.perf_counter() - t2)
+        self.stats.add(augment_s=time.perf_counter() - t0)
         return batch
 
 
@@ -198,25 +205,60 @@ def _put(q: queue.Queue, stop: threading.Event, item) -> bool:
     return False
 
 
+def _decode_ahead(loader: Loader, batches: list[torch.Tensor], q: queue.Queue, stop: threading.Event,
+                  stream) -> None:
+    """Stage 1 thread: reads and decodes the batches in order, one ahead of stage 2, so that decoding the
+    next batch overlaps the views of this one (each stage alone leaves cores idle between its calls)."""
+    try:
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            for ids in batches:
+                if stop.is_set() or not _put(q, stop, loader._decode(ids)):
+                    return
+    except BaseException as error:  # handed to stage 2, then to the consumer
+        _put(q, stop, error)
+
+
 def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Queue, stop: threading.Event,
              stream) -> None:
-    """The background thread: makes the batches in order (on its own CUDA stream), hands over errors."""
+    """Stage 2 thread: the views of each decoded batch, in order, on the loader's CUDA stream (the decoding
+    stage uses the same stream, so its output is ready for the views); hands over errors."""
+    decoded: queue.Queue = queue.Queue(maxsize=1)
+    decoder = threading.Thread(target=_decode_ahead, args=(loader, batches, decoded, stop, stream),
+                               name="fastssl-decode-ahead", daemon=True)
+    decoder.start()
     try:
-        for ids in batches:
-            if stop.is_set():
+        for _ in batches:
+            item = _get(decoded, stop)
+            if item is None:
                 return
+            if isinstance(item, BaseException):
+                raise item
             if stream is not None:
                 with torch.cuda.stream(stream):
-                    batch = loader._make(epoch, ids)
+                    batch = loader._finish(epoch, *item)
                     ready = torch.cuda.Event()
                     ready.record(stream)
             else:
-                batch, ready = loader._make(epoch, ids), None
+                batch, ready = loader._finish(epoch, *item), None
+            del item
             if batch is not None and not _put(q, stop, (batch, ready)):
                 return
         _put(q, stop, _DONE)
     except BaseException as error:  # handed to the consumer, raised there
         _put(q, stop, error)
+    finally:
+        stop.set()  # stage 1 ends; the decoder is never left running into the next epoch
+        decoder.join()
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    """The next item of ``q``, or None once ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return None
 
 
 class _Epoch:

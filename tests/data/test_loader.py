@@ -93,15 +93,32 @@ def test_iteration_walks_the_epochs(image_root):
     assert [b["ids"].tolist() for b in loader] == first
 
 
-def test_leaving_early_stops_the_background_thread(image_root):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_leaving_early_stops_the_background_threads(image_root, decoder):
     before = threading.active_count()
-    loader = Loader(image_root, batch_size=2, views=RECIPE, decoder="pil", prefetch=1)
+    loader = Loader(image_root, batch_size=2, views=RECIPE, decoder=decoder, prefetch=1)
     for _ in range(3):
         for k, _batch in enumerate(loader):
             if k == 1:
                 break
-    assert not any(t.name == "fastssl-loader" and t.is_alive() for t in threading.enumerate())
+    stages = ("fastssl-loader", "fastssl-decode-ahead")
+    assert not any(t.name in stages and t.is_alive() for t in threading.enumerate())
     assert threading.active_count() <= before + 2 * 8  # the reader / decoder pools, not one thread per epoch
+    # The decoding stage of an abandoned epoch is over: a new epoch gets every sample once.
+    full = Loader(image_root, batch_size=3, views=RECIPE, decoder=decoder)
+    assert sorted(run_epoch(loader, 7)) == sorted(run_epoch(full, 7))
+
+
+def test_decoder_errors_reach_the_consumer(image_root):
+    loader = Loader(image_root, batch_size=4, views=RECIPE, decoder="pil")
+
+    def decode(encoded):
+        raise MemoryError("boom in the decoder")
+
+    loader.decoder.decode = decode
+    with pytest.raises(MemoryError, match="boom in the decoder"):
+        list(loader.epoch(0))
+    assert not any(t.name == "fastssl-decode-ahead" and t.is_alive() for t in threading.enumerate())
 
 
 def test_transform_errors_reach_the_consumer(image_root):
