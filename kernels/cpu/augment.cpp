@@ -126,7 +126,7 @@ void to_float(const uint8_t* __restrict src, int64_t n, float* __restrict dst) {
 void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* planes) {
   const int64_t W = a.sizes[2 * b + 1];
   const int64_t* box = a.crop + 4 * b;
-  const int64_t crop_w = box[3];
+  const int64_t crop_h = box[2], crop_w = box[3];
   const uint8_t* base = a.data + a.offsets[b] + (box[0] * W + box[1]) * 3;
   const int64_t stride = W * 3;
   const int64_t y_taps = a.taps[2 * b], x_taps = a.taps[2 * b + 1];  // <= crop_h, crop_w (checked)
@@ -152,6 +152,10 @@ void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* plan
       const int64_t source = a.y_start[k] + j;
       float* slot = ring + (source % y_taps) * width;
       if (s.ring_rows[source % y_taps] != source) {
+        // The next source row is a new stream for the hardware prefetchers (rows are a whole image
+        // row apart); asking for it now overlaps its cache misses with this row's work.
+        if (source + 1 < crop_h)
+          for (int64_t i = 0; i < width; i += 64) __builtin_prefetch(base + (source + 1) * stride + i);
         to_float(base + source * stride, width, slot);
         s.ring_rows[source % y_taps] = source;
       }
