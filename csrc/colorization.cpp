@@ -7,6 +7,7 @@
 #include "../kernels/cpu/colorization.h"
 #include "checks.h"
 #include "colorization.h"
+#include "host_pool.h"
 
 namespace fastssl {
 
@@ -37,9 +38,9 @@ ColorizationShapes check_colorization_args(const at::Tensor& images, const at::T
 ColorizationOutputs allocate_colorization_outputs(const ColorizationShapes& s, int64_t k,
                                                   const at::TensorOptions& options) {
   const auto f = options.dtype(at::kFloat);
-  return {at::empty({s.batch, 1, s.height, s.width}, f), at::empty({s.batch, 2, s.out_height, s.out_width}, f),
-          at::empty({s.batch, k, s.out_height, s.out_width}, options.dtype(at::kLong)),
-          at::empty({s.batch, k, s.out_height, s.out_width}, f)};
+  return {pooled_empty({s.batch, 1, s.height, s.width}, f), pooled_empty({s.batch, 2, s.out_height, s.out_width}, f),
+          pooled_empty({s.batch, k, s.out_height, s.out_width}, options.dtype(at::kLong)),
+          pooled_empty({s.batch, k, s.out_height, s.out_width}, f)};
 }
 
 cpu::ColorizationArgs colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,

@@ -13,6 +13,7 @@
 #endif
 
 #include "../kernels/cpu/counting.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -53,7 +54,7 @@ at::Tensor counting_tiles_cpu(const at::Tensor& images, int64_t size) {
   const at::Tensor in = images.contiguous();
   const int64_t B = in.size(0), C = in.size(1);
   const cpu::CountingPlan plan(in.size(2), in.size(3), size);
-  at::Tensor out = at::empty({B, 5, C, size, size}, in.options().dtype(at::kFloat));
+  at::Tensor out = pooled_empty({B, 5, C, size, size}, in.options().dtype(at::kFloat));
   advise_huge_pages(out);
   if (in.scalar_type() == at::kFloat) {
     counting_loop<float, double>(plan, in.const_data_ptr<float>(), out.data_ptr<float>(), B, C);

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "../kernels/cpu/inpainting.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -38,8 +39,8 @@ std::tuple<at::Tensor, at::Tensor> inpaint_boxes_cpu(const at::Tensor& images, c
               "fill must have shape (C,) = (", C, ",) and the dtype of images, got ", fill.scalar_type(), " ",
               fill.sizes());
   const at::Tensor in = images.contiguous(), b = boxes.contiguous(), f = fill.contiguous();
-  at::Tensor out = at::empty_like(in);
-  at::Tensor mask = at::empty({B, 1, H, W}, in.options().dtype(at::kBool));
+  at::Tensor out = pooled_empty(in.sizes(), in.options());
+  at::Tensor mask = pooled_empty({B, 1, H, W}, in.options().dtype(at::kBool));
   switch (in.element_size()) {
     case 1: inpaint_loop<uint8_t>(in, b, f, out, mask); break;
     case 2: inpaint_loop<uint16_t>(in, b, f, out, mask); break;

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/jigsaw.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -57,7 +58,7 @@ at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins,
   check_jigsaw_args(images, origins, grey, keep, tile);
   // The kernel reads the images at their strides (no copy); the small parameter tensors are made contiguous.
   const auto o = origins.contiguous(), g = grey.contiguous(), k = keep.contiguous();
-  at::Tensor out = at::empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
+  at::Tensor out = pooled_empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
   switch (images.scalar_type()) {
     case at::kByte: tiles_loop<uint8_t>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;
     case at::kFloat: tiles_loop<float>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;

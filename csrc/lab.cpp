@@ -6,6 +6,7 @@
 
 #include "../kernels/cpu/lab.h"
 #include "checks.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -45,7 +46,7 @@ at::Tensor rgb_to_lab_cpu(const at::Tensor& images, bool channels_last, at::Scal
   TORCH_CHECK(is_float_type(dtype), "dtype must be float32, float16 or bfloat16, got ", dtype);
   // Half-precision input is widened once: the CPU kernels compute and store float32.
   const at::Tensor in = images.scalar_type() == at::kByte ? images.contiguous() : images.to(at::kFloat).contiguous();
-  at::Tensor out = at::empty(in.sizes(), in.options().dtype(at::kFloat));
+  at::Tensor out = pooled_empty(in.sizes(), in.options().dtype(at::kFloat));
   const RgbGeometry g = rgb_geometry(in, channels_last);
   if (in.scalar_type() == at::kByte) {
     rgb_to_lab_loop(in.data_ptr<uint8_t>(), out.data_ptr<float>(), g, channels_last);
@@ -60,7 +61,7 @@ at::Tensor lab_to_rgb_cpu(const at::Tensor& lab, bool channels_last, bool clip, 
   TORCH_CHECK(is_float_type(lab.scalar_type()), "lab must be float32/float16/bfloat16, got ", lab.scalar_type());
   TORCH_CHECK(is_float_type(dtype), "dtype must be float32, float16 or bfloat16, got ", dtype);
   const at::Tensor in = lab.to(at::kFloat).contiguous();
-  at::Tensor out = at::empty_like(in);
+  at::Tensor out = pooled_empty(in.sizes(), in.options());
   const RgbGeometry g = rgb_geometry(in, channels_last);
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../kernels/cpu/mae.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -91,15 +92,15 @@ Outputs mae_masking_cpu(const at::Tensor& images, const at::Tensor& noise, int64
   // float64 holds every float16/bfloat16/float32 value exactly, so the sort order is the noise's own.
   const at::Tensor noise64 = noise.to(at::kDouble).contiguous();
   const auto i64 = images.options().dtype(at::kLong);
-  at::Tensor ids_keep = at::empty({B, len_keep}, i64), ids_restore = at::empty({B, L}, i64);
-  at::Tensor ids_masked = at::empty({B, M}, i64);
-  at::Tensor mask = at::empty({B, L}, images.options().dtype(at::kFloat));
+  at::Tensor ids_keep = pooled_empty({B, len_keep}, i64), ids_restore = pooled_empty({B, L}, i64);
+  at::Tensor ids_masked = pooled_empty({B, M}, i64);
+  at::Tensor mask = pooled_empty({B, L}, images.options().dtype(at::kFloat));
   shuffle_all(noise64, len_keep, ids_keep, ids_restore, ids_masked, mask);
 
   const auto type = images.scalar_type();
-  at::Tensor visible = at::empty({B, len_keep, P}, images.options());
+  at::Tensor visible = pooled_empty({B, len_keep, P}, images.options());
   // float32 targets but for float64 images (the half types' are rounded to their type at the end).
-  at::Tensor targets = at::empty({B, M, P}, images.options().dtype(type == at::kDouble ? at::kDouble : at::kFloat));
+  at::Tensor targets = pooled_empty({B, M, P}, images.options().dtype(type == at::kDouble ? at::kDouble : at::kFloat));
   if (type == at::kByte) {
     gather_all<uint8_t, uint8_t, float>(images, images, p, ids_keep, ids_masked, norm_pix, visible, targets);
   } else if (type == at::kFloat) {

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/relative_position.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -53,7 +54,7 @@ at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tenso
                                        const at::Tensor& keys, const at::Tensor& table, int64_t patch) {
   check_pairs_args(images, corners, keep, keys, table, patch);
   const at::Tensor in = images.contiguous();
-  at::Tensor out = at::empty({in.size(0), 2, 3, patch, patch}, in.options());
+  at::Tensor out = pooled_empty({in.size(0), 2, 3, patch, patch}, in.options());
   const auto c = corners.contiguous(), k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
   switch (in.element_size()) {
     case 1: pairs_loop<uint8_t>(in, c, k, s, t, patch, out); break;

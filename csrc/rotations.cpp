@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/rotations.h"
+#include "host_pool.h"
 
 namespace fastssl {
 namespace {
@@ -33,7 +34,7 @@ at::Tensor rotations_cpu(const at::Tensor& images, bool image_major) {
   TORCH_CHECK(images.numel() > 0, "images is empty (shape ", images.sizes(), ")");
   const at::Tensor in = images.contiguous();
   const int64_t B = in.size(0), C = in.size(1), S = in.size(2);
-  at::Tensor out = at::empty({4 * B, C, S, S}, in.options());
+  at::Tensor out = pooled_empty({4 * B, C, S, S}, in.options());
   switch (in.element_size()) {
     case 1: rotations_loop(static_cast<const uint8_t*>(in.const_data_ptr()),
                            static_cast<uint8_t*>(out.data_ptr()), B, C, S, image_major); break;
