@@ -85,6 +85,12 @@ class RaggedImages:
         sizes = torch.tensor([[H, W]], dtype=torch.int64, device=images.device).expand(B, 2).contiguous()
         return cls(hwc.contiguous().reshape(-1), offsets, sizes)
 
+    def repeat(self, times: int) -> "RaggedImages":
+        """The batch ``times`` times over, sharing ``data`` (no copy): image ``k B + b`` is image ``b``."""
+        if times < 1:
+            raise ValueError(f"times must be >= 1, got {times}")
+        return RaggedImages(self.data, self.offsets.repeat(times), self.sizes.repeat(times, 1))
+
     def image(self, b: int) -> torch.Tensor:
         """Image ``b`` as a (3, H, W) uint8 view of the buffer."""
         h, w = (int(v) for v in self.sizes[b])

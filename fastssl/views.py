@@ -75,6 +75,22 @@ class AugmentParams:
         """The parameters of a subset of the samples (index: a slice, a list or a tensor of positions)."""
         return replace(self, **{k: v[index] for k, v in self.per_sample().items()})
 
+    def settings(self) -> dict:
+        """The batch-wide settings (everything but the per-sample tensors)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not isinstance(getattr(self, f.name), torch.Tensor)}
+
+    @staticmethod
+    def cat(params: list["AugmentParams"]) -> "AugmentParams":
+        """The samples of several parameter sets back to back; their batch-wide settings must agree."""
+        if not params:
+            raise ValueError("params is empty")
+        for k, p in enumerate(params[1:], 1):
+            if p.settings() != params[0].settings():
+                raise ValueError(f"params[{k}] has other batch-wide settings than params[0]: {p.settings()} vs "
+                                 f"{params[0].settings()}")
+        tensors = {name: torch.cat([getattr(p, name) for p in params]) for name in params[0].per_sample()}
+        return replace(params[0], **tensors)
+
     def validate(self, image_sizes: torch.Tensor) -> None:
         """Raises with the argument named when the parameters do not fit images of ``image_sizes`` (B, 2) = (H, W)."""
         B = len(self)

@@ -180,4 +180,25 @@ class Augment(torch.nn.Module):
         batch = _as_ragged(images)  # packed once for all the views
         params = draw(self.recipe, ids, batch.sizes, seed=self.seed, epoch=epoch, dtype=self.dtype,
                       channels_last=self.channels_last)
-        return [augment(batch, p, backend=self.backend) for p in params], params
+        # Consecutive views with the same output settings go through one call on the batch repeated (no
+        # copy): one launch, and the native kernels make the views of an image back to back while it is
+        # in cache. Each view is a contiguous slice of that call's output.
+        out = []
+        for group in _same_settings(params):
+            if len(group) == 1:
+                out.append(augment(batch, group[0], backend=self.backend))
+            else:
+                views = augment(batch.repeat(len(group)), AugmentParams.cat(group), backend=self.backend)
+                out += list(views.split(len(batch)))
+        return out, params
+
+
+def _same_settings(params: list[AugmentParams]) -> list[list[AugmentParams]]:
+    """``params`` cut into runs of consecutive entries with equal batch-wide settings."""
+    groups: list[list[AugmentParams]] = []
+    for p in params:
+        if groups and groups[-1][0].settings() == p.settings():
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return groups

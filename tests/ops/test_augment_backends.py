@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from fastssl import views
 from fastssl.ops import augment_weights
-from fastssl.ops.augment import AUGMENT, augment
+from fastssl.ops.augment import AUGMENT, Augment, augment
 from fastssl.ragged import RaggedImages
 from helpers import require
 
@@ -219,6 +219,33 @@ def test_dense_list_and_ragged_inputs_agree():
     out = augment(dense, p, backend="cpp")
     assert torch.equal(out, augment(list(dense), p, backend="cpp"))
     assert torch.equal(out, augment(RaggedImages.from_dense(dense), p, backend="cpp"))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("backend", ["cpp", "reference"])
+def test_transform_groups_views_without_changing_them(backend, channels_last):
+    """Augment makes runs of views with equal settings in one call on the repeated batch: each view equals
+    its own call exactly, is contiguous, and views of other sizes (multi-crop) stay apart."""
+    images = random_batch(IMAGENET_LIKE[:4], seed=21)
+    recipe = views.multicrop(global_views=2, local_views=3, global_size=40, local_size=16)
+    transform = Augment(recipe, seed=5, channels_last=channels_last, backend=backend)
+    out, params = transform(images, torch.arange(10, 14), epoch=2)
+    assert [v.shape[-1] for v in out] == [40, 40, 16, 16, 16]
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    for view, p in zip(out, params):
+        assert view.shape[0] == 4 and view.is_contiguous(memory_format=memory)
+        assert torch.equal(view, augment(images, p, backend=backend))
+
+
+def test_params_concatenate_only_with_equal_settings():
+    images = random_batch(IMAGENET_LIKE[:2], seed=3)
+    a, b = views.draw(views.byol(size=24), torch.arange(2), images.sizes, seed=0)
+    both = views.AugmentParams.cat([a, b])
+    assert len(both) == 4 and torch.equal(both.crop, torch.cat([a.crop, b.crop]))
+    with pytest.raises(ValueError, match=r"params\[1\] has other batch-wide settings"):
+        views.AugmentParams.cat([a, replace(b, size=(16, 16))])
+    repeated = images.repeat(2)
+    assert len(repeated) == 4 and repeated.data is images.data and torch.equal(repeated.sizes[2:], images.sizes)
 
 
 def test_auto_takes_cpp_on_cpu():
