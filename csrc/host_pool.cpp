@@ -94,7 +94,9 @@ at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options,
   auto storage = c10::Storage(c10::Storage::use_byte_size_t(), bytes, std::move(data), /*allocator=*/nullptr,
                               /*resizable=*/false);
   at::Tensor out = at::empty({0}, options);
-  if (format == at::MemoryFormat::ChannelsLast) return out.set_(storage, 0, sizes, c10::get_channels_last_strides_2d(sizes));
+  if (format == at::MemoryFormat::ChannelsLast) {
+    return out.set_(storage, 0, sizes, c10::get_channels_last_strides_2d(sizes));
+  }
   return out.set_(storage, 0, sizes, c10::contiguous_strides(sizes));
 }
 

@@ -199,7 +199,10 @@ double mean_gray(const float* __restrict r, const float* __restrict g, const flo
     const int64_t last = std::min(n, first + 1024);
     v8f lanes{};
     int64_t i = first;
-    for (; i + 8 <= last; i += 8) lanes += augment::kGrayR * load<v8f>(r + i) + augment::kGrayG * load<v8f>(g + i) + augment::kGrayB * load<v8f>(b + i);
+    for (; i + 8 <= last; i += 8) {
+      lanes += augment::kGrayR * load<v8f>(r + i) + augment::kGrayG * load<v8f>(g + i) +
+               augment::kGrayB * load<v8f>(b + i);
+    }
     float partial = 0.0f;
     for (int k = 0; k < 8; ++k) partial += lanes[k];
     for (; i < last; ++i) partial += augment::gray(r[i], g[i], b[i]);

@@ -4,9 +4,9 @@
 //
 // Per sample b (the specification is fastssl/reference/augment.py):
 //   1. resize the crop (separable, weights from fastssl/ops/augment_weights.py, flip folded into the
-//      x weights): per output row, a vertical pass over the crop's uint8 rows (interleaved RGB, read
-//      straight from the packed ragged buffer) into a float row, then a horizontal pass of that row
-//      into three planes of a float32 (3, h, w) scratch image in [0, 1];
+//      x weights): per output row, a vertical pass over the crop's rows (interleaved RGB, each source
+//      row converted to float once, into a ring of the rows still needed) into a float row, then a
+//      horizontal pass of that row into three planes of a float32 (3, h, w) scratch image in [0, 1];
 //   2. the colour ops in the sample's order, one vectorised pass each; contrast first reduces the
 //      gray mean of the image as it is at that point;
 //   3. grayscale (one plane, shared by the three channels from then on);
