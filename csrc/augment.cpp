@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <numeric>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "../kernels/cpu/augment.h"
@@ -163,12 +163,13 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
   args.out = out.data_ptr();
   // Samples are handed out one at a time from a shared counter: their cost varies several-fold (crop
   // size, blur or not), so a static split of the batch would leave threads idle. A sample's view does
-  // not depend on the thread that computes it.
-  // They are handed out in the order of their source image: the views of one image (a batch repeated
-  // for several views has equal offsets) run back to back, the second reading the image from cache.
+  // not depend on the thread that computes it. They go in the order of their source image: the views
+  // of one image (a batch repeated for several views has equal offsets) run back to back, the second
+  // reading the image from cache.
   std::vector<int64_t> tasks(static_cast<size_t>(B));
   std::iota(tasks.begin(), tasks.end(), 0);
-  std::stable_sort(tasks.begin(), tasks.end(), [&](int64_t i, int64_t j) { return args.offsets[i] < args.offsets[j]; });
+  const int64_t* offset = args.offsets;
+  std::stable_sort(tasks.begin(), tasks.end(), [offset](int64_t i, int64_t j) { return offset[i] < offset[j]; });
   std::atomic<int64_t> next{0};
   const int64_t workers = std::min<int64_t>(B, at::get_num_threads());
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {

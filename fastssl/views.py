@@ -77,7 +77,8 @@ class AugmentParams:
 
     def settings(self) -> dict:
         """The batch-wide settings (everything but the per-sample tensors)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not isinstance(getattr(self, f.name), torch.Tensor)}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if not isinstance(value, torch.Tensor)}
 
     @staticmethod
     def cat(params: list["AugmentParams"]) -> "AugmentParams":
