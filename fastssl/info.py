@@ -62,9 +62,10 @@ def render(report: dict) -> str:
     native = report["native"]
     if native["loaded"]:
         b = native["build"]
+        loops = "on torch threads (OpenMP)" if b.get("openmp") else "on ONE thread (built without OpenMP)"
         lines.append(f"native extension: built for torch {b.get('torch')}, CUDA {b.get('cuda') or 'none (CPU only)'}"
                      f"{' archs ' + b['cuda_archs'] if b.get('cuda_archs') else ''}, Python {b.get('python')}, "
-                     f"CPU loops {'on torch threads (OpenMP)' if b.get('openmp') else 'on ONE thread (built without OpenMP)'}")
+                     f"CPU loops {loops}")
     else:
         lines.append(f"native extension: unavailable: {native['problem']}")
     lines.append(f"GPU: {', '.join(report['gpu']) or 'none'};  CPU threads: {report['cpu_threads']}")
