@@ -1,11 +1,15 @@
-"""Shared test helpers: backend × device cases, the error-budget comparison against a float64 reference, a free port."""
+"""Shared test helpers: backend × device cases, the error-budget comparison against a float64 reference, a free port,
+gloo process groups."""
 
 from __future__ import annotations
 
+import datetime
 import socket
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from fastssl.backends import unavailable_reason
 
@@ -60,3 +64,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def spawn_gloo(worker, world: int, tmp_path, *args) -> None:
+    """Runs ``worker(rank, world, *args)`` in ``world`` spawned processes joined in one gloo group (1 thread each).
+
+    The processes meet through a file in ``tmp_path`` rather than a TCP store, so no port can be taken in between
+    and no rank hosts a store the others still need; they pass a barrier before tearing the group down, so no rank
+    leaves while a peer still talks to it. A worker's exception fails the spawn (and so the test)."""
+    init_file = tmp_path / "gloo-rendezvous"
+    mp.spawn(_gloo_process, args=(world, str(init_file), worker, args), nprocs=world, join=True)
+
+
+def _gloo_process(rank, world, init_file, worker, args):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        worker(rank, world, *args)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

@@ -10,7 +10,7 @@ from fastssl import views
 from fastssl.data import BadImageError, Loader
 
 from data_helpers import DECODERS
-from helpers import free_port
+from helpers import spawn_gloo
 
 RECIPE = views.simclr(size=16)
 BROKEN = {"bad_truncated.jpg", "bad_text.jpg", "bad_empty.jpg"}
@@ -162,26 +162,15 @@ def test_gpu_loader_matches_cpu(image_root, decoder):
         assert (gpu[i]["views"][0].cpu() - cpu[i]["views"][0]).abs().mean() <= 0.05
 
 
-def _shard_worker(rank, world, port, root, out_dir):
-    import datetime
-
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    try:
-        loader = Loader(root, batch_size=4, decoder="pil", seed=7)  # shard from torch.distributed
-        ids = [i for batch in loader.epoch(1) for i in batch["ids"].tolist()]
-        torch.save({"ids": ids, "shard": (loader.order.shard_id, loader.order.num_shards)},
-                   os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+def _shard_worker(rank, world, root, out_dir):
+    loader = Loader(root, batch_size=4, decoder="pil", seed=7)  # shard from torch.distributed
+    ids = [i for batch in loader.epoch(1) for i in batch["ids"].tolist()]
+    torch.save({"ids": ids, "shard": (loader.order.shard_id, loader.order.num_shards)},
+               os.path.join(out_dir, f"rank{rank}.pt"))
 
 
 def test_ranks_read_disjoint_shards_that_cover_the_dataset(image_root, tmp_path):
-    import torch.multiprocessing as mp
-
-    mp.spawn(_shard_worker, args=(2, free_port(), image_root, str(tmp_path)), nprocs=2, join=True)
+    spawn_gloo(_shard_worker, 2, tmp_path, image_root, str(tmp_path))
     results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert [r["shard"] for r in results] == [(0, 2), (1, 2)]
     a, b = set(results[0]["ids"]), set(results[1]["ids"])

@@ -8,11 +8,10 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from fastssl import _native
 from fastssl.reference import nt_xent as reference
-from helpers import free_port
+from helpers import spawn_gloo
 
 D, TAU = 24, 0.2
 
@@ -28,32 +27,26 @@ def _global_batch(sizes, seed=0):
     return z1, z1 + 1.5 * torch.randn(n, D, generator=g, dtype=torch.float64)
 
 
-def _worker(rank, world, port, sizes, out_dir, backend):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=__import__("datetime").timedelta(seconds=60))
-    try:
-        from fastssl.ops import nt_xent_loss
+def _worker(rank, world, sizes, out_dir, backend):
+    from fastssl.ops import nt_xent_loss
 
-        z1, z2 = _global_batch(sizes)
-        lo, hi = sum(sizes[:rank]), sum(sizes[: rank + 1])
-        results = {}
-        for reduction in ("mean", "sum", "none"):
-            a = z1[lo:hi].float().requires_grad_()
-            b = z2[lo:hi].float().requires_grad_()
-            loss = nt_xent_loss(a, b, TAU, reduction=reduction, gather=True, backend=backend)
-            (loss.sum() if reduction == "none" else loss).backward()
-            results[reduction] = (loss.detach(), a.grad, b.grad)
-        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+    z1, z2 = _global_batch(sizes)
+    lo, hi = sum(sizes[:rank]), sum(sizes[: rank + 1])
+    results = {}
+    for reduction in ("mean", "sum", "none"):
+        a = z1[lo:hi].float().requires_grad_()
+        b = z2[lo:hi].float().requires_grad_()
+        loss = nt_xent_loss(a, b, TAU, reduction=reduction, gather=True, backend=backend)
+        (loss.sum() if reduction == "none" else loss).backward()
+        results[reduction] = (loss.detach(), a.grad, b.grad)
+    torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo")
 @pytest.mark.parametrize("sizes", [(5, 2), (3, 0, 5)])  # unequal; 3 ranks, one with no rows
 def test_gather_equals_single_process(sizes, tmp_path):
     backend = _backend()
-    mp.spawn(_worker, args=(len(sizes), free_port(), sizes, str(tmp_path), backend), nprocs=len(sizes), join=True)
+    spawn_gloo(_worker, len(sizes), tmp_path, sizes, str(tmp_path), backend)
     z1, z2 = _global_batch(sizes)
     n = z1.shape[0]
     for reduction in ("mean", "sum", "none"):

@@ -20,6 +20,7 @@ def _worker(rank, world, port, data, out):
                                    epochs=2, decoder="pil", progress=False, num_threads=1, device="cpu"))
         torch.save({"losses": result.losses, "steps": result.steps, "checkpoint": result.checkpoint},
                    os.path.join(out, f"rank{rank}.pt"))
+        dist.barrier()  # no rank leaves (and takes rank 0's store with it) while its peer still talks to it
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
