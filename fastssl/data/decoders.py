@@ -2,8 +2,9 @@
 
 - ``dali``: an NVIDIA DALI pipeline fed through ``fn.external_source``: ``fn.decoders.image`` on the
   GPU ("mixed": nvJPEG, with the hardware JPEG decoder where the GPU has one; ``hw_decoder_load``
-  sets its share) or on the CPU (``device_id=None``, libjpeg-turbo). The decoded batch is copied once,
-  by DALI, into one packed torch buffer on the same device: no host round trip.
+  sets its share) or on the CPU (``device_id=None``, libjpeg-turbo). On the GPU the decoded batch is
+  copied once, by DALI, into one packed torch buffer on the same device: no host round trip; on the CPU
+  DALI's own packed output buffer becomes the batch, without a copy.
 - ``torchvision``: ``torchvision.io.decode_image`` on CPU threads; JPEGs decode in one batched
   nvJPEG call when the device is CUDA.
 - ``pil``: Pillow on CPU threads (the last resort).
@@ -233,19 +234,24 @@ class DaliDecoder:
         except RuntimeError:
             self.pipe = None  # "Current pipeline object is no longer valid"
             raise
-        sizes = torch.tensor([out[i].shape()[:2] for i in range(len(out))], dtype=torch.int64)
+        samples = [out[i] for i in range(len(out))]
+        sizes = torch.tensor([sample.shape()[:2] for sample in samples], dtype=torch.int64)
         lengths = sizes.prod(1) * 3
+        offsets = torch.cumsum(lengths, 0) - lengths
         total = int(lengths.sum())
         if self.device.type == "cuda":
             data = torch.empty(total, dtype=torch.uint8, device=self.device)
-            # Synchronous: the next run() may reuse DALI's output buffer.
+            # Synchronous: DALI may reuse its output buffer once ``out`` is gone.
             stream = torch.cuda.current_stream(self.device)
             out.copy_to_external(ctypes.c_void_p(data.data_ptr()), cuda_stream=ctypes.c_void_p(stream.cuda_stream),
                                  non_blocking=False)
+        elif _back_to_back(samples, offsets.tolist()):
+            # The dynamic executor's outputs stay valid while referenced (DALI's release_outputs docs), and the
+            # CPU decoder writes them back to back: the packed batch is DALI's buffer itself, no copy.
+            data = torch.from_numpy(np.asarray(_HostBuffer(out, total)))
         else:
             data = host_empty(total)
             out.copy_to_external(ctypes.c_void_p(data.data_ptr()))
-        offsets = torch.cumsum(lengths, 0) - lengths
         return RaggedImages(data, offsets.to(self.device), sizes.to(self.device))
 
     def _isolate(self, encoded: list[np.ndarray], positions: list[int]) -> tuple[list[RaggedImages], list[int], list]:
@@ -270,6 +276,22 @@ class DaliDecoder:
             return Decoded(None, [], sorted(failed + broken))
         images = pieces[0] if len(pieces) == 1 else _concat(pieces)
         return Decoded(images, kept, sorted(failed + broken))
+
+
+def _back_to_back(samples, offsets: list[int]) -> bool:
+    """Whether DALI's samples lie at ``offsets`` from the first one (one packed buffer)."""
+    base = samples[0].data_ptr()
+    return all(sample.data_ptr() == base + offset for sample, offset in zip(samples, offsets))
+
+
+class _HostBuffer:
+    """``nbytes`` of a DALI CPU TensorList's packed buffer as a numpy array interface; the array (and a tensor
+    made from it) holds this object, and so the TensorList and its memory, alive."""
+
+    def __init__(self, tensor_list, nbytes: int):
+        self.tensor_list = tensor_list
+        self.__array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (tensor_list.data_ptr(), False),
+                                    "version": 3}
 
 
 def _concat(pieces: list[RaggedImages]) -> RaggedImages:

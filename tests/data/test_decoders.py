@@ -58,3 +58,19 @@ def test_gpu_decoding_matches_cpu(name, bad_files):
     for k in range(len(gpu.kept)):
         a, b = gpu.images.image(k).cpu().float(), cpu.images.image(k).float()
         assert a.shape == b.shape and (a - b).abs().mean() <= 1.5  # nvJPEG's IDCT differs from libjpeg-turbo's
+
+
+@pytest.mark.skipif("dali" not in DECODERS, reason="needs nvidia-dali")
+def test_dali_cpu_batches_outlive_the_next_runs():
+    """On the CPU a batch is DALI's own output buffer: later runs of the pipeline must not reuse it."""
+    rng = np.random.default_rng(1)
+    batches = [[synthetic._encode(synthetic.render(k % 2, 2, 40 + 7 * k + j, 50, rng)) for k in range(5)]
+               for j in range(3)]
+    decoder = make_decoder("dali")
+    first = decoder.decode(batches[0]).images
+    expected = make_decoder("pil").decode(batches[0]).images
+    later = [decoder.decode(b).images for b in batches[1:]]
+    del later
+    decoder.decode(batches[1])
+    for k in range(len(first)):
+        assert (first.image(k).int() - expected.image(k).int()).abs().max() <= 1
