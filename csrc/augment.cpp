@@ -1,7 +1,7 @@
 // Torch binding of the fused per-sample augmentation: schema of fastssl_C::augment and its CPU
 // implementation (threads over samples, each with its own scratch image). The resize weights come
-// precomputed from fastssl/ops/augment_weights.py (start, weights and per-sample tap counts; flip folded
-// into the x weights); the kernel body is
+// precomputed (start, weights and per-sample tap counts; flip folded into the x weights), by
+// fastssl_C::axis_weights (csrc/augment_weights.cpp) in the cpp backend; the kernel body is
 // kernels/cpu/augment.cpp.
 #include <ATen/Parallel.h>
 #include <torch/library.h>

@@ -12,7 +12,8 @@ Backends:
 
 ``auto`` takes cpp on CPU tensors (reference without fastssl._C) and triton on CUDA tensors (there is no
 cuda kernel; reference without Triton). Both native backends take the resize weights of
-:mod:`fastssl.ops.augment_weights` (computed on the batch's device, flip folded into x). Every backend
+:mod:`fastssl.ops.augment_weights` (flip folded into x; cpp: computed by fastssl._C, triton: by torch on
+the batch's device). Every backend
 runs behind the torch.library op ``fastssl::augment`` (flattened tensors, a fake implementation for
 torch.compile), which takes the batch as a :class:`~fastssl.ragged.RaggedImages`.
 
@@ -36,15 +37,15 @@ from ..backends import OpBackends
 from ..ragged import RaggedImages
 from ..reference import augment as reference
 from ..views import AugmentParams, Recipe, draw
-from .augment_weights import axis_weights
+from .augment_weights import axis_weights, native_axis_weights
 
 
-def _kernel_args(images: RaggedImages, params: AugmentParams) -> tuple:
+def _kernel_args(images: RaggedImages, params: AugmentParams, weights=axis_weights) -> tuple:
     """The arguments of the fused kernels (fastssl_C::augment and fastssl.triton.augment.augment), on the
     batch's device: resize weights from :mod:`.augment_weights` (flip folded into x), factors (B, 4)."""
     crop = params.crop.to(torch.int64)
-    y_start, y_weights, y_taps = axis_weights(crop[:, 2], params.size[0], params.interpolation)
-    x_start, x_weights, x_taps = axis_weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip)
+    y_start, y_weights, y_taps = weights(crop[:, 2], params.size[0], params.interpolation)
+    x_start, x_weights, x_taps = weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip)
     factors = torch.stack((params.brightness, params.contrast, params.saturation, params.hue), 1).float()
     return (images.data, images.offsets, images.sizes, crop, y_start, y_weights, torch.stack((y_taps, x_taps), 1),
             x_start, x_weights, factors, params.order.to(torch.int64), params.grayscale.to(torch.bool),
@@ -54,7 +55,7 @@ def _kernel_args(images: RaggedImages, params: AugmentParams) -> tuple:
 
 def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
     """The fused C++ kernel (kernels/cpu/augment.cpp): one read of each image per view, threads over samples."""
-    return _native.ops().augment(*_kernel_args(images, params))
+    return _native.ops().augment(*_kernel_args(images, params, native_axis_weights))
 
 
 def _triton(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
