@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "../common/augment.h"
 #include "simd.h"
@@ -331,24 +334,24 @@ struct ToHalf {
   static FASTSSL_HD uint16_t convert(float x) { return augment::float_to_half_bits(x); }
 };
 
-FASTSSL_HD float finish(float x, float threshold, float mean, float std) {
-  return augment::normalise(select(x >= threshold, 1.0f - x, x), mean, std);
+FASTSSL_HD float finish(float x, float threshold, float mean, float inv_std) {
+  return augment::normalise(select(x >= threshold, 1.0f - x, x), mean, inv_std);
 }
 
 // The loop bodies are inline templates; the target_clones entry points below are plain functions
 // (gcc does not multiversion templates).
 template <typename To>
-FASTSSL_HD void store_plane_body(const float* __restrict src, int64_t n, float threshold, float mean, float std,
-                                 typename To::type* __restrict dst) {
+FASTSSL_HD void store_plane_body(const float* __restrict src, int64_t n, float threshold, float mean,
+                                 float inv_std, typename To::type* __restrict dst) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dst[i] = To::convert(finish(src[i], threshold, mean, std));
+  for (int64_t i = 0; i < n; ++i) dst[i] = To::convert(finish(src[i], threshold, mean, inv_std));
 }
 
 template <typename To>
 FASTSSL_HD void store_interleaved_body(const float* __restrict r, const float* __restrict g,
                                        const float* __restrict b, int64_t n, float threshold, const float* mean,
-                                       const float* std, typename To::type* __restrict dst) {
-  const float m0 = mean[0], m1 = mean[1], m2 = mean[2], s0 = std[0], s1 = std[1], s2 = std[2];
+                                       const float* inv_std, typename To::type* __restrict dst) {
+  const float m0 = mean[0], m1 = mean[1], m2 = mean[2], s0 = inv_std[0], s1 = inv_std[1], s2 = inv_std[2];
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     dst[3 * i] = To::convert(finish(r[i], threshold, m0, s0));
@@ -357,23 +360,53 @@ FASTSSL_HD void store_interleaved_body(const float* __restrict r, const float* _
   }
 }
 
+// The views go out with non-temporal stores: a call writes tens of MB (77 MB for 128 views of 224^2 in
+// float32), far more than the caches hold, and a plain store first reads each line it writes. Each pass
+// writes a block into an L1-resident staging buffer, which is then streamed out 16 bytes at a time
+// (SSE2, every x86-64); augment_sample ends with a store fence.
+constexpr int64_t kStoreBlock = 1024;  // pixels per staging block
+
+template <typename T>
+void stream_out(const T* __restrict src, int64_t count, T* __restrict dst) {
+#if defined(__SSE2__)
+  constexpr int64_t kLanes = 16 / sizeof(T);
+  int64_t i = 0;
+  for (; i < count && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
+  for (; i + kLanes <= count; i += kLanes)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+  for (; i < count; ++i) dst[i] = src[i];
+#else
+  std::copy(src, src + count, dst);
+#endif
+}
+
 #define FASTSSL_AUGMENT_STORE(Name, To)                                                                          \
-  FASTSSL_CPU_CLONES void store_plane_##Name(const float* src, int64_t n, float threshold, float mean, float std, \
-                                             To::type* dst) {                                                    \
-    store_plane_body<To>(src, n, threshold, mean, std, dst);                                                     \
+  FASTSSL_CPU_CLONES void store_plane_##Name(const float* src, int64_t n, float threshold, float mean,           \
+                                             float inv_std, To::type* dst) {                                     \
+    store_plane_body<To>(src, n, threshold, mean, inv_std, dst);                                                 \
   }                                                                                                              \
   FASTSSL_CPU_CLONES void store_interleaved_##Name(const float* r, const float* g, const float* b, int64_t n,     \
-                                                   float threshold, const float* mean, const float* std,         \
+                                                   float threshold, const float* mean, const float* inv_std,     \
                                                    To::type* dst) {                                              \
-    store_interleaved_body<To>(r, g, b, n, threshold, mean, std, dst);                                           \
+    store_interleaved_body<To>(r, g, b, n, threshold, mean, inv_std, dst);                                       \
   }                                                                                                              \
   void store_##Name(const AugmentArgs& a, int64_t b, const float* const planes[3], float threshold) {             \
     const int64_t n = a.out_h * a.out_w;                                                                         \
     To::type* out = static_cast<To::type*>(a.out) + b * 3 * n;                                                   \
-    if (a.channels_last) {                                                                                       \
-      store_interleaved_##Name(planes[0], planes[1], planes[2], n, threshold, a.mean, a.std, out);               \
-    } else {                                                                                                     \
-      for (int c = 0; c < 3; ++c) store_plane_##Name(planes[c], n, threshold, a.mean[c], a.std[c], out + c * n); \
+    const float inv_std[3] = {1.0f / a.std[0], 1.0f / a.std[1], 1.0f / a.std[2]};                                \
+    alignas(64) To::type staging[3 * kStoreBlock];                                                               \
+    for (int64_t i = 0; i < n; i += kStoreBlock) {                                                               \
+      const int64_t count = std::min(kStoreBlock, n - i);                                                        \
+      if (a.channels_last) {                                                                                     \
+        store_interleaved_##Name(planes[0] + i, planes[1] + i, planes[2] + i, count, threshold, a.mean, inv_std, \
+                                 staging);                                                                       \
+        stream_out(staging, 3 * count, out + 3 * i);                                                             \
+        continue;                                                                                                \
+      }                                                                                                          \
+      for (int c = 0; c < 3; ++c) {                                                                              \
+        store_plane_##Name(planes[c] + i, count, threshold, a.mean[c], inv_std[c], staging);                     \
+        stream_out(staging, count, out + c * n + i);                                                             \
+      }                                                                                                          \
     }                                                                                                            \
   }
 
@@ -413,6 +446,9 @@ void augment_sample(const AugmentArgs& a, int64_t b, AugmentScratch& s) {
       store_f16(a, b, planes, threshold);
       break;
   }
+#if defined(__SSE2__)
+  _mm_sfence();  // the streamed stores are visible before the caller hands the output on
+#endif
 }
 
 }  // namespace cpu
