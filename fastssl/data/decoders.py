@@ -228,7 +228,9 @@ class DaliDecoder:
     def _run(self, encoded: list[np.ndarray]) -> RaggedImages:
         if self.pipe is None or len(encoded) > self.capacity:
             self._build(max(len(encoded), self.capacity))
-        self.pipe.feed_input("encoded", encoded)
+        from nvidia.dali.backend import TensorListCPU
+
+        self.pipe.feed_input("encoded", TensorListCPU(encoded))  # one C++ call instead of a Python loop over samples
         try:
             (out,) = self.pipe.run()
         except RuntimeError:
