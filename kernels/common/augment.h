@@ -27,10 +27,12 @@ FASTSSL_HD float clamp01(float x) { return clamp_f(x, 0.0f, 1.0f); }
 // f x + (1 - f) m, clamped: contrast (m the image's mean gray) and saturation (m the pixel's gray).
 FASTSSL_HD float blend(float x, float f, float m) { return clamp01(f * x + (1.0f - f) * m); }
 
-// floor for |x| < 2^31, without libm (vectorises; CUDA has floorf but one formula serves both).
-FASTSSL_HD float floor_f(float x) {
-  const float t = static_cast<float>(static_cast<int32_t>(x));
-  return select(t > x, t - 1.0f, t);
+// x rounded to an integer (to even at ties) for |x| < 2^22: adding 1.5 * 2^23 leaves no fraction bits, so
+// the float adder rounds; subtracting it again is exact. Relies on the compiler keeping the two additions
+// (no -ffast-math / -fassociative-math in any build of these kernels).
+FASTSSL_HD float round_nearest(float x) {
+  constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23
+  return (x + kShifter) - kShifter;
 }
 
 // Hue rotation by `shift` turns: the reference's rgb_to_hsv -> (H + shift) mod 1 -> hsv_to_rgb, in a
@@ -42,9 +44,11 @@ FASTSSL_HD float floor_f(float x) {
 // v - delta m(n + K), where m(k) = clamp(min(k, 4 - k), 0, 1) for k mod 6 in [0, 6) — the sector
 // formulas p = v (1 - s), q = v (1 - s f), t = v (1 - s (1 - f)) as one function, with v s = delta.
 // On [0, 6), m(k) = clamp(2 - |k - 2|, 0, 1), and |k - 2| >= 3 gives 0, so with the period folded in,
-// m(k) = clamp(2 - |t|, 0, 1), t = (k - 2) - 6 round((k - 2) / 6) in [-3, 3].
+// m(k) = clamp(2 - |t|, 0, 1), t = (k - 2) - 6 round((k - 2) / 6) in [-3, 3]. Any rounding to an
+// integer nearest to (k - 2) / 6 will do: the two candidates at a tie give t = 3 and t = -3, both m = 0.
+// So round_nearest's two additions serve (instead of floor(x + 0.5), four instructions without SSE4.1).
 FASTSSL_HD float hue_channel(float k_minus_2, float v, float delta) {
-  const float t = k_minus_2 - 6.0f * floor_f(k_minus_2 * (1.0f / 6.0f) + 0.5f);
+  const float t = k_minus_2 - 6.0f * round_nearest(k_minus_2 * (1.0f / 6.0f));
   return clamp01(v - delta * clamp01(2.0f - fabsf(t)));
 }
 
