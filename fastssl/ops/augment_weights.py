@@ -82,11 +82,13 @@ def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch
     start = torch.minimum(xmin, L - taps)
     pos = start.unsqueeze(2) + torch.arange(K, dtype=torch.float64, device=L.device)  # (B, out, K)
     inside = (pos >= xmin.unsqueeze(2)) & (pos < xend.unsqueeze(2))
-    weights = FILTERS[interpolation]((pos - centre.unsqueeze(2) + 0.5) / stretch.unsqueeze(2)) * inside
+    # ATen scales by the reciprocal too; normalising by a product with 1 / total (one division per output
+    # instead of one per tap) moves a weight by at most an ulp of float64, far below its float32 rounding.
+    weights = FILTERS[interpolation]((pos - centre.unsqueeze(2) + 0.5) * (1.0 / stretch).unsqueeze(2)) * inside
     # A sequential sum (cumsum), not sum(): zero taps then change nothing, so a sample's weights do not
     # depend on K, i.e. on the other samples of the batch (a batch and its halves agree bit for bit).
     total = weights.cumsum(2)[..., -1:]
-    weights = torch.where(total != 0, weights / torch.where(total != 0, total, 1.0), weights)
+    weights = torch.where(total != 0, weights * (1.0 / torch.where(total != 0, total, 1.0)), weights)
     if flip is not None:
         flip = flip.to(device=L.device, dtype=torch.bool)
         start = torch.where(flip.unsqueeze(1), start.flip(1), start)

@@ -6,7 +6,8 @@
 // An input of length L resized to n samples, scale = L / n, stretch = max(scale, 1),
 // support = filter_support * stretch; output i is centred at centre = scale (i + 0.5) and reads the
 // inputs [xmin, xend), xmin = max(trunc(centre - support + 0.5), 0), xend = min(trunc(centre + support
-// + 0.5), L); input j weighs filter((j - centre + 0.5) / stretch), normalised over the run.
+// + 0.5), L); input j weighs filter((j - centre + 0.5) * (1 / stretch)), normalised over the run (a product
+// with 1 / total).
 #pragma once
 
 #include <cmath>

@@ -27,6 +27,7 @@ void axis_weights(int64_t length, int64_t out, bool bicubic, int32_t taps, int64
     heap.resize(static_cast<size_t>(stride));
     run = heap.data();
   }
+  const double inv_stretch = 1.0 / a.stretch;
   for (int64_t i = 0; i < out; ++i) {
     const double begin = aw::run_begin(a, i), end = aw::run_end(a, i), centre = aw::centre(a, i);
     const double first = std::min(begin, a.length - static_cast<double>(taps));
@@ -35,13 +36,13 @@ void axis_weights(int64_t length, int64_t out, bool bicubic, int32_t taps, int64
     for (int64_t j = 0; j < stride; ++j) {
       const double pos = first + static_cast<double>(j);
       const bool inside = pos >= begin && pos < end;
-      run[j] = inside ? aw::filter((pos - centre + 0.5) / a.stretch, bicubic) : 0.0;
+      run[j] = inside ? aw::filter((pos - centre + 0.5) * inv_stretch, bicubic) : 0.0;
       total += run[j];
     }
+    const double norm = 1.0 / (total != 0.0 ? total : 1.0);
     const int64_t o = flip ? out - 1 - i : i;
     start[o] = static_cast<int32_t>(first);
-    for (int64_t j = 0; j < stride; ++j)
-      weights[o * stride + j] = static_cast<float>(total != 0.0 ? run[j] / total : run[j]);
+    for (int64_t j = 0; j < stride; ++j) weights[o * stride + j] = static_cast<float>(run[j] * norm);
   }
 }
 
