@@ -32,14 +32,14 @@ _C1 = 0x85EBCA6B  # murmur3 fmix32 multipliers
 _C2 = 0xC2B2AE35
 
 
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+def _mul32(x, c: int):
     """(x * c) mod 2^32 for x in [0, 2^32), exact in int64: the high 16 bits of x are multiplied separately."""
     lo = (x & 0xFFFF) * c
     hi = ((x >> 16) * (c & 0xFFFF)) & 0xFFFF  # only the low 16 bits of this partial product survive the shift
     return (lo + (hi << 16)) & _MASK32
 
 
-def _fmix32(h: torch.Tensor) -> torch.Tensor:
+def _fmix32(h):  # an int64 tensor or a Python int
     h = h ^ (h >> 16)
     h = _mul32(h, _C1)
     h = h ^ (h >> 13)
@@ -77,9 +77,9 @@ def bits(ids, slots, *, seed: int, epoch: int = 0, view: int = 0) -> torch.Tenso
     slots = torch.arange(slots, device=ids.device) if isinstance(slots, int) else torch.as_tensor(slots, device=ids.device)
     if slots.dim() != 1:
         raise ValueError(f"slots must be a count or a 1-D tensor, got shape {tuple(slots.shape)}")
-    h = _fmix32(torch.tensor(_START ^ _word(seed, "seed"), dtype=torch.int64, device=ids.device))
-    h = _fmix32(h ^ _word(epoch, "epoch"))
-    h = _fmix32(h ^ ids)  # (B,)
+    # The words before the ids are Python ints: the same exact arithmetic, without tensor ops.
+    h = _fmix32(_fmix32(_START ^ _word(seed, "seed")) ^ _word(epoch, "epoch"))
+    h = _fmix32(ids ^ h)  # (B,)
     h = _fmix32(h ^ _word(view, "view"))
     return _fmix32(h[:, None] ^ slots.to(torch.int64)[None, :])
 

@@ -1,0 +1,47 @@
+"""fastssl.random: the counter-based generator against a plain-Python murmur3 sponge, and its key properties."""
+
+import pytest
+import torch
+
+from fastssl import random
+
+
+def fmix32(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def expected_bits(seed, epoch, sample, view, slot) -> int:
+    h = 0x9E3779B9
+    for word in (seed, epoch, sample, view, slot):
+        h = fmix32(h ^ word)
+    return h
+
+
+@pytest.mark.parametrize("seed,epoch,view", [(0, 0, 0), (7, 3, 1), (2**32 - 1, 2**31, 5)])
+def test_bits_are_the_murmur3_sponge_of_the_key(seed, epoch, view):
+    ids = torch.tensor([0, 1, 12345, 2**32 - 1, 99])
+    bits = random.bits(ids, 6, seed=seed, epoch=epoch, view=view)
+    assert bits.dtype == torch.int64 and bits.shape == (5, 6)
+    for i, sample in enumerate(ids.tolist()):
+        assert bits[i].tolist() == [expected_bits(seed, epoch, sample, view, s) for s in range(6)]
+
+
+def test_a_sample_draws_the_same_numbers_in_any_batch():
+    ids = torch.randperm(50)
+    u = random.uniform(ids, 4, seed=1, epoch=2, view=0)
+    for k in (1, 7, 50):
+        assert torch.equal(random.uniform(ids[:k], 4, seed=1, epoch=2, view=0), u[:k])
+    assert (u >= 0).all() and (u < 1).all()
+
+
+def test_bad_keys_are_named():
+    with pytest.raises(ValueError, match="seed must be in"):
+        random.bits(torch.tensor([1]), 2, seed=-1)
+    with pytest.raises(TypeError, match="epoch must be an int"):
+        random.bits(torch.tensor([1]), 2, seed=0, epoch=1.5)
+    with pytest.raises(ValueError, match="ids must be in"):
+        random.bits(torch.tensor([2**32]), 2, seed=0)
