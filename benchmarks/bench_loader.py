@@ -18,6 +18,7 @@ Examples:
   python benchmarks/bench_loader.py                  # CPU, 1024 images, all cores
   python benchmarks/bench_loader.py --device cuda    # 2048 images (DALI providers need DALI installed)
   python benchmarks/bench_loader.py --quick          # a few seconds (smoke run)
+  python benchmarks/bench_loader.py --rounds 3       # each provider's median of 3 rounds (the committed CPU results)
 Results: benchmarks/results/loader_<device>.json and .md (``_quick`` under --quick; ``--out`` elsewhere).
 """
 
@@ -60,7 +61,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one provider by exact name (the isolated runs)
     parser.add_argument("--in-process", action="store_true",
                         help="time every provider in this process (default: each in a fresh one)")
-    return parser.parse_args(argv)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the providers this many times, one after the other, and report each provider's "
+                             "median round (the load of a shared machine drifts over minutes; default 1)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    return args
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -263,9 +270,25 @@ def provider_environment() -> dict:
     return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
-def isolated(providers: list[common.Provider], argv: list[str]) -> tuple[list, list]:
+def isolated(providers: list[common.Provider], argv: list[str], rounds: int = 1) -> tuple[list, list]:
     """Each provider in a fresh process: DALI's worker threads and the DataLoader's workers of one provider
-    must not take the cores of the next (measured: they slow the providers timed after them)."""
+    must not take the cores of the next (measured: they slow the providers timed after them). With several
+    rounds, every provider runs once per round and its median round is kept (the others in its note)."""
+    runs = [_isolated_round(providers, argv) for _ in range(rounds)]
+    rows, skipped = [], runs[0][1]
+    for provider in providers:
+        mine = sorted((r for run_rows, _ in runs for r in run_rows if r.provider == provider.name), key=lambda r: r.ms)
+        if not mine:
+            continue
+        kept = mine[(len(mine) - 1) // 2]
+        if rounds > 1:
+            kept.note = (f"median of {len(mine)} rounds (images/s: "
+                         f"{', '.join(f'{r.images_per_s:,.0f}' for r in mine)}); " + kept.note)
+        rows.append(kept)
+    return rows, skipped
+
+
+def _isolated_round(providers: list[common.Provider], argv: list[str]) -> tuple[list, list]:
     rows, skipped = [], []
     for provider in providers:
         with tempfile.TemporaryDirectory() as out:
@@ -300,7 +323,7 @@ def main(argv=None) -> int:
         rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
                                         memory=False)
     else:
-        rows, skipped = isolated(providers, argv if argv is not None else sys.argv[1:])
+        rows, skipped = isolated(providers, argv if argv is not None else sys.argv[1:], args.rounds)
     common.add_speedups(rows, BASELINES)
     env["load_average_end"] = common.load_average()
     paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, NOTES, args.out,
