@@ -5,7 +5,8 @@
 #   bash benchmarks/run_gpu.sh                 # results in benchmarks/results
 #   OUT=/some/dir bash benchmarks/run_gpu.sh   # results elsewhere
 #
-# Works offline (no pip downloads). Environment knobs:
+# Works offline (no pip downloads). DALI is not on the GPU machine: benchmarks/gpu_wheels.sh carries its
+# wheels there in parts first (without it the DALI providers and tests are skipped). Environment knobs:
 #   OUT                     output folder (default benchmarks/results)
 #   PYTHON                  interpreter (default python)
 #   CUDA_HOME               CUDA toolkit (default: found from nvcc, else /usr/local/cuda)
