@@ -13,9 +13,9 @@ Backends:
 ``auto`` takes cpp on CPU tensors (reference without fastssl._C) and triton on CUDA tensors (there is no
 cuda kernel; reference without Triton). Both native backends take the resize weights of
 :mod:`fastssl.ops.augment_weights` (flip folded into x; cpp: computed by fastssl._C, triton: by torch on
-the batch's device). Every backend
-runs behind the torch.library op ``fastssl::augment`` (flattened tensors, a fake implementation for
-torch.compile), which takes the batch as a :class:`~fastssl.ragged.RaggedImages`.
+the batch's device). Every backend runs behind the torch.library op ``fastssl::augment`` (flattened
+tensors, a fake implementation for torch.compile), which takes the batch as a
+:class:`~fastssl.ragged.RaggedImages`.
 
 Differences from NVIDIA DALI's operators (measured against in ``benchmarks/bench_augment.py``, which
 runs DALI's own ops where installed): DALI's ``fn.color_twist`` folds brightness, contrast, saturation
