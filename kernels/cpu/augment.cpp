@@ -74,7 +74,9 @@ void weighted_rows(const float* const* rows, const float* __restrict k, int64_t 
 // One output row: plane_c[x] = scale * sum_j w[x][j] row[3 (start[x] + j) + c], clamped when asked.
 // The run of each output starts at its own column, so this pass gathers. One 4-float load at
 // row + 3 (start[x] + j) holds that pixel's r, g, b (and the next pixel's r, weighed into a lane that
-// is dropped): one vector FMA per tap does the three channels, each summed in the order j = 0, 1, ...
+// is dropped): one vector FMA per tap does the three channels. The even and the odd taps are summed
+// apart (each in order) and then added: two dependency chains of FMAs instead of one, as the pass waits
+// on their latency (measured: the resize 3% faster).
 // `row` must be readable one float past its 3 * crop_width values. Taps is a template argument up to
 // kUnrolledTaps (the common case: <= 2 x the downscale + 1), so the tap loop unrolls without branches.
 constexpr int kUnrolledTaps = 8;
@@ -89,8 +91,14 @@ FASTSSL_HD void horizontal_pass_body(const float* __restrict row, const int32_t*
   for (int64_t x = 0; x < out_w; ++x) {
     const float* __restrict p = row + 3 * static_cast<int64_t>(start[x]);
     const float* __restrict wx = w + x * stride_w;
-    v4f acc{};
-    for (int64_t j = 0; j < taps; ++j) acc += wx[j] * load<v4f>(p + 3 * j);
+    v4f even{}, odd{};
+    int64_t j = 0;
+    for (; j + 2 <= taps; j += 2) {
+      even += wx[j] * load<v4f>(p + 3 * j);
+      odd += wx[j + 1] * load<v4f>(p + 3 * j + 3);
+    }
+    if (j < taps) even += wx[j] * load<v4f>(p + 3 * j);
+    v4f acc = even + odd;
     acc *= scale;
     if (clamp) acc = acc < 0.0f ? zero : (acc > 1.0f ? one : acc);
     r[x] = acc[0];
