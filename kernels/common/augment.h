@@ -48,8 +48,8 @@ FASTSSL_HD float round_nearest(float x) {
 // integer nearest to (k - 2) / 6 will do: the two candidates at a tie give t = 3 and t = -3, both m = 0.
 // So round_nearest's two additions serve (instead of floor(x + 0.5), four instructions without SSE4.1).
 // The result needs no clamp: with m = clamp(2 - |t|, 0, 1) in [0, 1] and delta = max - min rounded (so
-// 0 <= delta <= v), v - delta m lies in [v - delta, v], inside [0, 1] (and within an ulp of it for
-// inputs an ulp above 1, which the reference's clamp would pull back: an ulp apart).
+// 0 <= delta <= v), v - delta m lies in [v - delta, v], inside [0, 1] whenever the pixel is (a bilinear
+// resize can leave it an ulp above 1, and the result then within an ulp of the clamped one).
 FASTSSL_HD float hue_channel(float k_minus_2, float v, float delta) {
   const float t = k_minus_2 - 6.0f * round_nearest(k_minus_2 * (1.0f / 6.0f));
   return v - delta * clamp01(2.0f - fabsf(t));
