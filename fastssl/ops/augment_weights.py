@@ -59,6 +59,11 @@ def keys_cubic(t: torch.Tensor, a: float = KEYS_A) -> torch.Tensor:
 FILTERS = {"bilinear": triangle, "bicubic": keys_cubic}
 
 
+def _check_interpolation(interpolation: str) -> None:
+    if interpolation not in FILTERS:
+        raise ValueError(f"interpolation must be one of {tuple(FILTERS)}, got {interpolation!r}")
+
+
 def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Antialiased resize weights of B crops of lengths ``length`` (B,) int64 >= 1 to ``out`` samples.
@@ -68,8 +73,7 @@ def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch
     entries and 0 beyond, and (B,) int32 ``taps_b`` in [1, L_b]. ``flip`` (B,) bool reverses the
     outputs of those samples. Computed in float64 on ``length``'s device, stored in float32.
     """
-    if interpolation not in FILTERS:
-        raise ValueError(f"interpolation must be one of {tuple(FILTERS)}, got {interpolation!r}")
+    _check_interpolation(interpolation)
     L = length.to(torch.float64).unsqueeze(1)  # (B, 1)
     scale = L / out
     stretch = scale.clamp(min=1.0)
@@ -100,8 +104,7 @@ def native_axis_weights(length: torch.Tensor, out: int, interpolation: str, flip
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`axis_weights` computed by fastssl._C (CPU tensors; needs the extension): the same values bit for
     bit, without the dozen torch calls (measured: 0.64 ms instead of 8.6 ms for 128 crops to 224, one thread)."""
-    if interpolation not in FILTERS:
-        raise ValueError(f"interpolation must be one of {tuple(FILTERS)}, got {interpolation!r}")
+    _check_interpolation(interpolation)
     from .. import _native
 
     return _native.ops().axis_weights(length.to(torch.int64), out, interpolation == "bicubic",
