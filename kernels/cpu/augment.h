@@ -4,9 +4,9 @@
 //
 // Per sample b (the specification is fastssl/reference/augment.py):
 //   1. resize the crop (separable, weights from fastssl/ops/augment_weights.py, flip folded into the
-//      x weights): per output row, a vertical pass over the crop's rows (interleaved RGB, each source
-//      row converted to float once, into a ring of the rows still needed) into a float row, then a
-//      horizontal pass of that row into three planes of a float32 (3, h, w) scratch image in [0, 1];
+//      x weights): per output row, a vertical pass over the crop's uint8 rows (interleaved RGB, read
+//      in place) into a float row, then a horizontal pass of that row into three planes of a float32
+//      (3, h, w) scratch image in [0, 1];
 //   2. the colour ops in the sample's order, one vectorised pass each; contrast first reduces the
 //      gray mean of the image as it is at that point;
 //   3. grayscale (one plane, shared by the three channels from then on);
@@ -53,9 +53,8 @@ struct AugmentArgs {
 struct AugmentScratch {
   std::vector<float> image;  // 3 planes of out_h * out_w
   std::vector<float> row;    // one vertically resized crop row, crop width * 3 (interleaved)
-  std::vector<float> ring;           // resize: the last y_taps source rows of the crop, as float
-  std::vector<int64_t> ring_rows;    // the source row each ring slot holds (-1: none)
-  std::vector<const float*> rows;    // the rows one weighted sum reads (resize: its non-zero taps)
+  std::vector<const float*> rows;    // blur: the rows one weighted sum reads
+  std::vector<const uint8_t*> source_rows;  // resize: the source rows of an output row's non-zero taps
   std::vector<float> row_weights;    // and their weights
   std::vector<float> temp;   // blur: one plane after the horizontal pass
   std::vector<float> padded; // blur: one padded row

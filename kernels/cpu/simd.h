@@ -6,6 +6,7 @@
 // boundary): passing a 32-byte vector by value to a function built without AVX changes its ABI.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 
 // The helpers below are always inlined into their (AVX2 or SSE) caller, so the ABI note gcc gives for
@@ -17,6 +18,9 @@ namespace cpu {
 
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v8f __attribute__((vector_size(32)));
+typedef uint8_t v8u8 __attribute__((vector_size(8)));
+typedef uint8_t v16u8 __attribute__((vector_size(16)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 template <typename V>
 inline __attribute__((always_inline)) V load(const float* p) {  // unaligned
