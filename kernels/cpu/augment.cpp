@@ -132,28 +132,52 @@ void weighted_rows_u8(const uint8_t* const* rows, const float* __restrict k, int
 constexpr int kUnrolledTaps = 8;
 
 template <int kTaps>
+FASTSSL_HD v4f resized_pixel(const float* __restrict row, const int32_t* __restrict start, const float* __restrict w,
+                             int64_t stride_w, int64_t taps, int64_t x) {  // (r, g, b, dropped), unscaled
+  if (kTaps > 0) taps = kTaps;
+  const float* __restrict p = row + 3 * static_cast<int64_t>(start[x]);
+  const float* __restrict wx = w + x * stride_w;
+  v4f even{}, odd{};
+  int64_t j = 0;
+  for (; j + 2 <= taps; j += 2) {
+    even += wx[j] * load<v4f>(p + 3 * j);
+    odd += wx[j + 1] * load<v4f>(p + 3 * j + 3);
+  }
+  if (j < taps) even += wx[j] * load<v4f>(p + 3 * j);
+  return even + odd;
+}
+
+FASTSSL_HD v4f scale_clamp01(v4f v, float scale, bool clamp) {
+  const v4f zero{}, one = zero + 1.0f;
+  v *= scale;
+  return clamp ? (v < 0.0f ? zero : (v > 1.0f ? one : v)) : v;
+}
+
+// Four pixels at a time: their (r, g, b, _) vectors are transposed in registers into four r, four g and
+// four b values, stored with one 4-float store each. Storing each pixel lane by lane costs three stores
+// per pixel, the pass's bound when the taps are few (measured: 2 taps 29% slower, 4 taps 5%).
+template <int kTaps>
 FASTSSL_HD void horizontal_pass_body(const float* __restrict row, const int32_t* __restrict start,
                                      const float* __restrict w, int64_t stride_w, int64_t taps, int64_t out_w,
                                      float scale, bool clamp, float* __restrict r, float* __restrict g,
                                      float* __restrict b) {
-  if (kTaps > 0) taps = kTaps;
-  const v4f zero{}, one = zero + 1.0f;
-  for (int64_t x = 0; x < out_w; ++x) {
-    const float* __restrict p = row + 3 * static_cast<int64_t>(start[x]);
-    const float* __restrict wx = w + x * stride_w;
-    v4f even{}, odd{};
-    int64_t j = 0;
-    for (; j + 2 <= taps; j += 2) {
-      even += wx[j] * load<v4f>(p + 3 * j);
-      odd += wx[j + 1] * load<v4f>(p + 3 * j + 3);
-    }
-    if (j < taps) even += wx[j] * load<v4f>(p + 3 * j);
-    v4f acc = even + odd;
-    acc *= scale;
-    if (clamp) acc = acc < 0.0f ? zero : (acc > 1.0f ? one : acc);
-    r[x] = acc[0];
-    g[x] = acc[1];
-    b[x] = acc[2];
+  int64_t x = 0;
+  for (; x + 4 <= out_w; x += 4) {
+    const v4f p0 = resized_pixel<kTaps>(row, start, w, stride_w, taps, x);
+    const v4f p1 = resized_pixel<kTaps>(row, start, w, stride_w, taps, x + 1);
+    const v4f p2 = resized_pixel<kTaps>(row, start, w, stride_w, taps, x + 2);
+    const v4f p3 = resized_pixel<kTaps>(row, start, w, stride_w, taps, x + 3);
+    const v4f rg01 = shuffle<0, 4, 1, 5>(p0, p1), rg23 = shuffle<0, 4, 1, 5>(p2, p3);  // r0 r1 g0 g1, r2 r3 g2 g3
+    const v4f b01 = shuffle<2, 6, 3, 7>(p0, p1), b23 = shuffle<2, 6, 3, 7>(p2, p3);    // b0 b1 _ _, b2 b3 _ _
+    store(r + x, scale_clamp01(shuffle<0, 1, 4, 5>(rg01, rg23), scale, clamp));
+    store(g + x, scale_clamp01(shuffle<2, 3, 6, 7>(rg01, rg23), scale, clamp));
+    store(b + x, scale_clamp01(shuffle<0, 1, 4, 5>(b01, b23), scale, clamp));
+  }
+  for (; x < out_w; ++x) {
+    const v4f v = scale_clamp01(resized_pixel<kTaps>(row, start, w, stride_w, taps, x), scale, clamp);
+    r[x] = v[0];
+    g[x] = v[1];
+    b[x] = v[2];
   }
 }
 

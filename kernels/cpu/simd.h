@@ -34,5 +34,16 @@ inline __attribute__((always_inline)) void store(float* p, V v) {  // unaligned
   std::memcpy(p, &v, sizeof(V));
 }
 
+// Lanes of (x, y) picked by index (0-3 from x, 4-7 from y), as __builtin_shufflevector (gcc >= 12, clang).
+template <int A, int B, int C, int D>
+inline __attribute__((always_inline)) v4f shuffle(v4f x, v4f y) {
+#if defined(__clang__) || __GNUC__ >= 12
+  return __builtin_shufflevector(x, y, A, B, C, D);
+#else
+  typedef int32_t v4i __attribute__((vector_size(16)));
+  return __builtin_shuffle(x, y, v4i{A, B, C, D});
+#endif
+}
+
 }  // namespace cpu
 }  // namespace fastssl
