@@ -68,10 +68,24 @@ def _as_ids(ids) -> torch.Tensor:
     return ids
 
 
-def bits(ids, slots, *, seed: int, epoch: int = 0, view: int = 0) -> torch.Tensor:
+def _views(view, ids: torch.Tensor):
+    """The view word(s): a Python int for all ids, or a (B,) int64 tensor with each id's own view."""
+    if isinstance(view, torch.Tensor):
+        if view.shape != ids.shape or view.dtype.is_floating_point or view.dtype == torch.bool:
+            raise ValueError(f"a view tensor must be integer with one view per id {tuple(ids.shape)}, got "
+                             f"{view.dtype} {tuple(view.shape)}")
+        view = view.to(device=ids.device, dtype=torch.int64)
+        if view.numel() and (int(view.min()) < 0 or int(view.max()) > _MASK32):
+            raise ValueError("view must be in [0, 2^32)")
+        return view
+    return _word(view, "view")
+
+
+def bits(ids, slots, *, seed: int, epoch: int = 0, view=0) -> torch.Tensor:
     """(len(ids), S) int64 tensor of 32-bit hashes of (seed, epoch, id, view, slot), on the device of ``ids``.
 
-    ``slots`` is a number S (slots 0..S-1) or a 1-D integer tensor of slot numbers.
+    ``slots`` is a number S (slots 0..S-1) or a 1-D integer tensor of slot numbers. ``view`` is an int,
+    or a (len(ids),) integer tensor giving each row its own view (several views of a batch in one call).
     """
     ids = _as_ids(ids)
     slots = torch.arange(slots, device=ids.device) if isinstance(slots, int) else torch.as_tensor(slots, device=ids.device)
@@ -80,23 +94,23 @@ def bits(ids, slots, *, seed: int, epoch: int = 0, view: int = 0) -> torch.Tenso
     # The words before the ids are Python ints: the same exact arithmetic, without tensor ops.
     h = _fmix32(_fmix32(_START ^ _word(seed, "seed")) ^ _word(epoch, "epoch"))
     h = _fmix32(ids ^ h)  # (B,)
-    h = _fmix32(h ^ _word(view, "view"))
+    h = _fmix32(h ^ _views(view, ids))
     return _fmix32(h[:, None] ^ slots.to(torch.int64)[None, :])
 
 
-def uniform(ids, slots, *, seed: int, epoch: int = 0, view: int = 0, dtype=torch.float32) -> torch.Tensor:
+def uniform(ids, slots, *, seed: int, epoch: int = 0, view=0, dtype=torch.float32) -> torch.Tensor:
     """(len(ids), S) uniform numbers in [0, 1) from the top 24 bits of :func:`bits` (exactly representable in float32)."""
     return ((bits(ids, slots, seed=seed, epoch=epoch, view=view) >> 8).to(torch.float64) / 2**24).to(dtype)
 
 
-def randint(ids, slots, high: int, *, seed: int, epoch: int = 0, view: int = 0) -> torch.Tensor:
+def randint(ids, slots, high: int, *, seed: int, epoch: int = 0, view=0) -> torch.Tensor:
     """(len(ids), S) int64 in [0, high), by multiply-shift of the 32-bit hash (bias below high / 2^32)."""
     if not isinstance(high, int) or high < 1:
         raise ValueError(f"high must be a positive int, got {high!r}")
     return (bits(ids, slots, seed=seed, epoch=epoch, view=view) * high) >> 32
 
 
-def bernoulli(ids, slots, p: float, *, seed: int, epoch: int = 0, view: int = 0) -> torch.Tensor:
+def bernoulli(ids, slots, p: float, *, seed: int, epoch: int = 0, view=0) -> torch.Tensor:
     """(len(ids), S) bool, True with probability ``p``."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p!r}")

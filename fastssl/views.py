@@ -235,8 +235,12 @@ def _crop_boxes(u: torch.Tensor, sizes: torch.Tensor, scale, ratio) -> torch.Ten
 
 
 def draw_view(view: ViewRecipe, ids: torch.Tensor, image_sizes: torch.Tensor, *, seed: int, epoch: int,
-              view_index: int, dtype: torch.dtype = torch.float32, channels_last: bool = False) -> AugmentParams:
-    """The parameters of one view for samples ``ids`` (B,) of sizes (B, 2) = (H, W), from (seed, epoch, id, view_index)."""
+              view_index, dtype: torch.dtype = torch.float32, channels_last: bool = False) -> AugmentParams:
+    """The parameters of one view for samples ``ids`` (B,) of sizes (B, 2) = (H, W), from (seed, epoch, id, view_index).
+
+    ``view_index`` is an int, or a (B,) integer tensor with each row's own view index (rows of several views
+    drawn from the same :class:`ViewRecipe` at once).
+    """
     ids = torch.as_tensor(ids)
     u = random.uniform(ids, _SLOTS, seed=seed, epoch=epoch, view=view_index, dtype=torch.float64)
     sizes = torch.as_tensor(image_sizes, device=ids.device).to(torch.int64)
@@ -272,5 +276,30 @@ def draw(recipe: Recipe, ids, image_sizes, *, seed: int, epoch: int = 0, dtype: 
         >>> len(params), params[0].crop.shape, params[0].size
         (2, torch.Size([4, 4]), (224, 224))
     """
-    return [draw_view(view, ids, image_sizes, seed=seed, epoch=epoch, view_index=v, dtype=dtype,
-                      channels_last=channels_last) for v, view in enumerate(recipe.views)]
+    ids = torch.as_tensor(ids)
+    image_sizes = torch.as_tensor(image_sizes)
+    B, params, first = len(ids), [], 0
+    # Consecutive views drawn from equal recipes (SimCLR's two, multi-crop's locals) go through one draw on the
+    # batch repeated, each row keyed by its own view index: the same numbers, a fraction of the tensor ops.
+    for view, count in _runs(recipe.views):
+        if count == 1:
+            params.append(draw_view(view, ids, image_sizes, seed=seed, epoch=epoch, view_index=first, dtype=dtype,
+                                    channels_last=channels_last))
+        else:
+            index = torch.arange(first, first + count, device=ids.device).repeat_interleave(B)
+            rows = draw_view(view, ids.repeat(count), image_sizes.repeat(count, 1), seed=seed, epoch=epoch,
+                             view_index=index, dtype=dtype, channels_last=channels_last)
+            params += [rows.select(slice(k * B, (k + 1) * B)) for k in range(count)]
+        first += count
+    return params
+
+
+def _runs(items: tuple) -> list[tuple]:
+    """(item, count) for each run of consecutive equal items."""
+    runs: list[list] = []
+    for item in items:
+        if runs and runs[-1][0] == item:
+            runs[-1][1] += 1
+        else:
+            runs.append([item, 1])
+    return [tuple(run) for run in runs]

@@ -38,6 +38,18 @@ def test_a_sample_draws_the_same_numbers_in_any_batch():
     assert (u >= 0).all() and (u < 1).all()
 
 
+def test_a_view_per_row_equals_one_view_per_call():
+    ids = torch.tensor([4, 9, 4, 0])
+    views = torch.tensor([0, 0, 3, 2**32 - 1])
+    rows = random.bits(ids, 5, seed=2, epoch=1, view=views)
+    for k in range(4):
+        assert torch.equal(rows[k], random.bits(ids[k:k + 1], 5, seed=2, epoch=1, view=int(views[k]))[0])
+    with pytest.raises(ValueError, match="one view per id"):
+        random.bits(ids, 5, seed=2, view=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="view must be in"):
+        random.bits(ids, 5, seed=2, view=torch.tensor([0, 1, 2, -1]))
+
+
 def test_bad_keys_are_named():
     with pytest.raises(ValueError, match="seed must be in"):
         random.bits(torch.tensor([1]), 2, seed=-1)

@@ -98,6 +98,17 @@ def test_parameters_depend_only_on_seed_epoch_id_view():
     assert not torch.equal(full[0].crop, full[1].crop), "the two views differ"
 
 
+@pytest.mark.parametrize("recipe", [views.simclr(), views.byol(), views.multicrop(2, 3)], ids=lambda r: r.name)
+def test_views_of_equal_recipes_drawn_together_equal_views_drawn_one_by_one(recipe):
+    ids, sizes = torch.tensor([3, 17, 4, 90, 5]), torch.tensor([[375, 500], [64, 48], [500, 333], [31, 700], [224, 224]])
+    together = views.draw(recipe, ids, sizes, seed=11, epoch=4)
+    for v, view in enumerate(recipe.views):
+        alone = views.draw_view(view, ids, sizes, seed=11, epoch=4, view_index=v)
+        assert together[v].settings() == alone.settings()
+        for name, value in alone.per_sample().items():
+            assert torch.equal(together[v].per_sample()[name], value), (v, name)
+
+
 def test_recipe_distributions():
     n = 20000
     sizes = torch.tensor([[375, 500]]).expand(n, 2)
