@@ -18,9 +18,6 @@ namespace cpu {
 
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v8f __attribute__((vector_size(32)));
-typedef uint8_t v8u8 __attribute__((vector_size(8)));
-typedef uint8_t v16u8 __attribute__((vector_size(16)));
-typedef int32_t v8i __attribute__((vector_size(32)));
 
 template <typename V>
 inline __attribute__((always_inline)) V load(const float* p) {  // unaligned
