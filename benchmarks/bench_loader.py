@@ -4,6 +4,11 @@ Case: one epoch over a generated folder of N JPEGs of ImageNet-like sizes (333..
 procedural classes of fastssl.data.synthetic, quality 90), each image → 2 SimCLR views of 224 × 224
 (float32 on CPU, bfloat16 on CUDA for fastssl), batches of 64. One timed call = one whole epoch.
 
+Content (``--content``): "photo" (default) adds synthetic's 1/f texture, so the files carry ImageNet's
+~0.6 bytes per pixel and cost what photographs cost to decode; "smooth" leaves the procedural images
+plain (~0.22 bytes per pixel), which decode ~1.6x faster — the ceiling rises and every provider that
+does more than decode reaches a smaller share of it. The results of "smooth" go to loader_<device>_smooth.
+
 Providers:
   * ``decode only (DALI)``: DALI's file reader + ``decoders.image`` and nothing else — the ceiling;
   * ``fastssl, DALI decode``: ``fastssl.data.Loader(decoder="dali")`` (CPU pipeline on CPU; "mixed"
@@ -19,6 +24,7 @@ Examples:
   python benchmarks/bench_loader.py --device cuda    # 2048 images (DALI providers need DALI installed)
   python benchmarks/bench_loader.py --quick          # a few seconds (smoke run)
   python benchmarks/bench_loader.py --rounds 3       # each provider's median of 3 rounds (the committed CPU results)
+  python benchmarks/bench_loader.py --content smooth # low-detail JPEGs: decoding is cheaper, the ceiling higher
 Results: benchmarks/results/loader_<device>.json and .md (``_quick`` under --quick; ``--out`` elsewhere).
 """
 
@@ -48,6 +54,7 @@ BASELINES = (CEILING, "DALI ops (solo-learn way)", "torchvision DataLoader")
 # anything, which a 4-batch epoch would weigh 4x more than a real (thousands of batches) one does.
 DEFAULTS = {"cpu": {"images": 1024, "batch": 64, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0},
             "cuda": {"images": 2048, "batch": 256, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0}}
+TEXTURE = {"photo": 35.0, "smooth": 0.0}  # synthetic.write_image_folder's texture per --content
 QUICK = {"images": 32, "batch": 16, "min_size": 60, "max_size": 100, "size": 64, "budget_s": 0.5}
 
 
@@ -57,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, help="JPEGs in the generated folder (default 1024 on CPU, 2048 on CUDA)")
     parser.add_argument("--threads", type=int, help="decoding / worker threads and torch threads (default: all cores)")
     parser.add_argument("--data", help="an existing image folder to read instead of the generated one")
+    parser.add_argument("--content", choices=sorted(TEXTURE), default="photo",
+                        help="the generated JPEGs: photo-like detail (default; ImageNet's bytes per pixel) or smooth")
     parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one provider by exact name (the isolated runs)
     parser.add_argument("--in-process", action="store_true",
@@ -80,7 +89,7 @@ def settings(args: argparse.Namespace) -> dict:
     if args.budget is not None:
         config["budget_s"] = args.budget
     config.update(quick=args.quick, threads=args.threads or os.cpu_count(), providers=args.providers, data=args.data,
-                  only=args.only)
+                  only=args.only, content=args.content)
     return config
 
 
@@ -88,12 +97,12 @@ def jpeg_folder(config: dict) -> str:
     """The generated JPEG folder (cached in the temp folder: generating costs seconds)."""
     if config["data"]:
         return config["data"]
-    n, lo, hi = config["images"], config["min_size"], config["max_size"]
-    root = os.path.join(tempfile.gettempdir(), f"fastssl-bench-jpegs-{n}-{lo}-{hi}")
+    n, lo, hi, content = config["images"], config["min_size"], config["max_size"], config["content"]
+    root = os.path.join(tempfile.gettempdir(), f"fastssl-bench-jpegs-{n}-{lo}-{hi}-{content}")
     if not os.path.isdir(root):
         classes = 8
         synthetic.write_image_folder(root + ".partial", classes=classes, per_class=(n + classes - 1) // classes,
-                                     min_size=lo, max_size=hi, seed=0)
+                                     min_size=lo, max_size=hi, texture=TEXTURE[content], seed=0)
         os.replace(root + ".partial", root)
     return root
 
@@ -242,10 +251,13 @@ def build_case(root: str, config: dict, device: torch.device):
     source = image_folder(root)
     n = len(source)
     encoded = sum(os.path.getsize(name) for name in source.names)
+    pixels = sum(_pixels(name) for name in source.names)
     out_bytes = VIEWS * n * 3 * config["size"] ** 2 * (2 if device.type == "cuda" else 4)
+    files = (f"{encoded / n / 1024:.0f} KiB on average, {encoded / pixels:.2f} bytes per pixel, " +
+             ("a given folder" if config["data"] else
+              f"{config['min_size']}..{config['max_size']} px per side, {config['content']} content"))
     case = common.Case(f"{n} JPEGs -> {VIEWS} SimCLR views of {config['size']}", n, encoded + out_bytes,
-                       f"{n} JPEGs ({encoded / n / 1024:.0f} KiB on average, {config['min_size']}..{config['max_size']}"
-                       f" px per side) -> {VIEWS} views of {config['size']}², batches of {config['batch']}, "
+                       f"{n} JPEGs ({files}) -> {VIEWS} views of {config['size']}², batches of {config['batch']}, "
                        f"{config['threads']} threads")
     providers = [
         dali_provider(CEILING, root, config, device, augment=False,
@@ -263,6 +275,13 @@ def build_case(root: str, config: dict, device: torch.device):
     if config["only"]:
         providers = [p for p in providers if p.name == config["only"]]
     return case, providers
+
+
+def _pixels(path: str) -> int:
+    import PIL.Image
+
+    with PIL.Image.open(path) as image:  # reads the header only
+        return image.width * image.height
 
 
 def provider_environment() -> dict:
@@ -326,8 +345,9 @@ def main(argv=None) -> int:
         rows, skipped = isolated(providers, argv if argv is not None else sys.argv[1:], args.rounds)
     common.add_speedups(rows, BASELINES)
     env["load_average_end"] = common.load_average()
+    tags = ["quick"] * config["quick"] + [args.content] * (args.content != "photo")
     paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, NOTES, args.out,
-                                 config, tag="quick" if config["quick"] else "")
+                                 config, tag="_".join(tags))
     print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
