@@ -11,6 +11,64 @@
 
 namespace fastssl {
 namespace cpu {
+
+// The vertical resize pass's sum over rows of uint8 values (declared in augment.h): it reads the source
+// rows in place, each tap widening its 8 bytes to floats on the way into its FMA. (Converting each source
+// row to a float copy first, once, cost more: a store and a reload per value, and 17% more resize time,
+// measured.) gcc lowers a uint8 -> float vector conversion element by element, so the AVX2 body is written
+// with intrinsics and picked at run time; elsewhere the portable body, a loop over x per tap, which
+// compilers vectorise.
+#if defined(__x86_64__)
+namespace {
+__attribute__((target("avx2,fma"))) void weighted_rows_u8_avx2(const uint8_t* const* rows, const float* __restrict k,
+                                                                int64_t taps, int64_t n, float* __restrict dst) {
+  const auto widen = [](const uint8_t* p) __attribute__((always_inline, target("avx2"))) {  // 8 bytes -> 8 floats
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  };
+  int64_t x = 0;
+  for (; x + 32 <= n; x += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m256 kt = _mm256_set1_ps(k[t]);
+      const uint8_t* s = rows[t] + x;
+      a0 = _mm256_fmadd_ps(kt, widen(s), a0);
+      a1 = _mm256_fmadd_ps(kt, widen(s + 8), a1);
+      a2 = _mm256_fmadd_ps(kt, widen(s + 16), a2);
+      a3 = _mm256_fmadd_ps(kt, widen(s + 24), a3);
+    }
+    _mm256_storeu_ps(dst + x, a0);
+    _mm256_storeu_ps(dst + x + 8, a1);
+    _mm256_storeu_ps(dst + x + 16, a2);
+    _mm256_storeu_ps(dst + x + 24, a3);
+  }
+  for (; x < n; ++x) {
+    float a = 0.0f;
+    for (int64_t t = 0; t < taps; ++t) a = std::fma(k[t], static_cast<float>(rows[t][x]), a);
+    dst[x] = a;
+  }
+}
+}  // namespace
+#endif
+
+void weighted_rows_u8_portable(const uint8_t* const* rows, const float* __restrict k, int64_t taps, int64_t n,
+                               float* __restrict dst) {
+  std::fill(dst, dst + n, 0.0f);
+  for (int64_t t = 0; t < taps; ++t) {
+    const float kt = k[t];
+    const uint8_t* __restrict s = rows[t];
+#pragma omp simd
+    for (int64_t x = 0; x < n; ++x) dst[x] += kt * static_cast<float>(s[x]);
+  }
+}
+
+void weighted_rows_u8(const uint8_t* const* rows, const float* k, int64_t taps, int64_t n, float* dst) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return weighted_rows_u8_avx2(rows, k, taps, n, dst);
+#endif
+  weighted_rows_u8_portable(rows, k, taps, n, dst);
+}
+
 namespace {
 
 // A buffer of at least n floats starting on a 64-byte boundary. The alignment is fixed so that the
@@ -26,7 +84,7 @@ float* grow(std::vector<float>& v, size_t n) {
 // ------------------------------------------------------------------------ weighted sum of rows
 //
 // dst[x] = sum_t k[t] rows[t][x], x < n, summed in the order t = 0, 1, ... for every x: both blur passes
-// (float rows) and the vertical resize pass (uint8 rows, weighted_rows_u8). Register-blocked: 32
+// (float rows; the vertical resize pass's uint8 rows go through weighted_rows_u8, above). Register-blocked: 32
 // outputs (four 8-float accumulators, enough independent FMAs to cover their latency) stay in registers
 // across all the taps, so a tap costs one load and one FMA per 8 outputs and no store.
 
@@ -60,56 +118,6 @@ void weighted_rows(const float* const* rows, const float* __restrict k, int64_t 
     float a = 0.0f;
     for (int64_t t = 0; t < taps; ++t) a += k[t] * rows[t][x];
     dst[x] = a;
-  }
-}
-
-// The same sum over rows of uint8 values: the vertical resize pass reads the source rows in place, each
-// tap widening its 8 bytes to floats on the way into its FMA. (Converting each source row to a float copy
-// first, once, cost more: a store and a reload per value, and 17% more resize time, measured.) gcc lowers
-// a uint8 -> float vector conversion element by element, so the AVX2 body is written with intrinsics and
-// picked at run time; elsewhere a loop over x per tap, which compilers vectorise.
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void weighted_rows_u8_avx2(const uint8_t* const* rows, const float* __restrict k,
-                                                                int64_t taps, int64_t n, float* __restrict dst) {
-  const auto widen = [](const uint8_t* p) __attribute__((always_inline, target("avx2"))) {  // 8 bytes -> 8 floats
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  };
-  int64_t x = 0;
-  for (; x + 32 <= n; x += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t t = 0; t < taps; ++t) {
-      const __m256 kt = _mm256_set1_ps(k[t]);
-      const uint8_t* s = rows[t] + x;
-      a0 = _mm256_fmadd_ps(kt, widen(s), a0);
-      a1 = _mm256_fmadd_ps(kt, widen(s + 8), a1);
-      a2 = _mm256_fmadd_ps(kt, widen(s + 16), a2);
-      a3 = _mm256_fmadd_ps(kt, widen(s + 24), a3);
-    }
-    _mm256_storeu_ps(dst + x, a0);
-    _mm256_storeu_ps(dst + x + 8, a1);
-    _mm256_storeu_ps(dst + x + 16, a2);
-    _mm256_storeu_ps(dst + x + 24, a3);
-  }
-  for (; x < n; ++x) {
-    float a = 0.0f;
-    for (int64_t t = 0; t < taps; ++t) a = std::fma(k[t], static_cast<float>(rows[t][x]), a);
-    dst[x] = a;
-  }
-}
-#endif
-
-void weighted_rows_u8(const uint8_t* const* rows, const float* __restrict k, int64_t taps, int64_t n,
-                      float* __restrict dst) {
-#if defined(__x86_64__)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2) return weighted_rows_u8_avx2(rows, k, taps, n, dst);
-#endif
-  std::fill(dst, dst + n, 0.0f);
-  for (int64_t t = 0; t < taps; ++t) {
-    const float kt = k[t];
-    const uint8_t* __restrict s = rows[t];
-#pragma omp simd
-    for (int64_t x = 0; x < n; ++x) dst[x] += kt * static_cast<float>(s[x]);
   }
 }
 

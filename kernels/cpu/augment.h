@@ -63,5 +63,11 @@ struct AugmentScratch {
 // Writes view b of the batch into args.out.
 void augment_sample(const AugmentArgs& args, int64_t b, AugmentScratch& scratch);
 
+// The vertical resize pass: dst[x] = sum_t k[t] rows[t][x] for x < n (uint8 rows, float weights and sums),
+// the taps added in order. weighted_rows_u8 runs an AVX2 body where the CPU has one, else the portable
+// body; both are here so that tests/native checks the one this CPU does not pick.
+void weighted_rows_u8(const uint8_t* const* rows, const float* k, int64_t taps, int64_t n, float* dst);
+void weighted_rows_u8_portable(const uint8_t* const* rows, const float* k, int64_t taps, int64_t n, float* dst);
+
 }  // namespace cpu
 }  // namespace fastssl
