@@ -34,7 +34,7 @@ import triton
 import triton.language as tl
 
 from ..backends import triton_interpreter
-from .lab import device_guard, kernel_output_dtype
+from ._common import device_guard, kernel_output_dtype
 
 GRAY_R = tl.constexpr(0.299)
 GRAY_G = tl.constexpr(0.587)

@@ -16,7 +16,8 @@ import triton
 import triton.language as tl
 
 from ..backends import triton_interpreter
-from .lab import _linear_rgb_to_lab, _load_linear, _pixel_offsets, device_guard, srgb_table
+from ._common import device_guard
+from .lab import _linear_rgb_to_lab, _load_linear, _pixel_offsets, srgb_table
 
 BLOCK = 128
 INTERPRETER_MAX_BLOCK = 4096

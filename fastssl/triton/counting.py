@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from ..reference.counting import tile_boxes
-from .lab import device_guard
+from ._common import device_guard
 
 BLOCK = 256
 

@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .lab import device_guard
+from ._common import device_guard
 
 BLOCK = 1024
 

@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from ..reference.augment import GRAY_WEIGHTS
-from .lab import device_guard
+from ._common import device_guard
 
 MAX_BLOCK = 1024
 NUM_WARPS = 4

@@ -11,7 +11,6 @@ the colorization kernel.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import torch
@@ -20,6 +19,7 @@ import triton.language as tl
 
 from ..backends import triton_interpreter
 from ..reference import lab as reference
+from ._common import device_guard, kernel_output_dtype
 
 BLOCK = 1024
 NUM_WARPS = 4
@@ -205,21 +205,11 @@ def srgb_table(device: torch.device) -> torch.Tensor:
     return reference.srgb_table(torch.float32, device)
 
 
-def device_guard(t: torch.Tensor):
-    """Triton launches on the current CUDA device: make it the tensor's."""
-    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
-
-
 def kernel_input(x: torch.Tensor) -> torch.Tensor:
     """Contiguous, and float32 instead of bfloat16 under the interpreter (which has no bfloat16)."""
     if x.dtype == torch.bfloat16 and triton_interpreter():
         x = x.float()
     return x.contiguous()
-
-
-def kernel_output_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the kernel writes: ``dtype``, or float32 for bfloat16 under the interpreter (cast after)."""
-    return torch.float32 if dtype == torch.bfloat16 and triton_interpreter() else dtype
 
 
 def _image_grid(x: torch.Tensor, channels_last: bool) -> tuple[int, int, int]:

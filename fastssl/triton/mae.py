@@ -16,7 +16,7 @@ import triton.language as tl
 
 from ..backends import triton_interpreter
 from ..reference import mae as reference
-from .lab import device_guard
+from ._common import device_guard
 
 
 @triton.jit
