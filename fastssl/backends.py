@@ -38,6 +38,11 @@ def triton_status() -> str | None:
     return None
 
 
+#: True while fastssl.triton._common.capture_launches records launches: CPU tensors then take the triton
+#: backend without the interpreter (their launches are recorded, not run).
+triton_launch_capture = False
+
+
 def triton_interpreter() -> bool:
     """True when Triton runs kernels on the CPU through its interpreter."""
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -66,7 +71,7 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
         reason = triton_status()
         if reason:
             return reason
-        if kind == "cpu" and not triton_interpreter():
+        if kind == "cpu" and not (triton_interpreter() or triton_launch_capture):
             return ("Triton runs on CUDA tensors; for CPU tensors set TRITON_INTERPRET=1 before importing Triton "
                     "(the interpreter, for testing) or use backend='cpp'")
         if kind not in ("cpu", "cuda"):
