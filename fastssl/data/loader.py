@@ -8,7 +8,8 @@ Decoding runs one batch ahead of the views, in a thread of its own, and up to ``
 made ahead while the consumer trains.
 
 Batches are dicts on the device: ``ids`` (B,) int64 sample ids, ``labels`` (B,) int64 (-1: none),
-``epoch``, ``images`` (the decoded RaggedImages, with ``keep_images``), and what the transform adds
+``epoch``, ``index`` (the batch's position in the epoch, an int: skipped batches leave gaps), ``images``
+(the decoded RaggedImages, with ``keep_images``), and what the transform adds
 (``views``: list of (B, 3, h, w) tensors, ``params``: the AugmentParams of each view). A file that cannot
 be read or decoded is left out of its batch, counted and named in ``stats.bad_files`` (``strict=True``
 raises :class:`BadImageError` instead), so a batch may hold fewer than ``batch_size`` samples (and a
@@ -144,7 +145,7 @@ class Loader:
         if not 0 <= start <= len(batches):
             raise ValueError(f"start must be in [0, {len(batches)}], got {start}")
         self.stats = LoaderStats()
-        return _Epoch(self, epoch, batches[start:])
+        return _Epoch(self, epoch, batches[start:], start)
 
     # --- the background thread's work, one batch at a time ---
 
@@ -228,7 +229,7 @@ def _decode_ahead(loader: Loader, batches: list[torch.Tensor], q: queue.Queue, s
 
 
 def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Queue, stop: threading.Event,
-             stream) -> None:
+             stream, start: int) -> None:
     """Stage 2 thread: the views of each decoded batch, in order, on the loader's CUDA stream (the decoding
     stage uses the same stream, so its output is ready for the views); hands over errors."""
     decoded: queue.Queue = queue.Queue(maxsize=1)
@@ -236,7 +237,7 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
                                name="fastssl-decode-ahead", daemon=True)
     decoder.start()
     try:
-        for _ in batches:
+        for index in range(start, start + len(batches)):
             item = _get(decoded, stop)
             if item is None:
                 return
@@ -250,6 +251,8 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
             else:
                 batch, ready = loader._finish(epoch, *item), None
             del item
+            if batch is not None:
+                batch["index"] = index
             if batch is not None and not _put(q, stop, (batch, ready)):
                 return
         _put(q, stop, _DONE)
@@ -277,12 +280,13 @@ class _Epoch:
     frees it, and ``__del__`` stops the thread.
     """
 
-    def __init__(self, loader: Loader, epoch: int, batches: list[torch.Tensor]):
+    def __init__(self, loader: Loader, epoch: int, batches: list[torch.Tensor], start: int = 0):
         self.loader, self.epoch, self.batches = loader, epoch, batches
         self.queue: queue.Queue = queue.Queue(maxsize=loader.prefetch)
         self.stop = threading.Event()
         stream = torch.cuda.Stream(loader.device) if loader.device.type == "cuda" else None
-        self.thread = threading.Thread(target=_produce, args=(loader, epoch, batches, self.queue, self.stop, stream),
+        self.thread = threading.Thread(target=_produce,
+                                       args=(loader, epoch, batches, self.queue, self.stop, stream, start),
                                        name="fastssl-loader", daemon=True)
         self.thread.start()
 
