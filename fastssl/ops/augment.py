@@ -6,9 +6,9 @@ Backends:
 * ``cpp`` — the fused C++ kernel of fastssl._C on CPU tensors: one read of each decoded image per view,
   threads over samples;
 * ``triton`` — ``fastssl.triton.augment`` on CUDA tensors (CPU tensors only under ``TRITON_INTERPRET=1``,
-  for tests): one launch per pass for the whole ragged batch — a contrast pre-pass (the gray mean of each
-  image just before its contrast op, recomputed, not stored), one fused pass for crop + resize + flip +
-  colour ops + grayscale + solarize + normalise + cast, and two separable blur passes when a sample blurs.
+  for tests): one launch per pass for the whole ragged batch — one fused pass for crop + separable resize +
+  flip + colour ops + grayscale + solarize + normalise + cast, a pass over the output that finishes the
+  samples with contrast (their mean gray summed by the first pass), and two blur passes when a sample blurs.
 
 ``auto`` takes cpp on CPU tensors (reference without fastssl._C) and triton on CUDA tensors (there is no
 cuda kernel; reference without Triton). Both native backends take the resize weights of

@@ -151,15 +151,17 @@ def test_opcheck(channels_last):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the other tests compile and run the kernels")
 def test_gpu_kernels_compile_without_a_gpu():
-    """Every kernel variant through Triton's real compiler to an sm_90 cubin (bfloat16 output), also with
-    every int argument specialised to 1 as Triton does at run time: the interpreter never runs the
-    compiler, which alone rejects e.g. non-constexpr globals."""
-    code = ("from fastssl.triton.augment import compile_kernels; "
-            "print('\\n'.join(compile_kernels(90, ('bf16',))))")
+    """Every launch the op makes on a GPU (GPU tile configs, ints equal to 1 made constants as a real launch
+    does) through Triton's real compiler to sm_90 cubins (bfloat16 output): compile_kernels raises unless each
+    compiles without spills within a block's shared memory. The interpreter never runs the compiler, which alone rejects e.g.
+    non-constexpr globals."""
+    code = ("import torch; from fastssl.triton.augment import compile_kernels; "
+            "print('\\n'.join(compile_kernels(90, (torch.bfloat16,))))")
     env = dict(os.environ, TRITON_INTERPRET="0")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("cubin") == 10, done.stdout
+    for kernel in ("_augment_kernel", "_contrast_kernel", "_blur_kernel"):
+        assert kernel in done.stdout, done.stdout
 
 
 # ---------------------------------------------------------------------------------------- bad input
