@@ -61,7 +61,7 @@ NUM_WARPS = 4
 MIN_TILE_SIDE = 16  #: tl.dot's smallest block side
 ROWS_PER_CHUNK = 16  #: crop rows per step of the separable resize on the GPU (RY)
 ROWS_PER_CHUNK_INTERPRETER = 64
-MAX_BATCH = 65535  #: samples per launch: the grid is (tiles, samples) and CUDA caps its second axis
+MAX_BATCH = 65535  #: samples per launch (larger batches take several): the grid is (tiles, samples), CUDA caps axis 1
 FLAG_GRAY = tl.constexpr(0)  #: columns of the (B, 3) int32 flags: grayscale, solarize, blur (sigma > 0)
 FLAG_SOLARIZE = tl.constexpr(1)
 FLAG_BLUR = tl.constexpr(2)
@@ -459,9 +459,6 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     B = offsets.shape[0]
     if B == 0:
         raise ValueError("offsets is empty: the batch has no image")
-    if B > MAX_BATCH:
-        raise ValueError(f"offsets has {B} images; the Triton kernels take at most {MAX_BATCH} per call "
-                         f"(the grid's second axis): split the batch")
     sizes = _check(sizes, "sizes", torch.int64, (B, 2), device)
     crop = _check(crop, "crop", torch.int64, (B, 4), device)
     y_start = _check(y_start, "y_start", torch.int32, (B, -1), device)
@@ -498,25 +495,30 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     n_tiles = triton.cdiv(out_h, by) * tiles_x
     max_tiles = triton.next_power_of_2(n_tiles)
     partials = torch.zeros((B, max_tiles), dtype=torch.float32, device=device)
-    scratch = torch.empty((B, 3, out_h, out_w) if blur or contrast else (1,), dtype=torch.float32, device=device)
-    grid = (n_tiles, B)
+    scratch = torch.empty((B, 3, out_h, out_w) if blur or contrast else (B, 1), dtype=torch.float32, device=device)
     strides = out.stride()
     norm = (*mean, *std)
+    kernel = gaussian_kernels(blur_sigma, blur_kernel) if blur else scratch
+    rows = torch.empty_like(scratch) if blur else scratch  # the blur's row pass
     with device_guard(data):
-        _augment_kernel[grid](data, offsets, sizes, crop, y_start, y_weights, x_start, x_weights, taps, factors, order32,
-                              flags, partials, out, scratch, out_h, out_w, y_weights.shape[2], x_weights.shape[2],
-                              tiles_x, *strides, *norm, CLAMP=clamp, BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx,
-                              RY=rows_per_chunk(), num_warps=NUM_WARPS)
-        if contrast:
-            _contrast_kernel[grid](factors, order32, flags, partials, out, scratch, out_h, out_w, tiles_x, n_tiles,
-                                   *strides, *norm, BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx, num_warps=NUM_WARPS)
-        if blur:
-            kernel = gaussian_kernels(blur_sigma, blur_kernel)
-            rows = torch.empty_like(scratch)
-            _blur_kernel[grid](scratch, rows, out, kernel, flags, out_h, out_w, blur_kernel, tiles_x, *strides, *norm,
-                               VERTICAL=False, BY=by, BX=bx, num_warps=NUM_WARPS)
-            _blur_kernel[grid](rows, rows, out, kernel, flags, out_h, out_w, blur_kernel, tiles_x, *strides, *norm,
-                               VERTICAL=True, BY=by, BX=bx, num_warps=NUM_WARPS)
+        for first in range(0, B, MAX_BATCH):  # the grid's second axis is capped: launch MAX_BATCH samples at a time
+            part = slice(first, first + MAX_BATCH)
+            grid = (n_tiles, min(B - first, MAX_BATCH))
+            flags_, partials_, out_, scratch_, rows_ = flags[part], partials[part], out[part], scratch[part], rows[part]
+            _augment_kernel[grid](data, offsets[part], sizes[part], crop[part], y_start[part], y_weights[part],
+                                  x_start[part], x_weights[part], taps[part], factors[part], order32[part], flags_,
+                                  partials_, out_, scratch_, out_h, out_w, y_weights.shape[2], x_weights.shape[2],
+                                  tiles_x, *strides, *norm, CLAMP=clamp, BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx,
+                                  RY=rows_per_chunk(), num_warps=NUM_WARPS)
+            if contrast:
+                _contrast_kernel[grid](factors[part], order32[part], flags_, partials_, out_, scratch_, out_h, out_w,
+                                       tiles_x, n_tiles, *strides, *norm, BLUR=blur, MAX_TILES=max_tiles, BY=by, BX=bx,
+                                       num_warps=NUM_WARPS)
+            if blur:
+                _blur_kernel[grid](scratch_, rows_, out_, kernel[part], flags_, out_h, out_w, blur_kernel, tiles_x,
+                                   *strides, *norm, VERTICAL=False, BY=by, BX=bx, num_warps=NUM_WARPS)
+                _blur_kernel[grid](rows_, rows_, out_, kernel[part], flags_, out_h, out_w, blur_kernel, tiles_x,
+                                   *strides, *norm, VERTICAL=True, BY=by, BX=bx, num_warps=NUM_WARPS)
     return out.to(dtype) if out.dtype != dtype else out
 
 

@@ -19,7 +19,7 @@ import torch
 
 from fastssl import views
 from fastssl.ops import augment_weights
-from fastssl.ops.augment import AUGMENT, augment
+from fastssl.ops.augment import AUGMENT, Augment, augment
 from fastssl.ragged import RaggedImages
 from helpers import require, triton_device
 from test_augment_backends import (assert_channels_last_is_the_same_view, assert_halves_agree, blur_case, check,
@@ -147,6 +147,23 @@ def test_opcheck(channels_last):
     images = on_device(random_batch([(14, 18), (11, 9)], seed=11))
     (p, _) = views.draw(views.simclr(size=6), torch.arange(2), images.sizes, seed=0, channels_last=channels_last)
     torch.library.opcheck(torch.ops.fastssl.augment.default, op_args(images, p.to(DEVICE), "triton"))
+
+
+def test_views_times_batch_beyond_the_grid_limit_launch_in_parts(monkeypatch):
+    """Augment repeats the batch once per view: 2 views x 5 images pass MAX_BATCH (lowered to 4 here, the
+    grid's second axis on a GPU): the launcher launches at most MAX_BATCH samples at a time, same views."""
+    from fastssl.triton import augment as kernels
+    from fastssl.triton._common import watch_launches
+
+    images = on_device(random_batch(SMALL_RAGGED, seed=13))
+    transform = Augment(views.Recipe("v", (views.ViewRecipe(size=16, jitter_p=1.0, blur_p=0.5),) * 2), seed=3,
+                        backend="triton")
+    whole, _ = transform(images, torch.arange(5))
+    monkeypatch.setattr(kernels, "MAX_BATCH", 4)
+    with watch_launches() as launches:
+        parts, _ = transform(images, torch.arange(5))
+    assert max(launch.grid[1] for launch in launches) == 4
+    assert all(torch.equal(a, b) for a, b in zip(parts, whole, strict=True))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the other tests compile and run the kernels")
