@@ -5,6 +5,11 @@
 it); ``sizes`` is (B, 2) int64 (H_b, W_b). Kernels read pixel (y, x, c) of image b at
 ``offsets[b] + (y * W_b + x) * 3 + c`` — one launch for the whole batch, no per-image Python loop.
 
+``host_offsets`` and ``host_sizes`` are CPU copies of ``offsets`` and ``sizes`` (the same tensors for a
+CPU batch): decoders know them on the host, and everything that needs them as numbers (the checks, the
+resize weights' tap counts, the parameter draw) reads these, never the device. A GPU batch built without
+them copies them back once, at construction (a device sync).
+
 Example:
     >>> import torch
     >>> batch = RaggedImages.from_list([torch.zeros(3, 4, 5, dtype=torch.uint8), torch.ones(3, 2, 2, dtype=torch.uint8)])
@@ -16,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,6 +33,8 @@ class RaggedImages:
     data: torch.Tensor  #: (total,) uint8, images back to back in HWC order
     offsets: torch.Tensor  #: (B,) int64, start of each image in ``data``
     sizes: torch.Tensor  #: (B, 2) int64, (H, W) of each image
+    host_offsets: torch.Tensor | None = field(default=None, repr=False, compare=False)  #: offsets on the CPU
+    host_sizes: torch.Tensor | None = field(default=None, repr=False, compare=False)  #: sizes on the CPU
 
     def __post_init__(self):
         if self.data.dim() != 1 or self.data.dtype != torch.uint8:
@@ -39,10 +46,19 @@ class RaggedImages:
                              f"{tuple(self.sizes.shape)} {self.sizes.dtype}")
         if len(self) == 0:
             raise ValueError("the batch is empty")
-        if bool((self.sizes <= 0).any()):
-            raise ValueError(f"sizes must be positive, got {self.sizes.tolist()}")
-        ends = self.offsets + self.sizes.prod(1) * 3
-        if bool((self.offsets < 0).any()) or int(ends.max()) > self.data.numel():
+        for name in ("offsets", "sizes"):
+            host = getattr(self, "host_" + name)
+            device = getattr(self, name)
+            if host is None:
+                object.__setattr__(self, "host_" + name, device.cpu())
+            elif host.device.type != "cpu" or host.shape != device.shape or host.dtype != device.dtype:
+                raise ValueError(f"host_{name} must be a CPU copy of {name} ({tuple(device.shape)} {device.dtype}), "
+                                 f"got {tuple(host.shape)} {host.dtype} on {host.device}")
+        sizes, offsets = self.host_sizes, self.host_offsets
+        if bool((sizes <= 0).any()):
+            raise ValueError(f"sizes must be positive, got {sizes.tolist()}")
+        ends = offsets + sizes.prod(1) * 3
+        if bool((offsets < 0).any()) or int(ends.max()) > self.data.numel():
             raise ValueError(f"offsets/sizes point outside data ({self.data.numel()} bytes)")
 
     def __len__(self) -> int:
@@ -74,25 +90,26 @@ class RaggedImages:
         total = int(lengths.sum())
         data = _native.host_empty(total) if device.type == "cpu" else torch.empty(total, dtype=torch.uint8,
                                                                                    device=device)
-        return cls(torch.cat(hwc, out=data), offsets.to(device), sizes.to(device))
+        return cls(torch.cat(hwc, out=data), offsets.to(device), sizes.to(device), offsets, sizes)
 
     @classmethod
     def from_dense(cls, images: torch.Tensor, channels_last: bool = False) -> "RaggedImages":
         """A dense uint8 batch (B, 3, H, W) — or (B, H, W, 3) — as a ragged one."""
         hwc = images if channels_last else images.permute(0, 2, 3, 1)
         B, H, W, _ = hwc.shape
-        offsets = torch.arange(B, dtype=torch.int64, device=images.device) * (H * W * 3)
-        sizes = torch.tensor([[H, W]], dtype=torch.int64, device=images.device).expand(B, 2).contiguous()
-        return cls(hwc.contiguous().reshape(-1), offsets, sizes)
+        offsets = torch.arange(B, dtype=torch.int64) * (H * W * 3)
+        sizes = torch.tensor([[H, W]], dtype=torch.int64).expand(B, 2).contiguous()
+        return cls(hwc.contiguous().reshape(-1), offsets.to(images.device), sizes.to(images.device), offsets, sizes)
 
     def repeat(self, times: int) -> "RaggedImages":
         """The batch ``times`` times over, sharing ``data`` (no copy): image ``k B + b`` is image ``b``."""
         if times < 1:
             raise ValueError(f"times must be >= 1, got {times}")
-        return RaggedImages(self.data, self.offsets.repeat(times), self.sizes.repeat(times, 1))
+        return RaggedImages(self.data, self.offsets.repeat(times), self.sizes.repeat(times, 1),
+                            self.host_offsets.repeat(times), self.host_sizes.repeat(times, 1))
 
     def image(self, b: int) -> torch.Tensor:
         """Image ``b`` as a (3, H, W) uint8 view of the buffer."""
-        h, w = (int(v) for v in self.sizes[b])
-        start = int(self.offsets[b])
+        h, w = (int(v) for v in self.host_sizes[b])
+        start = int(self.host_offsets[b])
         return self.data[start:start + h * w * 3].view(h, w, 3).permute(2, 0, 1)

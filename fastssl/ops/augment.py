@@ -40,12 +40,22 @@ from ..views import AugmentParams, Recipe, draw
 from .augment_weights import axis_weights, native_axis_weights
 
 
-def _kernel_args(images: RaggedImages, params: AugmentParams, weights=axis_weights) -> tuple:
+def _kernel_args(images: RaggedImages, params: AugmentParams, native_weights: bool = False) -> tuple:
     """The arguments of the fused kernels (fastssl_C::augment and fastssl.triton.augment.augment), on the
-    batch's device: resize weights from :mod:`.augment_weights` (flip folded into x), factors (B, 4)."""
+    batch's device: resize weights from :mod:`.augment_weights` (flip folded into x), factors (B, 4). The
+    torch weights get their tap bound from the images' host sizes (a crop is never longer than its image):
+    nothing is read back from the device."""
     crop = params.crop.to(torch.int64)
-    y_start, y_weights, y_taps = weights(crop[:, 2], params.size[0], params.interpolation)
-    x_start, x_weights, x_taps = weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip)
+    if native_weights:
+        y_start, y_weights, y_taps = native_axis_weights(crop[:, 2], params.size[0], params.interpolation)
+        x_start, x_weights, x_taps = native_axis_weights(crop[:, 3], params.size[1], params.interpolation,
+                                                         flip=params.flip)
+    else:
+        longest = images.host_sizes.amax(0).tolist()  # (H, W) on the host
+        y_start, y_weights, y_taps = axis_weights(crop[:, 2], params.size[0], params.interpolation,
+                                                  max_length=longest[0])
+        x_start, x_weights, x_taps = axis_weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip,
+                                                  max_length=longest[1])
     factors = torch.stack((params.brightness, params.contrast, params.saturation, params.hue), 1).float()
     return (images.data, images.offsets, images.sizes, crop, y_start, y_weights, torch.stack((y_taps, x_taps), 1),
             x_start, x_weights, factors, params.order.to(torch.int64), params.grayscale.to(torch.bool),
@@ -55,7 +65,7 @@ def _kernel_args(images: RaggedImages, params: AugmentParams, weights=axis_weigh
 
 def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
     """The fused C++ kernel (kernels/cpu/augment.cpp): one read of each image per view, threads over samples."""
-    return _native.ops().augment(*_kernel_args(images, params, native_axis_weights))
+    return _native.ops().augment(*_kernel_args(images, params, native_weights=True))
 
 
 def _triton(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
@@ -69,12 +79,14 @@ AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp, "t
 
 
 @torch.library.custom_op("fastssl::augment", mutates_args=())
-def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor,
+def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, host_offsets: torch.Tensor,
+             host_sizes: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor,
              factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor, blur_sigma: torch.Tensor,
              solarize: torch.Tensor, size: list[int], blur_kernel: int, mean: list[float], std: list[float],
              dtype: torch.dtype, channels_last: bool, interpolation: str, backend: str) -> torch.Tensor:
-    """The op over flat tensors: a ragged batch (data, offsets, sizes) and AugmentParams with factors (B, 4)."""
-    images = RaggedImages(data, offsets, sizes)
+    """The op over flat tensors: a ragged batch (data, offsets, sizes, and the CPU copies of offsets and sizes)
+    and AugmentParams with factors (B, 4)."""
+    images = RaggedImages(data, offsets, sizes, host_offsets, host_sizes)
     brightness, contrast, saturation, hue = factors.unbind(1)
     params = AugmentParams(crop=crop, flip=flip, brightness=brightness, contrast=contrast, saturation=saturation,
                            hue=hue, order=order, grayscale=grayscale, blur_sigma=blur_sigma, solarize=solarize,
@@ -86,7 +98,7 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, cro
 
 
 @_augment.register_fake
-def _(data, offsets, sizes, crop, flip, factors, order, grayscale, blur_sigma, solarize, size, blur_kernel, mean, std,
+def _(data, offsets, sizes, host_offsets, host_sizes, crop, flip, factors, order, grayscale, blur_sigma, solarize, size, blur_kernel, mean, std,
       dtype, channels_last, interpolation, backend):
     memory = torch.channels_last if channels_last else torch.contiguous_format
     return torch.empty((crop.shape[0], 3, size[0], size[1]), dtype=dtype, device=data.device, memory_format=memory)
@@ -106,7 +118,7 @@ def _as_ragged(images) -> RaggedImages:
 
 def _image_sizes(images) -> torch.Tensor:
     if isinstance(images, RaggedImages):
-        return images.sizes
+        return images.host_sizes
     if isinstance(images, torch.Tensor):
         if images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
             raise ValueError(f"images must be a uint8 (B, 3, H, W) tensor, a list of (3, H, W) uint8 tensors or "
@@ -115,7 +127,7 @@ def _image_sizes(images) -> torch.Tensor:
             raise ValueError("images is empty")
         return torch.tensor([list(images.shape[2:])] * images.shape[0], dtype=torch.int64)
     if isinstance(images, (list, tuple)):
-        return RaggedImages.from_list(list(images)).sizes
+        return RaggedImages.from_list(list(images)).host_sizes
     raise TypeError(f"images must be a tensor, a list of tensors or RaggedImages, got {type(images).__name__}")
 
 
@@ -145,12 +157,12 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
     if not isinstance(params, AugmentParams):
         raise TypeError(f"params must be fastssl.views.AugmentParams, got {type(params).__name__}")
     batch = _as_ragged(images)
-    params.validate(batch.sizes)
+    params.validate(batch.host_sizes)
     device = batch.device
     resolved = AUGMENT.resolve(backend, device)
     p = params.to(device)
     factors = torch.stack((p.brightness, p.contrast, p.saturation, p.hue), 1).float()
-    return _augment(batch.data, batch.offsets, batch.sizes.to(device), p.crop.to(torch.int64), p.flip.to(torch.bool),
+    return _augment(batch.data, batch.offsets, batch.sizes, batch.host_offsets, batch.host_sizes, p.crop.to(torch.int64), p.flip.to(torch.bool),
                     factors, p.order.to(torch.int64), p.grayscale.to(torch.bool), p.blur_sigma.float(),
                     p.solarize.to(torch.bool), list(p.size), p.blur_kernel, [float(m) for m in p.mean],
                     [float(v) for v in p.std], p.dtype, p.channels_last, p.interpolation, resolved)
@@ -179,7 +191,7 @@ class Augment(torch.nn.Module):
 
     def forward(self, images, ids: torch.Tensor, epoch: int = 0):
         batch = _as_ragged(images)  # packed once for all the views
-        params = draw(self.recipe, ids, batch.sizes, seed=self.seed, epoch=epoch, dtype=self.dtype,
+        params = draw(self.recipe, ids, batch.host_sizes, seed=self.seed, epoch=epoch, dtype=self.dtype,
                       channels_last=self.channels_last)
         # Consecutive views with the same output settings go through one call on the batch repeated (no
         # copy): one launch, and the native kernels make the views of an image back to back while it is

@@ -36,6 +36,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 #: Half-width of each filter in input samples at scale 1 (``interp_size / 2`` in ATen).
@@ -64,14 +66,30 @@ def _check_interpolation(interpolation: str) -> None:
         raise ValueError(f"interpolation must be one of {tuple(FILTERS)}, got {interpolation!r}")
 
 
-def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def max_taps(max_length: int, out: int, interpolation: str) -> int:
+    """An upper bound, known on the host, of the taps of any length <= ``max_length`` resized to ``out``.
+
+    A run is ``trunc(centre + support + 0.5) - trunc(centre - support + 0.5)`` at most (less where
+    clipped), so at most ``floor(2 support) + 1`` inputs, and at most the length; one more for the
+    rounding of ``support`` in float64.
+    """
+    _check_interpolation(interpolation)
+    support = FILTER_SUPPORT[interpolation] * max(max_length / out, 1.0)
+    return max(1, min(int(max_length), math.floor(2 * support) + 2))
+
+
+def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch.Tensor | None = None,
+                 max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Antialiased resize weights of B crops of lengths ``length`` (B,) int64 >= 1 to ``out`` samples.
 
     Returns ``(start, weights, taps)``: (B, out) int32 in [0, L_b - taps_b], (B, out, K) float32
     (>= 0 for bilinear; bicubic has negative lobes), each row summing to 1 over its first ``taps_b``
     entries and 0 beyond, and (B,) int32 ``taps_b`` in [1, L_b]. ``flip`` (B,) bool reverses the
     outputs of those samples. Computed in float64 on ``length``'s device, stored in float32.
+
+    K is the batch's longest run (one read of the device), or, given ``max_length`` (an int >= every
+    length, known on the host), :func:`max_taps` of it: nothing is read back; the extra columns are 0 and
+    change no weight.
     """
     _check_interpolation(interpolation)
     L = length.to(torch.float64).unsqueeze(1)  # (B, 1)
@@ -82,7 +100,7 @@ def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch
     xmin = torch.trunc(centre - support + 0.5).clamp(min=0)
     xend = torch.minimum(torch.trunc(centre + support + 0.5), L)
     taps = (xend - xmin).amax(1, keepdim=True)  # (B, 1): the sample's longest run, <= L
-    K = int(taps.max())
+    K = int(taps.max()) if max_length is None else max_taps(max_length, out, interpolation)
     start = torch.minimum(xmin, L - taps)
     pos = start.unsqueeze(2) + torch.arange(K, dtype=torch.float64, device=L.device)  # (B, out, K)
     inside = (pos >= xmin.unsqueeze(2)) & (pos < xend.unsqueeze(2))
