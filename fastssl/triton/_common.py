@@ -13,7 +13,7 @@ Checking launches on a machine without a GPU:
   records each launch instead of running it, specialised the way Triton specialises a real launch
   (Triton's own argument binder: int arguments equal to 1 become constants, pointers and ints
   divisible by 16 get divisibility hints, tensors become ``*fp32``, ``*bf16``, ... pointers). The
-  kernels do not run: outputs hold whatever ``torch.empty`` gave.
+  kernels do not run: outputs hold zeros.
 - :func:`compile_launch` compiles a captured launch for ``sm_<arch>`` with Triton's compiler and
   reports registers, spilled bytes and shared memory per block.
 
@@ -45,6 +45,8 @@ import torch
 from .. import backends
 from ..backends import triton_interpreter
 
+#: Streaming multiprocessors of the GPU that capture_launches launches on: an H100/H200 SXM.
+CAPTURE_SM_COUNT = 132
 #: Shared memory a block can get (opt-in maximum), in bytes, by CUDA architecture.
 MAX_SHARED_BYTES = {80: 166912, 86: 101376, 89: 101376, 90: 232448}
 #: The largest grid Triton can launch: axis 0 up to 2^31 - 1 blocks, axes 1 and 2 up to 65535.
@@ -82,6 +84,18 @@ def device_guard(t: torch.Tensor) -> _DeviceGuard:
 def inside_device_guard() -> bool:
     """True while this thread is inside a :func:`device_guard`."""
     return getattr(_guard_state, "depth", 0) > 0
+
+
+def multiprocessor_count(device: torch.device) -> int:
+    """Streaming multiprocessors of ``device``'s GPU (:data:`CAPTURE_SM_COUNT` while capturing launches)."""
+    if backends.triton_launch_capture:
+        return CAPTURE_SM_COUNT
+    return _cuda_multiprocessor_count(torch.device(device))
+
+
+@functools.cache
+def _cuda_multiprocessor_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def kernel_output_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -212,13 +226,21 @@ def specialize(kernel, grid, args: tuple, kwargs: dict) -> Launch:
                   _launch_options(kernel, kwargs))
 
 
+def _zeroed(allocate):
+    def allocate_zeros(*args, **kwargs):
+        return allocate(*args, **kwargs).zero_()
+
+    return allocate_zeros
+
+
 @contextlib.contextmanager
 def capture_launches():
     """Records the Triton launches made inside as a GPU would see them, without running them.
 
     Inside, ops called with ``backend="triton"`` accept CPU tensors; the process must not run Triton's
     interpreter (the launchers would pick the interpreter's tile configs). Yields the list of
-    :class:`Launch` it fills. Outputs of the ops are garbage.
+    :class:`Launch` it fills. ``torch.empty`` and ``torch.empty_like`` give zeros meanwhile, so that what
+    the ops return (kernel outputs never written) holds zeros.
     """
     if triton_interpreter():
         raise RuntimeError("capture_launches records what a GPU would run: use it in a process without "
@@ -233,13 +255,15 @@ def capture_launches():
         launches.append(specialize(kernel, grid, args, kwargs))
         return False
 
-    previous = backends.triton_launch_capture
+    previous = backends.triton_launch_capture, torch.empty, torch.empty_like
     backends.triton_launch_capture = True
+    # Outputs read after a launch (e.g. indices gathered from) must be valid: zeros, not garbage.
+    torch.empty, torch.empty_like = _zeroed(torch.empty), _zeroed(torch.empty_like)
     try:
         with _launch_hook(on_launch):
             yield launches
     finally:
-        backends.triton_launch_capture = previous
+        backends.triton_launch_capture, torch.empty, torch.empty_like = previous
 
 
 # --- compiling launches ---------------------------------------------------------------------------

@@ -1,0 +1,258 @@
+"""Every public op with backend="triton" over GPU-sized inputs: its launches, compiled for sm_80 and sm_90.
+
+Each case calls one op on CPU tensors under :func:`fastssl.triton._common.capture_launches` (the
+launchers choose their GPU tile configs; nothing runs), then every distinct launch is compiled with
+Triton's compiler for each architecture. Runs in a process without TRITON_INTERPRET=1:
+
+    python tests/triton/compile_cases.py                    # the table kernel x arch x dtype, to stdout
+    python tests/triton/compile_cases.py --out benchmarks/results/triton_compile.md
+    python tests/triton/compile_cases.py --json             # one JSON record per (case, launch, arch)
+
+tests/triton/test_compile.py runs the ``--json`` form and checks the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from fastssl import ops, views  # noqa: E402
+from fastssl.ragged import RaggedImages  # noqa: E402
+from fastssl.triton._common import MAX_GRID, capture_launches, compile_launch  # noqa: E402
+
+ARCHES = (80, 90)
+DTYPES = {"uint8": torch.uint8, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+FLOATS = ("fp32", "fp16", "bf16")
+IMAGE_DTYPES = ("uint8",) + FLOATS
+#: (H, W): one pixel, odd sides, the usual training size
+SIDES = ((1, 1), (7, 13), (224, 224))
+EMBEDDING_DIMS = (64, 128, 256, 512, 2048)
+SIMCLR_BATCH = 256  # pairs: 512 rows
+INFO_NCE_KEYS = 4096
+BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
+
+
+@dataclass
+class Record:
+    """One launch of one case compiled for one architecture (``error`` set when it did not compile)."""
+
+    op: str
+    case: str
+    dtype: str
+    kernel: str
+    arch: int
+    constants: str
+    grid: tuple
+    guarded: bool
+    registers: int = -1
+    spill_bytes: int = -1
+    shared_bytes: int = -1
+    error: str = ""
+
+
+def _images(shape, dtype: str, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if dtype == "uint8":
+        return torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    return torch.rand(shape, generator=g).to(DTYPES[dtype])
+
+
+def _rows(shape, dtype: str, seed: int = 0, grad: bool = False) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g).to(DTYPES[dtype]).requires_grad_(grad)
+
+
+def _nt_xent(d: int, dtype: str):
+    z1, z2 = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((SIMCLR_BATCH, d), dtype, 2, True)
+    ops.nt_xent_loss(z1, z2, backend="triton").backward()
+
+
+def _info_nce(d: int, dtype: str, exclude: bool):
+    q, k = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((INFO_NCE_KEYS, d), dtype, 2, True)
+    positive = torch.arange(SIMCLR_BATCH) * 3
+    ops.info_nce_loss(q, k, positive, exclude_index=positive + 1 if exclude else None, backend="triton").backward()
+
+
+def _ab_grid() -> torch.Tensor:
+    """BINS ab points 10 apart (as many as fastssl.ops.ab_bins has; computing those takes a minute here)."""
+    grid = torch.arange(-110, 120, 10, dtype=torch.float32)
+    return torch.cartesian_prod(grid, grid)[:BINS].contiguous()
+
+
+def _ragged_large(count: int = 4) -> RaggedImages:
+    sides = [(1080, 1920), (1003, 1417), (333, 500), (1, 1)][:count]
+    return RaggedImages.from_list([_images((3, h, w), "uint8", i) for i, (h, w) in enumerate(sides)])
+
+
+def _augment(recipe, dtype: str, channels_last: bool):
+    batch = _ragged_large()
+    transform = ops.Augment(recipe, seed=3, dtype=DTYPES[dtype], channels_last=channels_last, backend="triton")
+    transform(batch, torch.arange(len(batch)), epoch=1)
+
+
+def cases() -> list[tuple[str, str, str, callable]]:
+    """(op, case, dtype, call) for every op and input this file covers."""
+    out = []
+    for d in EMBEDDING_DIMS:
+        for dt in FLOATS:
+            out.append(("nt_xent_loss", f"N={SIMCLR_BATCH} D={d} fwd+bwd", dt, lambda d=d, dt=dt: _nt_xent(d, dt)))
+            for exclude in (False, True):
+                out.append(("info_nce_loss", f"M={SIMCLR_BATCH} K={INFO_NCE_KEYS} D={d} exclude={exclude} fwd+bwd",
+                            dt, lambda d=d, dt=dt, e=exclude: _info_nce(d, dt, e)))
+    for h, w in SIDES:
+        for dt in IMAGE_DTYPES:
+            x = (2, 3, h, w)
+            out.append(("rgb_to_lab", f"{h}x{w}", dt, lambda x=x, dt=dt: ops.rgb_to_lab(_images(x, dt), backend="triton")))
+            out.append(("rgb_to_lab", f"{h}x{w} channels_last", dt, lambda x=x, dt=dt: ops.rgb_to_lab(
+                _images(x, dt).permute(0, 2, 3, 1), channels_last=True, backend="triton")))
+            if dt != "uint8":
+                out.append(("lab_to_rgb", f"{h}x{w}", dt, lambda x=x, dt=dt: ops.lab_to_rgb(
+                    _images(x, dt) * 100, backend="triton")))
+            out.append(("rotations", f"{h}x{h}", dt,
+                        lambda h=h, dt=dt: ops.rotations(_images((2, 3, h, h), dt), backend="triton")))
+            two = (2, 3, max(h, 2), max(w, 2))  # inpainting and counting need 2 x 2 images at least
+            for mode in ("center", "random_block"):
+                out.append(("inpainting_masks", f"{two[2]}x{two[3]} {mode}", dt, lambda x=two, dt=dt, m=mode:
+                            ops.inpainting_masks(_images(x, dt), m, ids=torch.arange(2), backend="triton")))
+            out.append(("counting_tiles", f"{two[2]}x{two[3]}", dt, lambda x=two, dt=dt: ops.counting_tiles(
+                _images(x, dt), size=min(x[2] // 2, x[3] // 2, 64), backend="triton")))
+        for factor in (1, 4):
+            out.append(("colorization_targets", f"{h}x{w} factor {factor}", "uint8", lambda h=h, w=w, f=factor: (
+                ops.colorization_targets(_images((2, 3, h, w), "uint8"), bins=_ab_grid(), factor=f, backend="triton"),
+                ops.colorization_targets(_images((2, h, w, 3), "uint8"), bins=_ab_grid(), class_weights=torch.ones(
+                    BINS), channels_last=True, factor=f, pool="stride", k=1, backend="triton"))))
+    for dt in IMAGE_DTYPES:
+        out.append(("rotations", "8193x8193", dt,
+                    lambda dt=dt: ops.rotations(_images((1, 1, 8193, 8193), dt), backend="triton")))
+        out.append(("jigsaw_tiles", "255x255 grid 3", dt,
+                    lambda dt=dt: ops.jigsaw_tiles(_images((4, 3, 255, 255), dt), backend="triton")))
+        out.append(("mae_masking", "224x224 p16", dt, lambda dt=dt: ops.mae_masking(
+            _images((4, 3, 224, 224), dt), ids=torch.arange(4), backend="triton")))
+        out.append(("relative_position_pairs", "225x225 p64", dt, lambda dt=dt: ops.relative_position_pairs(
+            _images((4, 3, 225, 225), dt), patch=64, gap=8, jitter=4, ids=torch.arange(4), backend="triton")))
+    recipes = (views.simclr(), views.byol(), views.mocov2(), views.mae(), views.multicrop())
+    for recipe in recipes:
+        for dt in FLOATS:
+            out.append(("augment", f"{recipe.name} ragged up to 1080x1920", dt,
+                        lambda r=recipe, dt=dt: _augment(r, dt, False)))
+        out.append(("augment", f"{recipe.name} ragged up to 1080x1920 channels_last", "bf16",
+                    lambda r=recipe: _augment(r, "bf16", True)))
+    return out
+
+
+def capture(selected=None):
+    """[(op, case, dtype, launches or the error the op raised)] for every case (or those whose op is selected)."""
+    out = []
+    for op, case, dtype, call in cases():
+        if selected and op not in selected:
+            continue
+        try:
+            with capture_launches() as launches:
+                call()
+        except Exception as error:  # reported as a record: the op failed on the host side
+            launches = f"{type(error).__name__}: {error}"
+        out.append((op, case, dtype, launches))
+    return out
+
+
+def _compile_share(args) -> list[Record]:
+    """Compiles the ``part``-th of ``parts`` shares of the distinct launches (a worker process)."""
+    selected, arches, part, parts = args
+    records, seen = [], {}
+    for op, case, dtype, launches in capture(selected):
+        if isinstance(launches, str):
+            if part == 0:
+                records += [Record(op, case, dtype, "(host)", arch, "", (), False, error=launches) for arch in arches]
+            continue
+        for launch in launches:
+            for arch in arches:
+                key = launch.key() + (arch,)
+                index = seen.setdefault(key, len(seen))
+                if index % parts != part:
+                    continue
+                record = Record(op, case, dtype, launch.name, arch, _describe(launch.constants()), launch.grid,
+                                launch.guarded)
+                if any(g > limit for g, limit in zip(launch.grid, MAX_GRID)):
+                    record.error = f"grid {launch.grid} exceeds the CUDA limit {MAX_GRID}"
+                try:
+                    record.registers, record.spill_bytes, record.shared_bytes = compile_launch(launch, arch)
+                except Exception as error:  # reported in the record: what the compiler said
+                    record.error = (record.error + "; " if record.error else "") + _first_lines(error)
+                records.append(record)
+    return records
+
+
+def _describe(constants: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in constants.items())
+
+
+def _first_lines(error: Exception, count: int = 12) -> str:
+    return f"{type(error).__name__}: " + "\n".join(str(error).strip().splitlines()[:count])
+
+
+def compile_all(selected=None, arches=ARCHES, workers: int = 2) -> list[Record]:
+    """Records of every case's launches compiled for ``arches`` (launches made by several cases once each)."""
+    jobs = [(selected, arches, part, workers) for part in range(workers)]
+    if workers == 1:
+        return _compile_share(jobs[0])
+    with ProcessPoolExecutor(workers) as pool:
+        return [r for share in pool.map(_compile_share, jobs) for r in share]
+
+
+def table(records: list[Record]) -> str:
+    """Markdown: one row per (kernel, arch, dtype, constants) with the largest registers/spills/shared over cases."""
+    rows: dict[tuple, list] = {}
+    for r in records:
+        key = (r.kernel, r.arch, r.dtype, r.constants)
+        row = rows.setdefault(key, [r.registers, r.spill_bytes, r.shared_bytes, set(), r.error])
+        row[0], row[1], row[2] = max(row[0], r.registers), max(row[1], r.spill_bytes), max(row[2], r.shared_bytes)
+        row[3].add(r.op)
+        row[4] = row[4] or r.error
+    lines = ["| kernel | arch | dtype | compile-time constants | registers | spill bytes | shared bytes | ops | error |",
+             "|---|---|---|---|---:|---:|---:|---|---|"]
+    for (kernel, arch, dtype, constants), (regs, spills, shared, op_names, error) in sorted(rows.items()):
+        error = error.splitlines()[0][:120] if error else ""
+        lines.append(f"| {kernel} | sm_{arch} | {dtype} | {constants} | {regs} | {spills} | {shared} | "
+                     f"{', '.join(sorted(op_names))} | {error} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON record per line instead of the table")
+    parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--ops", nargs="*", help="only these ops (default: all)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        parser.error("run without TRITON_INTERPRET=1: the launches are compiled, not interpreted")
+    records = compile_all(args.ops, workers=args.workers)
+    if args.json:
+        for r in records:
+            print(json.dumps(asdict(r)))
+    else:
+        print(table(records), end="")
+    if args.out:
+        import triton
+
+        with open(args.out, "w") as file:
+            file.write("# Triton kernels compiled for sm_80 / sm_90 (no GPU)\n\n"
+                       f"`python tests/triton/compile_cases.py --out {args.out}` (triton {triton.__version__}): "
+                       "every launch of every public op over the cases of that file, compiled with Triton's "
+                       "compiler; registers per thread, local memory per thread (spills), shared memory per "
+                       "block, from cuobjdump -res-usage and the compiler's metadata. One row per kernel "
+                       "specialisation, the largest numbers over the cases that launch it.\n\n" + table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
