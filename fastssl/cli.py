@@ -4,7 +4,7 @@ Examples:
     fastssl info
     fastssl demo                                     # pretrain on the embedded data, evaluate, report
     fastssl train simclr --data /data/train --out runs/simclr --backbone resnet50 --image-size 224 --epochs 100
-    fastssl train rotation --data DIR --out runs/rot --resume
+    fastssl train rotation --data DIR --out runs/rot --resume     # or --overwrite to start that run again
     fastssl eval --checkpoint runs/rot/checkpoints/step_500.pt --data /data/labelled
     fastssl bench loader --device cuda               # benchmarks/bench_loader.py (source checkout)
 """
@@ -42,22 +42,33 @@ def _task_options(pairs: list[str]) -> dict:
 
 
 def _train(args) -> int:
-    from .train import TrainConfig, train
+    from .data import BadImageError
+    from .train import TrainConfig, TrainError, train
 
     if not os.path.exists(args.data):
         raise SystemExit(f"fastssl train: --data {args.data!r} does not exist")
-    config = TrainConfig(task=args.task, data=args.data, out=args.out, backbone=args.backbone,
-                         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
-                         optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-                         warmup_epochs=args.warmup_epochs, clip_grad=args.clip_grad or None, precision=args.precision,
-                         channels_last=not args.no_channels_last, compile=args.compile, seed=args.seed,
-                         device=args.device, decoder=args.decoder, num_threads=args.threads,
-                         checkpoint_every=args.checkpoint_every, resume=args.resume, max_steps=args.max_steps,
-                         progress=not args.quiet, task_options=_task_options(args.option))
-    result = train(config)
+    try:
+        config = TrainConfig(task=args.task, data=args.data, out=args.out, backbone=args.backbone,
+                             image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
+                             optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+                             warmup_epochs=args.warmup_epochs, clip_grad=args.clip_grad or None,
+                             precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile,
+                             seed=args.seed, device=args.device, decoder=args.decoder, num_threads=args.threads,
+                             checkpoint_every=args.checkpoint_every, resume=args.resume,
+                             resume_anyway=args.resume_anyway, overwrite=args.overwrite, max_steps=args.max_steps,
+                             collective_timeout_s=args.collective_timeout, progress=not args.quiet,
+                             task_options=_task_options(args.option))
+        result = train(config)
+    except (TrainError, BadImageError, FloatingPointError, ValueError) as error:  # one line, no traceback
+        raise SystemExit(f"fastssl train: {str(error).strip()}") from None
+    if int(os.environ.get("RANK", "0")) != 0:  # rank 0 reports for the whole run
+        return 0
+    checkpoint = result.checkpoint if result.checkpoint and os.path.exists(result.checkpoint) else "none written"
+    bad_files = os.path.join(args.out, "bad_files.txt")
     print(f"trained {result.steps} steps ({result.epochs_done:.2f} epochs), last loss "
-          f"{result.losses[-1] if result.losses else float('nan'):.4f}, {result.skipped_steps} skipped; "
-          f"checkpoint {result.checkpoint}; log {os.path.join(args.out, 'log.csv')}")
+          f"{result.losses[-1] if result.losses else float('nan'):.4f}; skipped: {result.skipped_files} files"
+          f"{f' (listed in {bad_files})' if result.skipped_files else ''}, {result.skipped_batches} batches, "
+          f"{result.skipped_steps} non-finite steps; checkpoint {checkpoint}; log {os.path.join(args.out, 'log.csv')}")
     return 0
 
 
@@ -135,7 +146,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"))
     train.add_argument("--threads", type=int, help="decoding threads")
     train.add_argument("--checkpoint-every", type=int, default=500, help="steps")
-    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    train.add_argument("--resume", action="store_true", help="continue from the newest usable checkpoint in --out")
+    train.add_argument("--resume-anyway", action="store_true",
+                       help="with --resume: continue even if data, lr, schedule, batch, ... differ from the checkpoint's")
+    train.add_argument("--overwrite", action="store_true", help="delete the run already in --out and start again")
+    train.add_argument("--collective-timeout", type=float, default=600.0,
+                       help="distributed: seconds a rank waits for the others before failing")
     train.add_argument("--max-steps", type=int, help="stop early (the schedule still spans --epochs)")
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress line")

@@ -44,8 +44,8 @@ def run(*, task: str = "simclr", minutes: float = 3.0, images: int = 1200, class
         f"{image_size} px, up to {minutes:g} min of training")
     config = TrainConfig(task=task, data=data, out=os.path.join(out, "run"), backbone=backbone, image_size=image_size,
                          batch_size=batch_size, epochs=epochs, warmup_epochs=1, time_limit_s=60 * minutes,
-                         checkpoint_every=10**9, device=device, decoder=decoder, seed=seed, progress=progress,
-                         task_options=dict(task_options or {}))
+                         checkpoint_every=10**9, overwrite=True, device=device, decoder=decoder, seed=seed,
+                         progress=progress, task_options=dict(task_options or {}))
     started = time.perf_counter()
     result = train(config)
     train_s = time.perf_counter() - started

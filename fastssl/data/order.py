@@ -3,14 +3,21 @@
 The order is a function of (seed, epoch, dataset size) only: every sample gets a 32-bit key from
 :func:`fastssl.random.bits` keyed by (seed, epoch, id) and the epoch visits samples by (key, id).
 The global order is dealt to ``num_shards`` ranks round-robin (shard s takes positions s, s + n, ...),
-so shards are disjoint, cover the dataset, differ in length by at most one sample, and do not
-depend on the batch size. Each shard is then cut into batches; ``drop_last`` drops its last partial one.
+so shards cover the dataset and do not depend on the batch size. Every shard gets the same number of
+samples, ``ceil(size / num_shards)``, so that every rank runs the same number of steps: when ``size``
+is not a multiple of ``num_shards`` the order is padded by wrapping around (torch's DistributedSampler
+does the same), i.e. the first ``num_shards * ceil(size / num_shards) - size`` samples of the epoch's
+order are visited a second time, by the shards that would otherwise be one short. Within a shard every
+sample appears once. Each shard is then cut into batches; ``drop_last`` drops its last partial one,
+on every shard alike.
 
 Example:
     >>> order = EpochOrder(10, batch_size=4, seed=0)
     >>> batches = order.batches(epoch=0)
     >>> [len(b) for b in batches], sorted(int(i) for b in batches for i in b) == list(range(10))
     ([4, 4, 2], True)
+    >>> [len(EpochOrder(31, batch_size=8, drop_last=True, shard_id=s, num_shards=2)) for s in (0, 1)]
+    [2, 2]
 """
 
 from __future__ import annotations
@@ -41,17 +48,17 @@ class EpochOrder:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if not 0 <= self.shard_id < self.num_shards:
             raise ValueError(f"shard_id must be in [0, num_shards = {self.num_shards}), got {self.shard_id}")
-        if self.shard_size == 0:
-            raise ValueError(f"num_shards = {self.num_shards} exceeds the dataset's {self.size} samples: shard "
-                             f"{self.shard_id} would get none")
+        if self.num_shards > self.size:
+            raise ValueError(f"num_shards = {self.num_shards} exceeds the dataset's {self.size} samples (every shard needs "
+                             f"one of its own)")
         if self.drop_last and self.shard_size < self.batch_size:
             raise ValueError(f"drop_last with batch_size {self.batch_size} leaves no batch: shard {self.shard_id} "
                              f"holds {self.shard_size} samples")
 
     @property
     def shard_size(self) -> int:
-        """Samples this shard visits per epoch (before drop_last)."""
-        return (self.size - self.shard_id + self.num_shards - 1) // self.num_shards
+        """Samples every shard visits per epoch (before drop_last), padding included: ceil(size / num_shards)."""
+        return -(-self.size // self.num_shards)
 
     def __len__(self) -> int:
         """Batches per epoch for this shard."""
@@ -68,5 +75,7 @@ class EpochOrder:
 
     def batches(self, epoch: int) -> list[torch.Tensor]:
         """This shard's batches of sample ids for ``epoch``, in order."""
-        mine = self.permutation(epoch)[self.shard_id::self.num_shards]
+        order = self.permutation(epoch)
+        padded = torch.cat([order, order[: self.num_shards * self.shard_size - self.size]])
+        mine = padded[self.shard_id::self.num_shards]
         return list(mine[: len(self) * self.batch_size if self.drop_last else None].split(self.batch_size))

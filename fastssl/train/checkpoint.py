@@ -2,7 +2,9 @@
 
 The state is saved to a temporary file in the same folder, flushed and fsynced, then renamed over
 the target (``os.replace`` is atomic on POSIX and Windows); the folder is fsynced so the rename
-survives a power cut. ``latest`` finds the newest complete checkpoint.
+survives a power cut. ``latest`` finds the newest checkpoint file; ``newest_usable`` the newest one
+that loads and passes a check, setting the newer unusable ones aside (``step_<n>.pt.unusable``);
+``remove_temporaries`` deletes what a save killed mid-write left behind (``.tmp-*.pt``).
 
 Example:
     >>> import tempfile, os
@@ -10,6 +12,9 @@ Example:
     >>> path = save_atomic({"step": 3}, os.path.join(folder, "step_3.pt"))
     >>> load(latest(folder))["step"]
     3
+    >>> path, state, notes = newest_usable(folder, lambda state: None if "step" in state else "no step")
+    >>> os.path.basename(path), notes
+    ('step_3.pt', [])
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import os
 import pickle
 import re
 import tempfile
+from typing import Callable
 
 import torch
 
 PATTERN = re.compile(r"^step_(\d+)\.pt$")
+TEMPORARY = re.compile(r"^\.tmp-.*\.pt$")
+UNUSABLE_SUFFIX = ".unusable"
 
 
 def save_atomic(state: dict, path: str) -> str:
@@ -47,12 +55,48 @@ def save_atomic(state: dict, path: str) -> str:
     return path
 
 
+def _by_step(folder: str) -> list[str]:
+    """Paths of the ``step_<n>.pt`` files in ``folder``, newest (largest n) first."""
+    if not os.path.isdir(folder):
+        return []
+    steps = sorted(((int(m.group(1)), name) for name in os.listdir(folder) if (m := PATTERN.match(name))), reverse=True)
+    return [os.path.join(folder, name) for _, name in steps]
+
+
 def latest(folder: str) -> str | None:
     """The checkpoint ``step_<n>.pt`` with the largest n in ``folder`` (None when there is none)."""
-    if not os.path.isdir(folder):
-        return None
-    steps = [(int(m.group(1)), name) for name in os.listdir(folder) if (m := PATTERN.match(name))]
-    return os.path.join(folder, max(steps)[1]) if steps else None
+    paths = _by_step(folder)
+    return paths[0] if paths else None
+
+
+def newest_usable(folder: str, check: Callable[[dict], str | None]) -> tuple[str | None, dict | None, list[str]]:
+    """The newest checkpoint of ``folder`` that loads and that ``check`` accepts (it returns None, or why not).
+
+    Returns (path, state, notes): (None, None, notes) when there is none. Each newer checkpoint that cannot be
+    used is renamed ``<name>.unusable`` (kept for inspection, no longer counted as a checkpoint) and gets a note,
+    one line saying why.
+    """
+    notes = []
+    for path in _by_step(folder):
+        try:
+            state = load(path)
+            why = check(state) if isinstance(state, dict) else f"holds a {type(state).__name__}, not a dict"
+        except RuntimeError as error:
+            why = str(error).splitlines()[0]
+        if why is None:
+            return path, state, notes
+        os.replace(path, path + UNUSABLE_SUFFIX)
+        notes.append(f"{os.path.basename(path)} cannot be used ({why}); set aside as "
+                     f"{os.path.basename(path) + UNUSABLE_SUFFIX}")
+    return None, None, notes
+
+
+def remove_temporaries(folder: str) -> list[str]:
+    """Deletes the ``.tmp-*.pt`` files a save killed mid-write left in ``folder``; their names."""
+    names = sorted(name for name in os.listdir(folder) if TEMPORARY.match(name)) if os.path.isdir(folder) else []
+    for name in names:
+        os.unlink(os.path.join(folder, name))
+    return names
 
 
 def load(path: str, map_location="cpu") -> dict:

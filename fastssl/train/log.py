@@ -1,7 +1,9 @@
 """Training logs: a CSV file (one row per logged step), TensorBoard when installed, and a progress line.
 
 The CSV is opened in append mode so a resumed run continues the same file; its columns are fixed by
-the first row written (later keys that were not there are ignored, missing ones left empty).
+the first row written (later keys that were not there are ignored, missing ones left empty). A resumed
+run first cuts the file back to its checkpoint's step (``keep_through_step``): the rows written after
+that checkpoint, before the run was stopped, are written again by the resumed run, each step once.
 
 Example:
     >>> import tempfile, os
@@ -10,6 +12,8 @@ Example:
     >>> log.write({"step": 1, "loss": 2.5}); log.write({"step": 2, "loss": 2.0}); log.close()
     >>> [row["loss"] for row in read_csv(path)]
     [2.5, 2.0]
+    >>> CSVLog(path, keep_through_step=1).close(); [row["step"] for row in read_csv(path)]
+    [1]
 """
 
 from __future__ import annotations
@@ -22,9 +26,13 @@ import time
 
 
 class CSVLog:
-    def __init__(self, path: str):
+    """Appends one row per step to ``path``; ``keep_through_step`` first drops the rows of later steps."""
+
+    def __init__(self, path: str, keep_through_step: int | None = None):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.columns = None
+        if keep_through_step is not None and os.path.exists(path):
+            _keep_through_step(path, keep_through_step)
         if os.path.exists(path) and os.path.getsize(path) > 0:
             with open(path, newline="") as f:
                 self.columns = next(csv.reader(f), None)
@@ -43,6 +51,23 @@ class CSVLog:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _keep_through_step(path: str, step: int) -> None:
+    """Rewrites the CSV at ``path`` without the rows whose step is past ``step`` (atomically: a temporary file
+    renamed over it)."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        rows = list(reader)
+    column = header.index("step") if header and "step" in header else None
+    kept = [row for row in rows if column is not None and row[column].isdigit() and int(row[column]) <= step]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        if kept:
+            writer.writerows([header] + kept)
+    os.replace(tmp, path)
 
 
 def read_csv(path: str) -> list[dict]:
@@ -82,25 +107,31 @@ class TensorBoard:
 
 
 class Progress:
-    """A one-line progress display: step, epoch, loss, images/s, data-wait share (redrawn on a terminal)."""
+    """A one-line progress display: step, batches done of the run's ``total``, epoch, loss, images/s, data-wait
+    share, and the files and non-finite steps skipped so far (redrawn on a terminal)."""
 
     def __init__(self, total: int, stream=sys.stderr, every_s: float = 0.5):
         self.total, self.stream, self.every_s = total, stream, every_s
         self.tty = getattr(stream, "isatty", lambda: False)()
         self.last = 0.0
 
-    def update(self, step: int, row: dict, force: bool = False) -> None:
+    def update(self, done: int, row: dict, force: bool = False) -> None:
+        """``done``: batch positions of the run passed so far (steps and skipped batches); ``row``: the log row."""
         now = time.perf_counter()
-        if not force and now - self.last < self.every_s and step < self.total:
+        if not force and now - self.last < self.every_s and done < self.total:
             return
         self.last = now
-        bar = int(30 * step / max(1, self.total))
-        text = (f"[{'#' * bar}{'.' * (30 - bar)}] step {step}/{self.total} epoch {row.get('epoch')} "
-                f"loss {row.get('loss', float('nan')):.4f} {row.get('images_per_s', 0):.0f} img/s "
+        bar = int(30 * done / max(1, self.total))
+        text = (f"[{'#' * bar}{'.' * (30 - bar)}] step {row.get('step')} ({done}/{self.total}) epoch "
+                f"{row.get('epoch')} loss {row.get('loss', float('nan')):.4f} {row.get('images_per_s', 0):.0f} img/s "
                 f"data wait {100 * row.get('data_wait', 0):.0f}%")
+        if row.get("skipped_files"):
+            text += f", {row['skipped_files']} files skipped"
+        if row.get("skipped_steps"):
+            text += f", {row['skipped_steps']} non-finite steps skipped"
         if self.tty:
-            self.stream.write("\r" + text + ("\n" if step >= self.total else ""))
-        elif force or step >= self.total or now - getattr(self, "_printed", 0) > 10:
+            self.stream.write("\r" + text + ("\n" if done >= self.total else ""))
+        elif force or done >= self.total or now - getattr(self, "_printed", 0) > 10:
             self._printed = now
             self.stream.write(text + "\n")
         self.stream.flush()

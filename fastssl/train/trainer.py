@@ -1,19 +1,40 @@
 """The thin trainer: loader → task → optimiser, with everything a long pretraining run needs.
 
-- The data come from :class:`fastssl.data.Loader` with the task's ``transform`` (decoding and view
-  making on the device, in a background thread); the step counts the global batches of every epoch.
+- **The epoch is the unit.** The data come from :class:`fastssl.data.Loader` with the task's ``transform``;
+  an epoch visits the loader's batch positions 0 .. ``len(loader)`` - 1, and every rank has as many
+  (:class:`~fastssl.data.EpochOrder` pads short shards by wrapping; the trainer drops the last partial
+  batch). A step is a position at which every rank has a batch. A position whose batch decoded to nothing
+  on some rank is skipped by all ranks together and counted (``skipped_batches``), never repeated; the
+  files left out are counted (``skipped_files``: once per epoch in which a file fails) and named in
+  ``<out>/bad_files.txt``. An epoch without one usable batch is an error that names the files. The
+  learning-rate schedule follows the position in the run (epoch, batch), so skipped batches do not shift it.
+- **Ranks stay in step** (:mod:`fastssl.train.ranks`): before each step the ranks sum what they have (a
+  batch or not, a loader error, the time limit) in one all-reduce over a CPU gloo group with a timeout, and
+  act alike; nothing that waits on data can hang.
 - Mixed precision (bfloat16 autocast where the device supports it; ``precision="fp32"`` turns it off),
   channels_last, optional ``torch.compile`` of the backbone, SGD / LARS / AdamW with linear warmup +
   cosine decay, gradient clipping, and a NaN guard: a step whose loss or gradients are not finite is
-  skipped (counted in the log); ``max_bad_steps`` in a row stop the run with an error.
+  skipped (``skipped_steps``); ``max_bad_steps`` in a row stop the run with an error. A non-finite loss
+  seeds its own backward with NaN, so its gradients — and after DDP's all-reduce every rank's — are not
+  finite: every rank sees the same total gradient norm and skips the same steps, with no collective of
+  its own.
+- **One host read per step.** The gradients' finiteness is one fused reduction on the device (the total
+  norm, which clipping computes anyway); the loss, that norm and the task's metrics are read back together
+  in one read after backward, which decides whether the optimiser steps and gives the log its row. No read
+  per parameter, none before backward.
 - Checkpoints every ``checkpoint_every`` steps and at the end, written atomically
-  (:mod:`fastssl.train.checkpoint`). ``resume=True`` continues from the newest one with the same sample
-  order and the same views — the order and every random choice are functions of (seed, epoch, id), so
-  the resumed run sees exactly the batches the uninterrupted one would have.
-- Logs: ``<out>/log.csv`` (one row per step: step, epoch, loss, lr, the task's metrics, images/s,
-  data-wait share), TensorBoard when installed, a progress line.
+  (:mod:`fastssl.train.checkpoint`), with the epoch and the position within it. ``resume=True`` continues
+  from the newest usable one with the same sample order and the same views — the order and every random
+  choice are functions of (seed, epoch, id), so the resumed run sees exactly the batches the uninterrupted
+  one would have and ends with the same weights. The run folder's rules (a used ``out`` needs ``resume``
+  or ``overwrite``; settings checked on resume; stale temporaries removed; fall-back to an older checkpoint)
+  are in :mod:`fastssl.train.run_folder`.
+- Logs: ``<out>/log.csv`` (one row per step: step, epoch, loss, lr, the task's metrics, images/s, data-wait
+  share, global batch (images in the step over all ranks), skipped steps and files; cut back to the
+  checkpoint's step on resume), TensorBoard when installed, a progress line.
 - Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group (NCCL on GPUs, gloo on
-  CPUs), wraps the task in DDP, and the loader reads this rank's shard. Rank 0 writes logs and checkpoints.
+  CPUs) with ``collective_timeout_s``, wraps the task in DDP, and the loader reads this rank's shard. Rank
+  0 writes logs and checkpoints.
 
 Example:
     >>> import tempfile
@@ -22,28 +43,31 @@ Example:
     >>> config = TrainConfig(task="rotation", data=root, out=tempfile.mkdtemp(), backbone="resnet10", image_size=32,
     ...                      batch_size=4, epochs=1, decoder="pil", progress=False)
     >>> result = train(config)
-    >>> result.steps, len(result.losses)
-    (2, 2)
+    >>> result.steps, len(result.losses), result.skipped_files
+    (2, 2, 0)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 
 from ..data import Loader, open_source
 from ..tasks import task_class
-from . import checkpoint
+from . import checkpoint, run_folder
 from .log import CSVLog, Progress, TensorBoard
 from .optim import make_optimizer, warmup_cosine
+from .ranks import Ranks, TrainError
 
 PRECISIONS = ("auto", "bf16", "fp32")
+BAD_FILES = "bad_files.txt"
 
 
 @dataclass
@@ -53,10 +77,10 @@ class TrainConfig:
     out: str
     backbone: str = "resnet18"
     image_size: int = 64
-    batch_size: int = 64
+    batch_size: int = 64  #: per rank
     epochs: int = 10
     optimizer: str = "adamw"
-    lr: float | None = None  #: default: 1e-3 (adamw), 0.1 (sgd), 0.3 · batch / 256 (lars)
+    lr: float | None = None  #: default: 1e-3 (adamw), 0.1 (sgd), 0.3 · global batch / 256 (lars)
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     clip_grad: float | None = 3.0
@@ -69,10 +93,13 @@ class TrainConfig:
     num_threads: int | None = None
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
-    resume: bool = False
+    resume: bool = False  #: continue from the newest usable checkpoint in ``out``
+    resume_anyway: bool = False  #: resume even when settings that change the run's meaning differ (listed)
+    overwrite: bool = False  #: delete the run already in ``out`` (else a used ``out`` needs ``resume``)
     max_bad_steps: int = 20
     max_steps: int | None = None  #: stop after this many steps (a time-boxed run); the schedule keeps ``epochs``
     time_limit_s: float | None = None  #: stop (with a checkpoint) after this much training time
+    collective_timeout_s: float = 600.0  #: distributed: how long a rank waits for the others before failing
     progress: bool = True
     task_options: dict = field(default_factory=dict)
 
@@ -84,6 +111,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.collective_timeout_s > 0:
+            raise ValueError(f"collective_timeout_s must be > 0, got {self.collective_timeout_s}")
+        if self.resume_anyway and not self.resume:
+            raise ValueError("resume_anyway needs resume")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: continue the run in out, or delete it")
 
 
 @dataclass
@@ -91,15 +124,41 @@ class TrainResult:
     steps: int
     epochs_done: float
     losses: list[float]
-    skipped_steps: int
+    skipped_steps: int  #: steps whose loss or gradients were not finite (no optimiser step)
+    skipped_batches: int  #: batch positions at which some rank had nothing decodable
+    skipped_files: int  #: files left out of their batch (once per epoch they failed in); named in bad_files.txt
     images_per_s: float
     data_wait: float
     checkpoint: str | None
     out: str
 
 
+@dataclass
+class _Counters:
+    """Where the run is (saved in every checkpoint, restored on resume)."""
+
+    epoch: int = 0
+    position: int = 0  #: the next batch position within ``epoch``
+    step: int = 0
+    skipped_steps: int = 0
+    skipped_batches: int = 0
+    skipped_files: int = 0
+    losses: list = field(default_factory=list)
+
+
 def default_lr(optimizer: str, batch_size: int) -> float:
     return {"adamw": 1e-3, "sgd": 0.1, "lars": 0.3 * batch_size / 256}.get(optimizer, 1e-3)
+
+
+def run_settings(config: TrainConfig, world: int) -> dict:
+    """The settings that change a run's meaning: a resumed run must have the same ones (see
+    :mod:`fastssl.train.run_folder`)."""
+    global_batch = config.batch_size * world
+    return {"task": config.task, "data": os.path.realpath(config.data), "backbone": config.backbone,
+            "image_size": config.image_size, "global_batch": global_batch, "epochs": config.epochs,
+            "warmup_epochs": config.warmup_epochs, "optimizer": config.optimizer,
+            "lr": config.lr or default_lr(config.optimizer, global_batch), "weight_decay": config.weight_decay,
+            "clip_grad": config.clip_grad or None, "seed": config.seed, "task_options": dict(config.task_options)}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -114,16 +173,6 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def _init_distributed(device: torch.device) -> tuple[int, int]:
-    """Joins the process group under torchrun; (rank, world size)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
 def _to_channels_last(batch: dict) -> dict:
     def convert(v):
         if isinstance(v, torch.Tensor) and v.dim() == 4 and v.is_floating_point():
@@ -134,16 +183,75 @@ def _to_channels_last(batch: dict) -> dict:
     return {k: convert(v) for k, v in batch.items()}
 
 
-def _finite_gradients(model: torch.nn.Module) -> bool:
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    return not grads or bool(torch.isfinite(torch.stack([g.detach().float().abs().sum() for g in grads])).all())
+def _say(message: str) -> None:
+    print(f"fastssl train: {message}", file=sys.stderr, flush=True)
+
+
+def _prepare_out(config: TrainConfig, settings: dict, ranks: Ranks) -> tuple[str | None, dict]:
+    """Rank 0 readies the run folder (:func:`run_folder.prepare`) and tells the others which checkpoint to resume
+    from; its refusal stops every rank. Returns (path, state) — (None, {}) for a fresh start."""
+    path, state, failure = None, None, None
+    if ranks.rank == 0:
+        try:
+            path, state = run_folder.prepare(config.out, settings, resume=config.resume,
+                                             resume_anyway=config.resume_anyway, overwrite=config.overwrite, say=_say)
+        except (TrainError, OSError) as error:
+            failure = error
+    path, message = ranks.gather((path, None if failure is None else str(failure)), "preparing the run folder")[0]
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise TrainError(f"rank 0 could not prepare --out {config.out}: {message}")
+    if path is not None and state is None:
+        state = checkpoint.load(path, map_location="cpu")
+    return path, state or {}
+
+
+class _Positions:
+    """One epoch of the loader's batches by position: :meth:`take` gives the batch at a position, or None
+    when the loader skipped it (all its files undecodable) or failed (the error is kept in ``failure``)."""
+
+    def __init__(self, loader: Loader, epoch: int, start: int):
+        self.batches = loader.epoch(epoch, start=start)
+        self.pending, self.done, self.failure = None, False, None
+
+    def take(self, index: int) -> dict | None:
+        if self.pending is None and not self.done:
+            try:
+                self.pending = next(self.batches)
+            except StopIteration:
+                self.done = True
+            except Exception as error:  # reported to every rank by the caller, then raised
+                self.done, self.failure = True, error
+        if self.pending is not None and self.pending["index"] == index:
+            batch, self.pending = self.pending, None
+            return batch
+        return None
+
+    def close(self) -> None:
+        self.pending = None
+        self.batches.close()
+
+
+def _total_norm(parameters: list[torch.nn.Parameter], clip: float | None) -> torch.Tensor:
+    """The gradients' total 2-norm (a 0-d tensor on their device; not finite when any gradient is not), clipping
+    them to ``clip`` when given: one fused reduction, no read back to the host."""
+    if clip:
+        return torch.nn.utils.clip_grad_norm_(parameters, clip)
+    return torch.nn.utils.get_total_norm([p.grad for p in parameters])
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Trains ``config.task`` on ``config.data``; returns the losses and where the last checkpoint is."""
+    """Trains ``config.task`` on ``config.data``; returns the losses, the counts of what was skipped and where the
+    last checkpoint is."""
     device = resolve_device(config.device)
-    rank, world = _init_distributed(device)
-    main = rank == 0
+    ranks = Ranks.join(device.type, config.collective_timeout_s)
+    if ranks.world > 1 and device.type == "cuda":
+        torch.cuda.set_device(device)
+    main = ranks.rank == 0
+    settings = run_settings(config, ranks.world)
+    resumed_from, state = _prepare_out(config, settings, ranks)
+
     torch.manual_seed(config.seed)  # parameter initialisation; the data's randomness is keyed, not seeded here
     source = open_source(config.data)
     options = dict(config.task_options)
@@ -156,117 +264,186 @@ def train(config: TrainConfig) -> TrainResult:
     task.to(device)
     if config.channels_last:
         task.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(config.optimizer, task, lr=settings["lr"], weight_decay=config.weight_decay)
+    hyper = [{"base_lr": group["lr"], "weight_decay": group["weight_decay"]} for group in optimizer.param_groups]
+    per_epoch = len(loader)
+    total = config.epochs * per_epoch
+    warmup = min(total - 1, int(config.warmup_epochs * per_epoch)) if total > 1 else 0
+
+    counters = _Counters()
+    if state:
+        task.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        counters = _Counters(**{f.name: state[f.name] for f in dataclasses.fields(_Counters)})
+        if state["steps_per_epoch"] != per_epoch:  # another data set or batch (resume_anyway): the same fraction
+            counters.position = min(per_epoch, round(counters.position * per_epoch / state["steps_per_epoch"]))
+    for group, values in zip(optimizer.param_groups, hyper):  # the settings are this run's, resumed or not
+        group.update(values)
     if config.compile:
         task.backbone.compile()  # in place: the state_dict keys stay those of the plain backbone
     model = task
-    if world > 1:
+    if ranks.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             task, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
-    lr = config.lr or default_lr(config.optimizer, config.batch_size * world)
-    optimizer = make_optimizer(config.optimizer, task, lr=lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(loader)
-    total = config.epochs * steps_per_epoch
-    warmup = min(total - 1, int(config.warmup_epochs * steps_per_epoch)) if total > 1 else 0
-    for group in optimizer.param_groups:
-        group["base_lr"] = group["lr"]
 
-    step, skipped, losses = 0, 0, []
-    ckpt_dir = os.path.join(config.out, "checkpoints")
-    if config.resume:
-        path = checkpoint.latest(ckpt_dir)
-        if path is not None:
-            state = checkpoint.load(path, map_location=device)
-            _check_same_run(state["config"], config)
-            task.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            step, skipped, losses = state["step"], state["skipped"], state["losses"]
-    log = CSVLog(os.path.join(config.out, "log.csv")) if main else None
+    log = CSVLog(os.path.join(config.out, "log.csv"), keep_through_step=counters.step) if main else None
     board = TensorBoard(os.path.join(config.out, "tensorboard")) if main else None
     progress = Progress(total) if main and config.progress else None
-    last_path, bad_in_row, started = None, 0, time.perf_counter()
-    stop = config.max_steps if config.max_steps is not None else total
+    bad_files = _read_bad_files(config.out) if main and resumed_from else {}
+    ckpt_dir = os.path.join(config.out, "checkpoints")
+    last_path, bad_in_row, last_row, started = None, 0, {}, time.perf_counter()
+    t_last = started  # the end of the previous step: images/s counts the whole step, data wait included
+    parameters = [p for p in task.parameters() if p.requires_grad]
     task.train()
 
     def save() -> str | None:
         if not main:
             return None
-        state = {"model": task.state_dict(), "optimizer": optimizer.state_dict(),
-                 "step": step, "skipped": skipped, "losses": losses, "config": dataclasses.asdict(config),
-                 "task": config.task, "backbone": config.backbone, "image_size": config.image_size,
-                 "task_options": options}
-        path = checkpoint.save_atomic(state, os.path.join(ckpt_dir, f"step_{step}.pt"))
+        state = {"model": task.state_dict(), "optimizer": optimizer.state_dict(), **dataclasses.asdict(counters),
+                 "steps_per_epoch": per_epoch, "settings": settings, "world": ranks.world,
+                 "config": dataclasses.asdict(config), "task": config.task, "backbone": config.backbone,
+                 "image_size": config.image_size, "task_options": options}
+        path = checkpoint.save_atomic(state, os.path.join(ckpt_dir, f"step_{counters.step}.pt"))
         checkpoint.prune(ckpt_dir, config.keep_checkpoints)
         return path
 
+    def record_bad_files(failure: str | None = None) -> list[tuple[str | None, list]]:
+        """Every rank's bad files of this epoch (and a failure message) to every rank; rank 0 writes them."""
+        reports = ranks.gather((failure, list(loader.stats.bad_files)), f"collecting epoch {counters.epoch}'s bad files")
+        for _, named in reports:
+            for name, why in named:
+                bad_files.setdefault(name, why)
+        if main and bad_files:
+            _write_bad_files(config.out, bad_files)
+        return reports
+
+    def step(batch: dict, index: int, images: int) -> None:
+        """One optimiser step on ``batch``, the epoch's batch ``index`` (``images``: the step's images over all
+        ranks)."""
+        nonlocal bad_in_row, last_row, t_last
+        if config.channels_last:
+            batch = _to_channels_last(batch)
+        done = counters.epoch * per_epoch + index
+        for group in optimizer.param_groups:  # the schedule follows the position in the run
+            group["lr"] = group["base_lr"] * warmup_cosine(done, total=total, warmup=warmup)
+        with _autocast(device, config.precision):
+            out = model(batch)
+        loss = out["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        # A non-finite loss seeds its backward with NaN (x * 0 + 1 is 1 for finite x, NaN otherwise): its gradients
+        # are not finite, nor, after DDP's all-reduce, any rank's, so every rank takes the same decision below.
+        loss.backward(loss.detach() * 0 + 1)
+        norm = _total_norm([p for p in parameters if p.grad is not None], config.clip_grad)
+        names = [k for k, v in out.items() if k != "loss" and isinstance(v, torch.Tensor)]
+        read = torch.stack([loss.detach().float().reshape(()), norm.float().reshape(()).to(loss.device),
+                            *(out[k].detach().float().reshape(()) for k in names)]).tolist()  # the one host read
+        value, finite = read[0], math.isfinite(read[1])
+        if finite:
+            optimizer.step()
+            bad_in_row = 0
+        else:
+            counters.skipped_steps += 1
+            bad_in_row += 1
+        counters.step += 1
+        counters.losses.append(value)
+        row = {"step": counters.step, "epoch": counters.epoch, "loss": value,
+               "lr": optimizer.param_groups[0]["lr"], **dict(zip(names, read[2:])),
+               **{k: float(v) for k, v in out.items() if k != "loss" and not isinstance(v, torch.Tensor)},
+               "images_per_s": images / max(time.perf_counter() - t_last, 1e-9), "data_wait": loader.stats.wait_share,
+               "global_batch": images, "skipped_steps": counters.skipped_steps,
+               "skipped_files": counters.skipped_files}
+        last_row, t_last = row, time.perf_counter()
+        if main:
+            log.write(row)
+            board.write(counters.step, row)
+            if progress:
+                progress.update(done + 1, row)
+        if bad_in_row >= config.max_bad_steps:
+            raise FloatingPointError(f"{bad_in_row} steps in a row had a non-finite loss or gradient (last loss "
+                                     f"{value}, gradient norm {read[1]}); lower the lr or check the data")
+
+    stopped = False
     try:
-        while step < min(total, stop):
-            epoch, start = divmod(step, steps_per_epoch)
-            batches = loader.epoch(epoch, start=start)
-            t_step = time.perf_counter()
-            for batch in batches:
-                if config.channels_last:
-                    batch = _to_channels_last(batch)
-                for group in optimizer.param_groups:  # the schedule is a function of the step alone
-                    group["lr"] = group["base_lr"] * warmup_cosine(step, total=total, warmup=warmup)
-                with _autocast(device, config.precision):
-                    out = model(batch)
-                loss = out["loss"]
-                optimizer.zero_grad(set_to_none=True)
-                finite = bool(torch.isfinite(loss.detach()))
-                if finite:
-                    loss.backward()
-                    if config.clip_grad:
-                        torch.nn.utils.clip_grad_norm_(task.parameters(), config.clip_grad)
-                    finite = _finite_gradients(task)
-                if finite:
-                    optimizer.step()
-                    bad_in_row = 0
-                else:
-                    skipped += 1
-                    bad_in_row += 1
-                    if bad_in_row >= config.max_bad_steps:
-                        raise FloatingPointError(f"{bad_in_row} steps in a row had a non-finite loss or gradient "
-                                                 f"(last loss {float(loss.detach())}); lower the lr or check the data")
-                step += 1
-                now = time.perf_counter()
-                value = float(loss.detach())
-                losses.append(value)
-                row = {"step": step, "epoch": epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"],
-                       **{k: float(v) for k, v in out.items() if k != "loss"},
-                       "images_per_s": len(batch["ids"]) * world / max(now - t_step, 1e-9),
-                       "data_wait": loader.stats.wait_share, "skipped": skipped}
-                t_step = now
-                if main:
-                    log.write(row)
-                    board.write(step, row)
-                    if progress:
-                        progress.update(step, row)
-                if main and step % config.checkpoint_every == 0:
-                    last_path = save()
-                out_of_time = config.time_limit_s is not None and now - started > config.time_limit_s
-                if step >= min(total, stop) or out_of_time:
-                    break
-            if config.time_limit_s is not None and time.perf_counter() - started > config.time_limit_s:
+        while counters.epoch < config.epochs and not stopped:
+            start, steps_before = counters.position, counters.step
+            positions, t_last = _Positions(loader, counters.epoch, start), time.perf_counter()
+            try:
+                for index in range(start, per_epoch):
+                    if config.max_steps is not None and counters.step >= config.max_steps:
+                        stopped = True
+                        break
+                    batch = positions.take(index)
+                    kept = 0 if batch is None else len(batch["ids"])
+                    late = config.time_limit_s is not None and time.perf_counter() - started > config.time_limit_s
+                    missing, failed, late, images, lost = ranks.sum(
+                        [batch is None, positions.failure is not None, late, kept,
+                         0 if positions.failure is not None else config.batch_size - kept],
+                        f"agreeing on epoch {counters.epoch}'s batch {index}")
+                    if failed:
+                        _raise_failure(record_bad_files(_one_line(positions.failure)), positions.failure)
+                    if late:
+                        stopped = True
+                        break
+                    counters.position, counters.skipped_files = index + 1, counters.skipped_files + lost
+                    if missing:
+                        counters.skipped_batches += 1
+                        continue
+                    step(batch, index, images)
+                    if main and counters.step % config.checkpoint_every == 0:
+                        last_path = save()
+            finally:
+                positions.close()
+            record_bad_files()
+            if stopped:
                 break
-        if main and (last_path is None or not last_path.endswith(f"step_{step}.pt")):
+            if start == 0 and counters.step == steps_before:
+                shown = ", ".join(f"{name} ({why})" for name, why in list(bad_files.items())[:3])
+                raise TrainError(f"epoch {counters.epoch} had no batch that every rank could decode "
+                                 f"({len(bad_files)} undecodable file(s): {shown or 'none named'}"
+                                 f"{', ...' if len(bad_files) > 3 else ''}); all are listed in "
+                                 f"{os.path.join(config.out, BAD_FILES)}")
+            counters.epoch, counters.position = counters.epoch + 1, 0
+        if main and (last_path is None or not last_path.endswith(f"step_{counters.step}.pt")):
             last_path = save()
     finally:
         if main:
             log.close()
             board.close()
-    return TrainResult(step, step / steps_per_epoch, losses, skipped,
-                       loader.stats.images_per_s * world, loader.stats.wait_share, last_path, config.out)
+            done = counters.epoch * per_epoch + counters.position
+            if progress and last_row and done < total:  # stopped early: the line of the last step
+                progress.update(done, last_row, force=True)
+    return TrainResult(counters.step, counters.epoch + counters.position / per_epoch, counters.losses,
+                       counters.skipped_steps, counters.skipped_batches, counters.skipped_files,
+                       loader.stats.images_per_s * ranks.world, loader.stats.wait_share, last_path, config.out)
 
 
-# Settings that must match for a resumed run to continue the same one.
-_SAME_RUN = ("task", "backbone", "image_size", "batch_size", "epochs", "optimizer", "seed", "task_options")
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _check_same_run(saved: dict, config: TrainConfig) -> None:
-    changed = [k for k in _SAME_RUN if saved.get(k) != getattr(config, k)]
-    if changed:
-        raise ValueError("--resume: the checkpoint was written by a different run ("
-                         + ", ".join(f"{k}: {saved.get(k)!r} there, {getattr(config, k)!r} now" for k in changed) + ")")
+def _raise_failure(reports: list, failure: BaseException | None):
+    """A rank's loader failed: that rank raises its own error, the others name it."""
+    if failure is not None:
+        raise failure
+    rank, message = next((r, m) for r, (m, _) in enumerate(reports) if m is not None)
+    raise TrainError(f"rank {rank} stopped: {message}")
 
 
-__all__ = ["TrainConfig", "TrainResult", "default_lr", "train"]
+def _read_bad_files(out: str) -> dict[str, str]:
+    path = os.path.join(out, BAD_FILES)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
+
+
+def _write_bad_files(out: str, bad_files: dict[str, str]) -> None:
+    """``<out>/bad_files.txt``: one ``name<TAB>why`` line per file the loader could not use."""
+    tmp = os.path.join(out, BAD_FILES + ".tmp")
+    with open(tmp, "w") as f:
+        f.writelines(f"{name}\t{' '.join(why.split())}\n" for name, why in bad_files.items())
+    os.replace(tmp, os.path.join(out, BAD_FILES))
+
+
+__all__ = ["TrainConfig", "TrainResult", "TrainError", "default_lr", "run_settings", "train"]

@@ -10,17 +10,29 @@ def visited(order: EpochOrder, epoch: int) -> list[int]:
     return [int(i) for batch in order.batches(epoch) for i in batch]
 
 
-@pytest.mark.parametrize("size,batch,shards", [(1, 1, 1), (10, 3, 1), (101, 8, 4), (7, 4, 3), (64, 64, 2), (5, 2, 5)])
-def test_shards_are_disjoint_and_cover_the_dataset(size, batch, shards):
+@pytest.mark.parametrize("size,batch,shards", [(1, 1, 1), (10, 3, 1), (101, 8, 4), (7, 4, 3), (64, 64, 2), (5, 2, 5),
+                                               (31, 8, 2), (32, 5, 3)])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shards_are_equal_and_cover_the_dataset(size, batch, shards, drop_last):
+    """Every shard gets ceil(size / shards) samples (the same number of batches on every rank); the padding
+    repeats the head of the epoch's order, never a sample within one shard."""
+    per_shard = -(-size // shards)
+    if drop_last and per_shard < batch:
+        return
     for epoch in (0, 3):
+        whole = visited(EpochOrder(size, batch, seed=5), epoch)
         ids = []
         for s in range(shards):
-            order = EpochOrder(size, batch, seed=5, shard_id=s, num_shards=shards)
+            order = EpochOrder(size, batch, seed=5, drop_last=drop_last, shard_id=s, num_shards=shards)
             mine = visited(order, epoch)
-            assert len(order.batches(epoch)) == len(order)
+            assert len(order.batches(epoch)) == len(order) == len(EpochOrder(size, batch, drop_last=drop_last,
+                                                                             num_shards=shards))
             assert all(len(b) == batch for b in order.batches(epoch)[:-1])
+            assert len(set(mine)) == len(mine)
             ids += mine
-        assert sorted(ids) == list(range(size))
+        if not drop_last:
+            padding = shards * per_shard - size
+            assert sorted(ids) == sorted(list(range(size)) + whole[:padding])
 
 
 def test_order_depends_on_seed_and_epoch_only():
@@ -30,9 +42,9 @@ def test_order_depends_on_seed_and_epoch_only():
     assert visited(a, 0) != visited(a, 1)
     assert visited(a, 0) != visited(EpochOrder(1000, 32, seed=2), 0)
     assert visited(EpochOrder(10, 4, shuffle=False), 5) == list(range(10))
-    # a shard's sequence is the global order dealt round-robin, whatever the number of shards
+    # a shard's sequence is the global order (padded by wrapping to a multiple of 3) dealt round-robin
     whole = visited(a, 2)
-    assert visited(EpochOrder(1000, 32, seed=1, shard_id=1, num_shards=3), 2) == whole[1::3]
+    assert visited(EpochOrder(1000, 32, seed=1, shard_id=1, num_shards=3), 2) == (whole + whole[:2])[1::3]
 
 
 def test_shuffle_is_roughly_uniform():
@@ -44,7 +56,9 @@ def test_shuffle_is_roughly_uniform():
 def test_drop_last():
     order = EpochOrder(10, 4, drop_last=True)
     assert len(order) == 2 and [len(b) for b in order.batches(0)] == [4, 4]
-    assert len(EpochOrder(10, 4, drop_last=True, shard_id=1, num_shards=2)) == 1
+    # 31 samples on 2 ranks: both get 16 (rank 1 wraps around to the epoch's first sample), so 2 batches each
+    assert [len(EpochOrder(31, 8, drop_last=True, shard_id=s, num_shards=2)) for s in (0, 1)] == [2, 2]
+    assert [len(EpochOrder(10, 4, drop_last=True, shard_id=s, num_shards=2)) for s in (0, 1)] == [1, 1]
 
 
 @pytest.mark.parametrize("kwargs,match", [

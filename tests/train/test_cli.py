@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,3 +49,20 @@ def test_bad_input_gets_a_clear_message(args, message):
     assert done.returncode != 0
     assert message in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr or "RuntimeError: checkpoint" in done.stderr
+
+
+def test_a_used_out_is_refused_in_one_line_and_overwrite_starts_again(tiny_data, tmp_path):
+    out = str(tmp_path / "run")
+    args = ["train", "rotation", "--data", tiny_data, "--out", out, "--backbone", "resnet10", "--image-size", "32",
+            "--batch-size", "8", "--decoder", "pil", "--quiet", "--checkpoint-every", "2"]
+    assert fastssl(*args, "--epochs", "2").returncode == 0  # checkpoints step_4, step_6
+    started = time.monotonic()
+    again = fastssl(*args, "--epochs", "1")
+    assert again.returncode != 0 and time.monotonic() - started < 60
+    assert again.stderr.strip().splitlines() == [again.stderr.strip()] and "--overwrite" in again.stderr
+    fresh = fastssl(*args, "--epochs", "1", "--overwrite")
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    printed = fresh.stdout.split("checkpoint ")[1].split(";")[0]
+    assert os.path.exists(printed) and printed.endswith("step_3.pt")
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["step_2.pt", "step_3.pt"]
+    assert "0 files" in fresh.stdout and "0 non-finite steps" in fresh.stdout

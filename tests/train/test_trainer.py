@@ -1,11 +1,15 @@
-"""The trainer: resume gives the same losses, checkpoints are atomic, the NaN guard, logs, bad settings."""
+"""The trainer: the epoch as the unit (skipped batches never repeated), resume gives the same losses, checkpoints
+are atomic, the NaN guard, one host read per step, logs, bad settings."""
 
 import os
+import signal
+import sys
 
 import pytest
 import torch
 
-from fastssl.train import TrainConfig, train
+from fastssl.data import synthetic
+from fastssl.train import TrainConfig, TrainError, train
 from fastssl.train import checkpoint
 from fastssl.train.log import read_csv
 from fastssl.train.optim import LARS, make_optimizer, warmup_cosine
@@ -16,6 +20,87 @@ def config(data, out, **overrides):
                 decoder="pil", progress=False, checkpoint_every=2, num_threads=1)
     base.update(overrides)
     return TrainConfig(**base)
+
+
+@pytest.fixture
+def deadline():
+    """Fails (TimeoutError) a test still running after 120 s: a hang is a failure, not a stalled suite."""
+    def expired(*_):
+        raise TimeoutError("the test ran past its 120 s deadline (a hang)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="module")
+def one_bad_file(tmp_path_factory):
+    """6 JPEGs and ``zz_bad.jpg``, a text file, in one folder."""
+    root = synthetic.write_image_folder(str(tmp_path_factory.mktemp("one_bad")), classes=1, per_class=6, min_size=36,
+                                        max_size=40, seed=0)
+    with open(os.path.join(root, "class_0", "zz_bad.jpg"), "w") as f:
+        f.write("this is not an image")
+    return root
+
+
+@pytest.mark.parametrize("seed", [0, 8])
+def test_a_batch_that_decodes_to_nothing_is_skipped_not_repeated(one_bad_file, tmp_path, seed, deadline):
+    result = train(config(one_bad_file, tmp_path, batch_size=1, epochs=2, seed=seed))
+    assert (result.steps, result.skipped_batches, result.skipped_files, result.skipped_steps) == (12, 2, 2, 0)
+    assert result.epochs_done == 2
+    rows = read_csv(str(tmp_path / "log.csv"))
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    assert [r["epoch"] for r in rows] == [0] * 6 + [1] * 6  # each epoch: its 6 good images once
+    assert [r["global_batch"] for r in rows] == [1] * 12 and rows[-1]["skipped_files"] == 2
+    listed = (tmp_path / "bad_files.txt").read_text().splitlines()
+    assert len(listed) == 1 and listed[0].split("\t")[0].endswith("zz_bad.jpg")
+
+
+def test_resume_after_a_skipped_batch_is_exact(one_bad_file, tmp_path, deadline):
+    """The position in the epoch comes from the checkpoint, not from the step count (which lags behind it)."""
+    whole = train(config(one_bad_file, tmp_path / "a", batch_size=1, epochs=2, seed=8))
+    for stop in (3, 8):
+        out = tmp_path / f"b{stop}"
+        train(config(one_bad_file, out, batch_size=1, epochs=2, seed=8, max_steps=stop))
+        resumed = train(config(one_bad_file, out, batch_size=1, epochs=2, seed=8, resume=True))
+        assert resumed.losses == whole.losses and resumed.steps == whole.steps
+        assert [r["step"] for r in read_csv(str(out / "log.csv"))] == list(range(1, 13))
+
+
+def test_an_epoch_without_a_usable_batch_is_an_error_naming_the_files(tmp_path, deadline):
+    root = tmp_path / "data"
+    root.mkdir()
+    for k in range(3):
+        (root / f"broken_{k}.jpg").write_text("not an image")
+    with pytest.raises((TrainError, RuntimeError), match="broken_0.jpg"):
+        train(config(str(root), tmp_path / "run", batch_size=1))
+
+
+def test_one_host_read_per_step_and_no_work_per_parameter(tiny_data, tmp_path, monkeypatch):
+    """The trainer itself reads the device back once per step (loss, gradient norm and metrics together), and
+    the number of tensor operations it calls per step does not grow with the number of parameters."""
+    trainer_file = sys.modules[train.__module__].__file__
+    counts = {"reads": 0, "ops": 0}
+    reads = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
+
+    class Count(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if sys._getframe(1).f_code.co_filename == trainer_file and name not in ("__get__", "__set__"):
+                counts["ops"] += 1
+                counts["reads"] += name in reads
+            return func(*args, **(kwargs or {}))
+
+    per_step = {}
+    for backbone in ("resnet10", "resnet18"):
+        counts.update(reads=0, ops=0)
+        with Count():
+            result = train(config(tiny_data, tmp_path / backbone, backbone=backbone, epochs=1, checkpoint_every=100))
+        per_step[backbone] = (counts["reads"] / result.steps, counts["ops"] / result.steps)
+    assert per_step["resnet10"][0] == per_step["resnet18"][0] == 1
+    assert per_step["resnet10"][1] == per_step["resnet18"][1]
 
 
 def test_kill_and_resume_gives_the_same_losses(tiny_data, tmp_path):
@@ -33,7 +118,7 @@ def test_kill_and_resume_gives_the_same_losses(tiny_data, tmp_path):
 
 def test_resume_refuses_a_different_run(tiny_data, tmp_path):
     train(config(tiny_data, tmp_path, max_steps=2))
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(TrainError, match="global_batch: 8 there, 4 now"):
         train(config(tiny_data, tmp_path, resume=True, batch_size=4))
 
 
@@ -68,7 +153,7 @@ def test_nan_guard_skips_bad_steps_and_stops_a_diverged_run(tiny_data, tmp_path,
     monkeypatch.setattr(RotationTask, "forward", sometimes_nan)
     result = train(config(tiny_data, tmp_path / "a", epochs=2))
     assert result.skipped_steps == 2 and result.steps == 6
-    assert [r["skipped"] for r in read_csv(str(tmp_path / "a" / "log.csv"))] == [0, 1, 2, 2, 2, 2]
+    assert [r["skipped_steps"] for r in read_csv(str(tmp_path / "a" / "log.csv"))] == [0, 1, 2, 2, 2, 2]
 
     monkeypatch.setattr(RotationTask, "forward", lambda self, batch: {"loss": forward(self, batch)["loss"] * float("nan")})
     with pytest.raises(FloatingPointError, match="3 steps in a row"):
