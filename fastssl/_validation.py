@@ -1,17 +1,62 @@
-"""Python-side input checks shared by the public ops (the native bindings check again)."""
+"""Python-side input checks shared by the public ops (the native bindings check again).
+
+Value checks (:func:`check_finite`, :func:`check_values`) read the tensor once (``torch.aminmax``).
+How the answer reaches the host depends on the device:
+
+* CPU tensors: read at once; a bad value raises ``ValueError`` naming the argument.
+* CUDA tensors: nothing is read back (no device->host sync, so the CPU keeps queueing work ahead of
+  the GPU). The condition is computed on the device and handed to ``torch._assert_async``: when it
+  fails, the GPU prints the one-line message (naming the argument) from a device-side assert and the
+  next synchronising call raises ``RuntimeError: CUDA error: device-side assert triggered``; the CUDA
+  context is unusable after that, so the process has to restart. FASTSSL_CHECK_FINITE=sync reads the
+  answer back instead (one blocking read per tensor) and raises the CPU's ``ValueError``, and
+  FASTSSL_CHECK_FINITE=0 skips the value checks (NaN then propagates to the outputs).
+
+While torch.compile traces, the value checks are skipped.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
 
 FLOAT_TYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+UNIT_RANGE_TOLERANCE = 1e-3  # float images may stray this far outside [0, 1] (rounding of a resize, say)
+ASYNC_MESSAGE_LIMIT = 250  # torch._assert_async keeps messages shorter than 255 bytes on CUDA
+
+_force_asynchronous = False
+
+
+def check_finite_mode() -> str:
+    """FASTSSL_CHECK_FINITE: "0" (no value checks), "sync" (read back on every device) or "1" (the default)."""
+    return os.environ.get("FASTSSL_CHECK_FINITE", "1")
 
 
 def check_finite_enabled() -> bool:
-    """NaN/Inf checks of float inputs cost one extra read (and a device sync on GPU); FASTSSL_CHECK_FINITE=0 skips them."""
-    return os.environ.get("FASTSSL_CHECK_FINITE", "1") != "0"
+    """Value checks of float inputs cost one extra read of the tensor; FASTSSL_CHECK_FINITE=0 skips them."""
+    return check_finite_mode() != "0"
+
+
+@contextlib.contextmanager
+def asynchronous_checks():
+    """Within the block, CPU tensors are checked the way CUDA tensors are (``torch._assert_async``, which
+    raises ``RuntimeError`` at once on the CPU): lets tests count the host reads of the GPU path."""
+    global _force_asynchronous
+    previous, _force_asynchronous = _force_asynchronous, True
+    try:
+        yield
+    finally:
+        _force_asynchronous = previous
+
+
+def _asynchronous(x: torch.Tensor) -> bool:
+    return (x.is_cuda or _force_asynchronous) and check_finite_mode() != "sync"
+
+
+def _checking(x: torch.Tensor) -> bool:
+    return check_finite_enabled() and not torch.compiler.is_compiling() and x.numel() > 0
 
 
 def check_tensor(x, name: str) -> torch.Tensor:
@@ -41,15 +86,72 @@ def check_rgb(x, name: str, channels_last: bool, dtypes, min_dim: int = 3, max_d
     return x
 
 
-def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raises when a float tensor holds NaN or Inf (skipped while torch.compile traces, and when disabled)."""
-    if not x.is_floating_point() or x.numel() == 0 or not check_finite_enabled() or torch.compiler.is_compiling():
+def _non_finite_message(name: str, count: int | None) -> str:
+    what = f"{count} NaN or infinite value(s)" if count is not None else "NaN or infinite values"
+    return (f"{name} contains {what}; clean the input, or set FASTSSL_CHECK_FINITE=0 to skip this check "
+            f"(NaN then propagates to the output)")
+
+
+def _unit_range_message(name: str, low: float | None = None, high: float | None = None) -> str:
+    seen = f" (values in [{low:.4g}, {high:.4g}])" if low is not None else ""
+    return (f"{name} is a float image outside [0, 1]{seen}: divide 0..255 images by 255, or pass them as uint8")
+
+
+def _assert_async(condition: torch.Tensor, message: str) -> None:
+    torch._assert_async(condition, message[:ASYNC_MESSAGE_LIMIT])
+
+
+def check_values(x: torch.Tensor, name: str, *, unit_range: bool = False) -> None:
+    """Raises when a float tensor holds NaN or Inf, or (``unit_range``) values outside [0, 1] by more than
+    UNIT_RANGE_TOLERANCE: both from one ``aminmax`` read. On CUDA without a host read (see the module
+    docstring); skipped for non-float tensors, while torch.compile traces and with FASTSSL_CHECK_FINITE=0."""
+    if not x.is_floating_point() or not _checking(x):
         return
     low, high = torch.aminmax(x.detach())  # one read, no temporary; NaN propagates into both
-    if not (bool(torch.isfinite(low)) and bool(torch.isfinite(high))):
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); clean the input, or set "
-                         f"FASTSSL_CHECK_FINITE=0 to skip this check (NaN then propagates to the output)")
+    if _asynchronous(x):
+        ends = torch.stack((low, high))
+        _assert_async(torch.isfinite(ends).all(), _non_finite_message(name, None))
+        if unit_range:
+            inside = (low >= -UNIT_RANGE_TOLERANCE) & (high <= 1 + UNIT_RANGE_TOLERANCE)
+            _assert_async(inside, _unit_range_message(name))
+        return
+    low, high = float(low), float(high)
+    if not (abs(low) < float("inf") and abs(high) < float("inf")):  # NaN fails both comparisons
+        raise ValueError(_non_finite_message(name, int((~torch.isfinite(x)).sum())))
+    if unit_range and not (-UNIT_RANGE_TOLERANCE <= low and high <= 1 + UNIT_RANGE_TOLERANCE):
+        raise ValueError(_unit_range_message(name, low, high))
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raises when a float tensor holds NaN or Inf: :func:`check_values` without the range."""
+    check_values(x, name)
+
+
+def check_index_range(index: torch.Tensor, name: str, low: int, high: int) -> None:
+    """Raises when an integer tensor has a value outside [low, high); on CUDA without a host read (always
+    checked, whatever FASTSSL_CHECK_FINITE says, except while torch.compile traces)."""
+    if index.numel() == 0 or torch.compiler.is_compiling():
+        return
+    lo, hi = torch.aminmax(index)
+    message = f"{name} must lie in [{low}, {high})"
+    if _asynchronous(index):
+        _assert_async((lo >= low) & (hi < high), message)
+        return
+    lo, hi = int(lo), int(hi)
+    if lo < low or hi >= high:
+        raise ValueError(f"{message}, got values in [{lo}, {hi}]")
+
+
+def check_none_equal(a: torch.Tensor, b: torch.Tensor, message: str) -> None:
+    """Raises ``message`` when a and b are equal anywhere; on CUDA without a host read (always checked,
+    except while torch.compile traces)."""
+    if a.numel() == 0 or torch.compiler.is_compiling():
+        return
+    clash = (a == b).any()
+    if _asynchronous(a):
+        _assert_async(~clash, message)
+    elif bool(clash):
+        raise ValueError(message)
 
 
 def check_same_device(tensors: dict[str, torch.Tensor]) -> None:

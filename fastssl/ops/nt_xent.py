@@ -397,8 +397,10 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *
         z1, z2: (N, D) embeddings of the two views, row i of each from the same sample; float32,
             float16, bfloat16 (accumulated in float32) or float64 (computed in float32 by the fused
             backends; the reference backend computes in float64). N >= 1, D >= 1, any D. Finite:
-            NaN/Inf raise ValueError naming the argument (FASTSSL_CHECK_FINITE=0, or torch.compile,
-            skips the check; NaN then propagates to the loss and to every gradient).
+            NaN/Inf raise ValueError naming the argument on the CPU; on CUDA the check reads nothing
+            back and fails as a device-side assert naming it (see :mod:`fastssl._validation`;
+            FASTSSL_CHECK_FINITE=0, or torch.compile, skips the check; NaN then propagates to the
+            loss and to every gradient).
         temperature: tau > 0 (typically 0.05 to 1).
         normalize: L2-normalise the rows first (SimCLR). False uses raw dot products.
         reduction: "mean" (SimCLR's loss), "sum", or "none" for the 2N per-anchor losses, ordered
@@ -495,8 +497,8 @@ def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, positive_index: tor
         exclude = torch.full((m,), -1, dtype=torch.long, device=queries.device)
     else:
         exclude = _check_index(exclude_index, "exclude_index", m, -1, k, queries.device)
-        if not torch.compiler.is_compiling() and bool((exclude == positive).any()):
-            raise ValueError("exclude_index equals positive_index in some rows; a positive cannot be excluded")
+        v.check_none_equal(exclude, positive, "exclude_index equals positive_index in some rows; a positive "
+                                              "cannot be excluded")
     v.check_same_device({"queries": queries, "keys": keys})
     temperature = _check_temperature(temperature)
     _check_reduction(reduction)
@@ -513,10 +515,7 @@ def _check_index(index, name: str, rows: int, low: int, high: int, device) -> to
         raise TypeError(f"{name} must be an integer tensor, got {index.dtype}")
     if index.device != device:
         raise ValueError(f"{name} must be on {device} like the embeddings, got {index.device}")
-    if rows and not torch.compiler.is_compiling():
-        lo, hi = int(index.min()), int(index.max())
-        if lo < low or hi >= high:
-            raise ValueError(f"{name} must lie in [{low}, {high}), got values in [{lo}, {hi}]")
+    v.check_index_range(index, name, low, high)
     return index.long().contiguous()
 
 
