@@ -13,6 +13,9 @@ as much detail per pixel as photographs do — what their decoding costs depends
 
 :func:`write_bad_files` adds the files a real crawl contains: a truncated JPEG, a text file named
 ``.jpg``, an empty file, a grayscale, a CMYK and a PNG-in-disguise JPEG, and a 1×1 image.
+:func:`write_hostile_files` adds the rest of what a decoder must survive: a JPEG of random bytes, a
+decompression bomb (a small JPEG whose header claims 60000 × 60000), and PNGs in every colour type
+and depth (16-bit, palette, gray + alpha, RGBA), written by :func:`encode_png`.
 
 Example:
     >>> import tempfile
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 
@@ -144,3 +149,54 @@ def write_bad_files(folder: str, seed: int = 0) -> dict[str, bool]:
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
     return {name: ok for name, (_, ok) in files.items()}
+
+
+def encode_png(samples: np.ndarray, palette: np.ndarray | None = None) -> bytes:
+    """A PNG of ``samples``, (H, W, C) uint8 or uint16 (bit depth 8 or 16), C = 1 gray, 2 gray + alpha, 3 RGB,
+    4 RGBA; with ``palette`` ((N, 3) uint8), ``samples`` (H, W, 1) uint8 are indices into it. Written here
+    because Pillow cannot write 16-bit colour PNGs."""
+    if samples.ndim != 3 or samples.dtype not in (np.uint8, np.uint16) or not 1 <= samples.shape[2] <= 4:
+        raise ValueError(f"samples must be (H, W, 1..4) uint8 or uint16, got {samples.shape} {samples.dtype}")
+    height, width, channels = samples.shape
+    color_type = 3 if palette is not None else {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = samples.astype(samples.dtype.newbyteorder(">")).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 on every row
+    header = struct.pack(">IIBBBBB", width, height, 8 * samples.itemsize, color_type, 0, 0, 0)
+    body = chunk(b"IHDR", header)
+    if palette is not None:
+        body += chunk(b"PLTE", np.ascontiguousarray(palette, dtype=np.uint8).tobytes())
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IDAT", zlib.compress(raw.tobytes())) + chunk(b"IEND", b"")
+
+
+def jpeg_claiming(height: int, width: int, seed: int = 0) -> bytes:
+    """A small valid JPEG whose frame header (SOF0) claims ``height`` × ``width``: a decompression bomb."""
+    data = bytearray(_encode(render(0, 2, 64, 64, np.random.default_rng(seed))))
+    at = data.index(b"\xff\xc0")
+    data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def write_hostile_files(folder: str, seed: int = 0) -> dict[str, bool]:
+    """Writes :func:`write_bad_files`' files and the rest of the catalogue (module docstring) into ``folder``;
+    returns {file name: whether a decoder should read it}."""
+    expected = write_bad_files(folder, seed)
+    rng = np.random.default_rng(seed)
+    files = {
+        "bad_random.jpg": (b"\xff\xd8\xff" + rng.integers(0, 256, 3000, dtype=np.uint8).tobytes(), False),
+        "bad_bomb.jpg": (jpeg_claiming(60000, 60000, seed), False),
+        "odd_16bit_rgb.png": (encode_png(rng.integers(0, 65536, (21, 17, 3), dtype=np.uint16)), True),
+        "odd_16bit_gray.png": (encode_png(rng.integers(0, 65536, (15, 22, 1), dtype=np.uint16)), True),
+        "odd_16bit_rgba.png": (encode_png(rng.integers(0, 65536, (9, 13, 4), dtype=np.uint16)), True),
+        "odd_palette.png": (encode_png(rng.integers(0, 7, (19, 11, 1), dtype=np.uint8),
+                                       palette=rng.integers(0, 256, (7, 3), dtype=np.uint8)), True),
+        "odd_gray_alpha.png": (encode_png(rng.integers(0, 256, (12, 14, 2), dtype=np.uint8)), True),
+        "odd_rgba.png": (encode_png(rng.integers(0, 256, (16, 10, 4), dtype=np.uint8)), True),
+    }
+    for name, (data, _) in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    return {**expected, **{name: ok for name, (_, ok) in files.items()}}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fastssl.data import make_decoder, synthetic
-from fastssl.data.decoders import image_format
+from fastssl.data.headers import image_format
 
 from data_helpers import DECODERS
 
