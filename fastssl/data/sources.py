@@ -7,8 +7,10 @@ name when scanned, so ids are the same on every machine and every rank.
 - :func:`image_folder`: ``root/<class>/<file>`` gives labels from the sorted class folders; a folder
   with images and no class subfolders is a flat, unlabelled set.
 - :func:`file_list`: a text file with one ``path [label]`` per line (paths relative to the list's folder).
-- :func:`tar_shards`: tar files (webdataset layout: ``key.jpg`` with an optional ``key.cls`` holding
-  the integer label), indexed once; reading a sample is one seek + read.
+- :func:`tar_shards`: uncompressed tar files (webdataset layout: ``key.jpg`` with an optional ``key.cls``
+  holding the integer label), indexed once; reading a sample is one seek + read. A compressed shard
+  (gzip, bzip2, xz, zstd — whatever its name) is refused with a message saying to decompress it: its
+  members have no offset to seek to.
 
 Example:
     >>> import os, tempfile
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+TAR_EXTENSIONS = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pnm", ".ppm", ".pgm")
 
 
@@ -121,23 +124,44 @@ def tar_shards(paths: list[str]) -> Source:
     for path in paths:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"tar shard {path!r} does not exist")
+        _refuse_compressed(path)
         try:
-            with tarfile.open(path) as tar:
+            with tarfile.open(path, "r:") as tar:
                 members = [m for m in tar.getmembers() if m.isfile()]
                 cls = {os.path.splitext(m.name)[0]: m for m in members if m.name.endswith(".cls")}
                 for m in sorted((m for m in members if _is_image(m.name)), key=lambda m: m.name):
                     key = os.path.splitext(m.name)[0]
-                    label = -1
-                    if key in cls:
-                        label = int(tar.extractfile(cls[key]).read().decode().strip())
                     names.append(f"{path}:{m.name}")
-                    labels.append(label)
+                    labels.append(_tar_label(tar, path, cls[key]) if key in cls else -1)
                     locations.append((path, m.offset_data, m.size))
         except tarfile.TarError as error:
             raise ValueError(f"tar shard {path!r} cannot be read: {error}") from error
     if not names:
         raise ValueError(f"tar shards {paths} hold no images")
     return Source(names, np.asarray(labels, dtype=np.int64), _locations=locations)
+
+
+# Leading bytes of the compressions tarfile would undo on the fly; samples are read by their offset in the file.
+_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def _refuse_compressed(path: str) -> None:
+    """A compressed shard has no member offsets to seek to: say so, and how to fix it."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    for magic, name in _COMPRESSIONS.items():
+        if head.startswith(magic):
+            raise ValueError(f"tar shard {path!r} is {name}-compressed; samples are read by seeking into the "
+                             f"shard, so decompress it first ({name} -dc {path} > plain.tar)")
+
+
+def _tar_label(tar: tarfile.TarFile, path: str, member: tarfile.TarInfo) -> int:
+    text = tar.extractfile(member).read().decode(errors="replace").strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"tar shard {path!r}: label member {member.name!r} holds {text[:40]!r}, "
+                         f"not an integer class index") from None
 
 
 def open_source(spec) -> Source:
@@ -147,7 +171,7 @@ def open_source(spec) -> Source:
     if isinstance(spec, (list, tuple)):
         return tar_shards(list(spec))
     spec = os.fspath(spec)
-    if spec.endswith(".tar"):
+    if spec.endswith(TAR_EXTENSIONS):
         return tar_shards([spec])
     if os.path.isfile(spec):
         return file_list(spec)

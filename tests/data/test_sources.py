@@ -70,3 +70,27 @@ def test_errors_name_the_source(tmp_path):
     (tmp_path / "broken.tar").write_bytes(b"not a tar at all" * 64)
     with pytest.raises(ValueError, match="broken.tar"):
         tar_shards([str(tmp_path / "broken.tar")])
+
+
+def test_a_label_that_is_no_integer_names_the_shard_and_member(tmp_path):
+    path = str(tmp_path / "shard.tar")
+    with tarfile.open(path, "w") as tar:
+        for name, payload in (("k1.jpg", b"x"), ("k1.cls", b"dog\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(ValueError, match=r"shard.tar': label member 'k1.cls' holds 'dog', not an integer") as error:
+        tar_shards([path])
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("compression, name", [("gz", "gzip"), ("bz2", "bzip2"), ("xz", "xz")])
+def test_compressed_shards_are_refused_whatever_their_name(tmp_path, compression, name):
+    for file in ("shard.tar", f"shard.tar.{compression}"):
+        path = str(tmp_path / file)
+        with tarfile.open(path, f"w:{compression}") as tar:
+            info = tarfile.TarInfo("k.jpg")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+        with pytest.raises(ValueError, match=f"{file}' is {name}-compressed.*decompress it first"):
+            open_source(path)
