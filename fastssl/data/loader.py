@@ -13,7 +13,9 @@ Batches are dicts on the device: ``ids`` (B,) int64 sample ids, ``labels`` (B,) 
 (``views``: list of (B, 3, h, w) tensors, ``params``: the AugmentParams of each view). A file that cannot
 be read or decoded is left out of its batch, counted and named in ``stats.bad_files`` (``strict=True``
 raises :class:`BadImageError` instead), so a batch may hold fewer than ``batch_size`` samples (and a
-batch of only bad files is skipped).
+batch of only bad files is skipped, counted in ``stats.empty_batches``). Data that is broken as a whole
+ends the epoch with a :class:`BadImageError` naming some of the files instead of yielding nothing:
+``max_consecutive_bad`` files in a row that cannot be decoded, or an epoch none of whose files decode.
 
 Example:
     >>> import tempfile
@@ -42,6 +44,7 @@ from ..ops.augment import Augment
 from ..ragged import RaggedImages
 from ..views import Recipe
 from .decoders import make_decoder
+from .headers import MAX_PIXELS
 from .order import EpochOrder
 from .sources import Source, open_source
 from .stats import LoaderStats
@@ -89,6 +92,9 @@ class Loader:
         num_threads: threads reading files and decoding.
         prefetch: batches prepared ahead of the consumer.
         strict: raise on the first bad file instead of skipping it.
+        max_consecutive_bad: raise :class:`BadImageError` after this many files in a row (in epoch order)
+            could not be read or decoded (None: never; an epoch of only bad files raises regardless).
+        max_pixels: files whose header claims more pixels are skipped as too large, before decoding.
         keep_images: also return the decoded images.
         dtype, channels_last, backend: output dtype / layout of the views and the augment backend.
 
@@ -100,12 +106,15 @@ class Loader:
     def __init__(self, source, *, batch_size: int, views: Recipe | None = None, transform: Transform | None = None,
                  device="cpu", decoder: str = "auto", seed: int = 0, shuffle: bool = True, drop_last: bool = False,
                  shard_id: int | None = None, num_shards: int | None = None, num_threads: int | None = None,
-                 prefetch: int = 2, strict: bool = False, keep_images: bool = False, hw_decoder_load: float = 0.65,
+                 prefetch: int = 2, strict: bool = False, max_consecutive_bad: int | None = 100,
+                 max_pixels: int = MAX_PIXELS, keep_images: bool = False, hw_decoder_load: float = 0.65,
                  dtype: torch.dtype = torch.float32, channels_last: bool = False, backend: str = "auto"):
         if views is not None and transform is not None:
             raise ValueError("give views or transform, not both")
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        if max_consecutive_bad is not None and max_consecutive_bad < 1:
+            raise ValueError(f"max_consecutive_bad must be >= 1 or None, got {max_consecutive_bad}")
         self.source: Source = open_source(source)
         rank, world = _distributed_shard()
         self.order = EpochOrder(len(self.source), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
@@ -113,12 +122,14 @@ class Loader:
                                 num_shards=world if num_shards is None else num_shards)
         self.device = torch.device(device)
         threads = num_threads or min(8, os.cpu_count() or 1)
-        self.decoder = make_decoder(decoder, self.device, num_threads=threads, hw_decoder_load=hw_decoder_load)
+        self.decoder = make_decoder(decoder, self.device, num_threads=threads, hw_decoder_load=hw_decoder_load,
+                                    max_pixels=max_pixels)
         self.read_threads = threads
         self.readers = ThreadPoolExecutor(threads, thread_name_prefix="fastssl-read")
         if views is not None:
             transform = RecipeViews(views, seed=seed, dtype=dtype, channels_last=channels_last, backend=backend)
         self.transform, self.prefetch, self.strict, self.keep_images = transform, prefetch, strict, keep_images
+        self.max_consecutive_bad = max_consecutive_bad
         self.next_epoch = 0
         self.stats = LoaderStats()
 
@@ -178,17 +189,21 @@ class Loader:
         self.stats.add(read_s=t1 - t0, decode_s=time.perf_counter() - t1)
         return ids, readable, decoded, bad
 
-    def _finish(self, epoch: int, ids: torch.Tensor, readable: list[int], decoded, bad: list) -> dict | None:
+    def _finish(self, epoch: int, run: "_BadRun", ids: torch.Tensor, readable: list[int], decoded,
+                bad: list) -> dict | None:
         """Stage 2 of a batch: account for the bad files, then the transform. None when nothing decoded."""
         t0 = time.perf_counter()
-        bad = sorted(bad + [(readable[k], why) for k, why in decoded.failed])
-        if bad:
-            named = [(self.source.names[int(ids[k])], why) for k, why in bad]
+        bad = dict(bad + [(readable[k], why) for k, why in decoded.failed])
+        named = {k: (self.source.names[int(ids[k])], why) for k, why in sorted(bad.items())}
+        if named:
             if self.strict:
-                raise BadImageError("; ".join(f"{name}: {why}" for name, why in named))
+                raise BadImageError("; ".join(f"{name}: {why}" for name, why in named.values()))
             with self.stats._lock:
-                self.stats.bad_files += named
+                self.stats.bad_files += named.values()
+        run.update([named.get(k) for k in range(len(ids))])
         if decoded.images is None:
+            with self.stats._lock:
+                self.stats.empty_batches += 1
             return None
         kept = ids[[readable[k] for k in decoded.kept]]
         batch = {"ids": kept.to(self.device), "labels": torch.from_numpy(self.source.labels[kept.numpy()]).to(self.device),
@@ -199,6 +214,39 @@ class Loader:
             batch.update(self.transform(decoded.images, batch["ids"], epoch))
         self.stats.add(augment_s=time.perf_counter() - t0)
         return batch
+
+
+class _BadRun:
+    """The files of an epoch that could not be decoded in a row (epoch order); raises past ``limit`` of them,
+    or at the end of an epoch in which no file decoded."""
+
+    SHOWN = 3  # files named in the error
+
+    def __init__(self, limit: int | None, epoch: int):
+        self.limit, self.epoch = limit, epoch
+        self.length, self.first, self.any_good = 0, [], False
+
+    def update(self, outcomes: list[tuple[str, str] | None]) -> None:
+        """``outcomes``: per file of a batch, in order, (name, why) when it failed, None when it decoded."""
+        for outcome in outcomes:
+            if outcome is None:
+                self.length, self.first, self.any_good = 0, [], True
+                continue
+            self.length += 1
+            if len(self.first) < self.SHOWN:
+                self.first.append(outcome)
+            if self.limit is not None and self.length >= self.limit:
+                raise BadImageError(f"{self.length} files in a row could not be decoded "
+                                    f"(max_consecutive_bad={self.limit}): {self._examples()}; check the data")
+
+    def finish(self) -> None:
+        if self.length and not self.any_good:
+            raise BadImageError(f"none of the {self.length} files of epoch {self.epoch} could be decoded: "
+                                f"{self._examples()}; check the data")
+
+    def _examples(self) -> str:
+        shown = "; ".join(f"{name} ({why})" for name, why in self.first)
+        return shown + (" ..." if self.length > len(self.first) else "")
 
 
 _DONE = object()
@@ -236,6 +284,7 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
     decoder = threading.Thread(target=_decode_ahead, args=(loader, batches, decoded, stop, stream),
                                name="fastssl-decode-ahead", daemon=True)
     decoder.start()
+    run = _BadRun(loader.max_consecutive_bad, epoch)
     try:
         for index in range(start, start + len(batches)):
             item = _get(decoded, stop)
@@ -245,16 +294,17 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
                 raise item
             if stream is not None:
                 with torch.cuda.stream(stream):
-                    batch = loader._finish(epoch, *item)
+                    batch = loader._finish(epoch, run, *item)
                     ready = torch.cuda.Event()
                     ready.record(stream)
             else:
-                batch, ready = loader._finish(epoch, *item), None
+                batch, ready = loader._finish(epoch, run, *item), None
             del item
             if batch is not None:
                 batch["index"] = index
             if batch is not None and not _put(q, stop, (batch, ready)):
                 return
+        run.finish()
         _put(q, stop, _DONE)
     except BaseException as error:  # handed to the consumer, raised there
         _put(q, stop, error)

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 class LoaderStats:
     """Counters of one epoch; times in seconds.
 
+    ``images`` and ``batches`` are what the consumer got; ``bad_files`` lists the files skipped because
+    they could not be read or decoded, as (name, reason) in epoch order (``bad_count`` of them), and
+    ``empty_batches`` counts the batches skipped because none of their files decoded.
     ``read_s``, ``decode_s`` and ``augment_s`` are spent in the loader's background thread;
     ``wait_s`` is the time the consumer spent blocked waiting for a batch, and ``wait_share`` its
     share of the wall time since the first batch was asked for (the step time the input pipeline
@@ -24,6 +27,7 @@ class LoaderStats:
     augment_s: float = 0.0
     wait_s: float = 0.0
     bad_files: list[tuple[str, str]] = field(default_factory=list)  #: (name, reason), skipped
+    empty_batches: int = 0
     started: float | None = None
     finished: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -32,6 +36,11 @@ class LoaderStats:
         with self._lock:
             for name, value in seconds.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    @property
+    def bad_count(self) -> int:
+        """Files skipped so far this epoch."""
+        return len(self.bad_files)
 
     @property
     def elapsed_s(self) -> float:

@@ -1,13 +1,16 @@
 """The loader: epoch accounting, determinism across batch sizes / shards / decoders, bad files, resume, shutdown."""
 
+import io
 import os
+import tarfile
 import threading
 
+import numpy as np
 import pytest
 import torch
 
 from fastssl import views
-from fastssl.data import BadImageError, Loader
+from fastssl.data import BadImageError, Loader, synthetic
 
 from data_helpers import DECODERS
 from helpers import spawn_gloo
@@ -177,3 +180,68 @@ def test_ranks_read_disjoint_shards_that_cover_the_dataset(image_root, tmp_path)
     single = Loader(image_root, batch_size=4, decoder="pil", seed=7)
     everything = {i for batch in single.epoch(1) for i in batch["ids"].tolist()}
     assert not a & b and a | b == everything
+
+
+def epoch_within(loader, seconds=60.0):
+    """The batches of epoch 0, or the error the epoch ended with, from a thread: a hang fails the test."""
+    result = {}
+
+    def consume():
+        try:
+            result["batches"] = list(loader.epoch(0))
+        except Exception as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the epoch did not end within {seconds} s"
+    return result
+
+
+def write_files(folder, files: dict) -> str:
+    os.makedirs(folder, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    return str(folder)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_folder_of_only_corrupt_files_is_an_error_naming_them(tmp_path, decoder):
+    rng = np.random.default_rng(0)
+    root = write_files(tmp_path, {f"{k}.jpg": b"\xff\xd8\xff" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes()
+                                  for k in range(6)})
+    result = epoch_within(Loader(root, batch_size=4, decoder=decoder, shuffle=False))
+    assert isinstance(result.get("error"), BadImageError), result
+    message = str(result["error"])
+    assert "none of the 6 files of epoch 0 could be decoded" in message and "0.jpg" in message and "\n" not in message
+
+
+def test_consecutive_undecodable_files_stop_the_epoch(tmp_path):
+    good = synthetic._encode(synthetic.render(0, 2, 24, 24, np.random.default_rng(0)))
+    files = {"a_good.jpg": good, **{f"b_bad{k:02d}.jpg": b"not an image" for k in range(12)}, "c_good.jpg": good}
+    root = write_files(tmp_path, files)
+    result = epoch_within(Loader(root, batch_size=3, decoder="pil", shuffle=False, max_consecutive_bad=5))
+    message = str(result["error"])
+    assert isinstance(result["error"], BadImageError) and "5 files in a row could not be decoded" in message
+    assert "b_bad00.jpg (not an image" in message and "max_consecutive_bad=5" in message
+    loader = Loader(root, batch_size=3, decoder="pil", shuffle=False, max_consecutive_bad=None)
+    result = epoch_within(loader)
+    assert [b["ids"].tolist() for b in result["batches"]] == [[0], [13]]
+    assert [b["index"] for b in result["batches"]] == [0, 4]
+    assert loader.stats.bad_count == 12 and loader.stats.empty_batches == 3
+    assert loader.stats.bad_files[0] == (os.path.join(root, "b_bad00.jpg"), "not an image (unknown file signature)")
+    with pytest.raises(ValueError, match="max_consecutive_bad"):
+        Loader(root, batch_size=3, decoder="pil", max_consecutive_bad=0)
+
+
+def test_a_compressed_tar_is_refused_with_what_to_do(tmp_path):
+    path = str(tmp_path / "shard.tar")
+    data = synthetic._encode(synthetic.render(0, 2, 24, 24, np.random.default_rng(0)))
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("k.jpg")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ValueError, match=r"shard.tar' is gzip-compressed.*decompress it first \(gzip -dc"):
+        Loader(path, batch_size=2, decoder="pil")
