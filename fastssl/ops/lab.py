@@ -11,7 +11,7 @@ import torch
 
 from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import BackendUnavailable, OpBackends
 from ..reference import lab as reference
 
 RGB_DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -25,16 +25,28 @@ def _triton():
 
 
 def _native_dtype(fn):
-    """The native and Triton kernels compute in float32: float64 goes in as float32 and comes back as float64."""
+    """The native and Triton kernels compute in float32 and write float32/16-bit results: a float64 result
+    is computed in float32 and widened (float64 *inputs* never reach them: see :func:`_backend_for`)."""
 
     def call(x, channels_last, *args):
         dtype = args[-1]
-        if dtype == torch.float64 or x.dtype == torch.float64:
-            x = x.float() if x.dtype == torch.float64 else x
+        if dtype == torch.float64:
             return fn(x, channels_last, *args[:-1], torch.float32).to(dtype)
         return fn(x, channels_last, *args)
 
     return call
+
+
+def _backend_for(op: OpBackends, backend: str, x: torch.Tensor) -> str:
+    """The backend that runs ``op`` on ``x``. Only the reference computes in float64: float64 inputs go
+    there under "auto"; an explicit float32 backend refuses them rather than round them silently."""
+    chosen = op.resolve(backend, x.device)
+    if x.dtype != torch.float64 or chosen == "reference":
+        return chosen
+    if backend == "auto":
+        return "reference"
+    raise BackendUnavailable(f"{op.name}: backend={backend!r} computes in float32 and cannot take float64 input; "
+                             f"use backend='reference' (or 'auto', which picks it for float64), or pass float32")
 
 
 RGB_TO_LAB = OpBackends(
@@ -131,8 +143,13 @@ def rgb_to_lab(images: torch.Tensor, *, channels_last: bool = False, dtype: torc
 
     Args:
         images: (*, 3, H, W) — or (*, H, W, 3) with ``channels_last=True`` — uint8 in [0, 255] or
-            float32/float16/bfloat16/float64 in [0, 1] (values outside are converted by the same
-            formulas). Any strides; at least one pixel; finite (checked: FASTSSL_CHECK_FINITE=0 skips).
+            float32/float16/bfloat16/float64 in [0, 1]. Any strides; at least one pixel. Float
+            images are checked (one read): NaN/Inf, or values outside [0, 1] by more than 1e-3
+            (0..255 images passed as float), raise ValueError naming ``images`` on the CPU and fail
+            as a device-side assert on CUDA (see :mod:`fastssl._validation`); FASTSSL_CHECK_FINITE=0
+            skips the check. float64 is computed in float64: "auto" runs it on the reference
+            backend; the cpp, cuda and triton backends compute in float32 and raise
+            BackendUnavailable for it.
         channels_last: layout of ``images`` and of the result.
         dtype: of the result; default float32 for uint8 input, the input's dtype for float input.
         backend: "auto" | "reference" | "cpp" | "cuda" | "triton" (see :mod:`fastssl.backends`).
@@ -148,11 +165,11 @@ def rgb_to_lab(images: torch.Tensor, *, channels_last: bool = False, dtype: torc
         [53.24, 80.09, 67.2]
     """
     v.check_rgb(images, "images", channels_last, RGB_DTYPES)
-    v.check_finite(images, "images")
+    v.check_values(images, "images", unit_range=True)
     out_dtype = dtype or (torch.float32 if images.dtype == torch.uint8 else images.dtype)
     if out_dtype not in LAB_DTYPES:
         raise TypeError(f"dtype must be a floating dtype, got {out_dtype}")
-    return _rgb_to_lab(images, channels_last, out_dtype, RGB_TO_LAB.resolve(backend, images.device))
+    return _rgb_to_lab(images, channels_last, out_dtype, _backend_for(RGB_TO_LAB, backend, images))
 
 
 def lab_to_rgb(lab: torch.Tensor, *, channels_last: bool = False, clip: bool = True,
@@ -161,7 +178,8 @@ def lab_to_rgb(lab: torch.Tensor, *, channels_last: bool = False, clip: bool = T
 
     Args:
         lab: (*, 3, H, W) — or (*, H, W, 3) with ``channels_last=True`` — float32/float16/bfloat16/
-            float64, L in [0, 100]. Finite (checked unless FASTSSL_CHECK_FINITE=0).
+            float64, L in [0, 100]. Finite (checked unless FASTSSL_CHECK_FINITE=0). float64 is
+            computed in float64, as in :func:`rgb_to_lab`.
         clip: clamp the result to [0, 1] (out-of-gamut Lab colours map outside it otherwise).
         dtype: of the result; default the dtype of ``lab``.
         backend: "auto" | "reference" | "cpp" | "cuda" | "triton".
@@ -180,4 +198,4 @@ def lab_to_rgb(lab: torch.Tensor, *, channels_last: bool = False, clip: bool = T
     out_dtype = dtype or lab.dtype
     if out_dtype not in LAB_DTYPES:
         raise TypeError(f"dtype must be a floating dtype, got {out_dtype}")
-    return _lab_to_rgb(lab, channels_last, clip, out_dtype, LAB_TO_RGB.resolve(backend, lab.device))
+    return _lab_to_rgb(lab, channels_last, clip, out_dtype, _backend_for(LAB_TO_RGB, backend, lab))

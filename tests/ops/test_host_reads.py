@@ -79,6 +79,8 @@ def test_asynchronous_checks_still_refuse_bad_values():
     with _validation.asynchronous_checks():
         with pytest.raises(RuntimeError, match="z1 contains NaN or infinite values"):
             nt_xent_loss(z, torch.randn(4, 8), backend="reference")
+        with pytest.raises(RuntimeError, match="images is a float image outside"):
+            rgb_to_lab(torch.rand(1, 3, 2, 2) * 255, backend="reference")
         with pytest.raises(RuntimeError, match=r"positive_index must lie in \[0, 5\)"):
             info_nce_loss(torch.randn(3, 8), torch.randn(5, 8), torch.tensor([0, 1, 5]), backend="reference")
         with pytest.raises(RuntimeError, match="a positive cannot be excluded"):

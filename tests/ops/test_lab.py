@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import fastssl
+from fastssl.backends import BackendUnavailable
 from fastssl.ops import lab_to_rgb, rgb_to_lab
 from fastssl.reference import lab as reference
 from helpers import assert_close_to_reference, backend_cases, random_images, require
@@ -89,6 +90,10 @@ def test_rgb_to_lab_matches_reference(backend, device, shape, dtype, channels_la
         pytest.skip("Triton's interpreter has no bfloat16")
     x = _layout(random_images(shape, dtype), channels_last)
     expected = reference.rgb_to_lab(x if dtype == torch.uint8 else x.double(), channels_last=channels_last)
+    if dtype == torch.float64 and backend != "reference":
+        with pytest.raises(BackendUnavailable, match="computes in float32 and cannot take float64"):
+            rgb_to_lab(x.to(device), channels_last=channels_last, backend=backend)
+        return
     out = rgb_to_lab(x.to(device), channels_last=channels_last, backend=backend)
     assert out.dtype == (torch.float32 if dtype == torch.uint8 else dtype)
     assert out.device.type == device
@@ -146,6 +151,51 @@ def test_nan_propagates_when_check_is_off(backend, device, monkeypatch):
     out = rgb_to_lab(x.to(device), backend=backend).cpu()
     assert torch.isnan(out[0, :, 0, 1]).all()
     assert torch.isfinite(out[0, :, 1]).all() and torch.isfinite(out[0, :, 0, 0]).all()
+
+
+@pytest.mark.parametrize("backend,device", backend_cases(("cpp", "cuda", "triton")))
+def test_float64_is_refused_by_float32_backends(backend, device):
+    require(backend, device)
+    rgb = torch.rand(1, 3, 4, 5, dtype=torch.float64, device=device)
+    with pytest.raises(BackendUnavailable, match=f"rgb_to_lab: backend='{backend}' computes in float32"):
+        rgb_to_lab(rgb, backend=backend)
+    with pytest.raises(BackendUnavailable, match=f"lab_to_rgb: backend='{backend}' computes in float32"):
+        lab_to_rgb(reference.rgb_to_lab(rgb), backend=backend)
+
+
+def test_float64_under_auto_is_computed_in_float64(monkeypatch):
+    """auto sends float64 to the reference, whatever the device's fast backend (FASTSSL_BACKEND included)."""
+    rgb = torch.rand(2, 3, 5, 4, dtype=torch.float64)
+    for preferred in (None, "cpp", "triton"):
+        if preferred:
+            monkeypatch.setenv("FASTSSL_BACKEND", preferred)
+        lab = rgb_to_lab(rgb)
+        torch.testing.assert_close(lab, reference.rgb_to_lab(rgb), rtol=0, atol=1e-12)
+        torch.testing.assert_close(lab_to_rgb(lab, clip=False), reference.lab_to_rgb(lab, clip=False), rtol=0,
+                                   atol=1e-12)
+    x = (rgb[:1, :, :2, :2] * 0.9 + 0.05).requires_grad_()
+    assert torch.autograd.gradcheck(rgb_to_lab, (x,))
+
+
+@pytest.mark.parametrize("backend,device", backend_cases())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
+def test_float_images_outside_unit_range_are_refused(backend, device, dtype):
+    """0..255 images passed as float: one line saying to divide by 255 or pass uint8; a tolerance of 1e-3."""
+    require(backend, device)
+    if device == "cuda":
+        pytest.skip("on CUDA the check is a device-side assert (tests/test_validation.py)")
+    x = random_images((1, 3, 6, 7), dtype)
+    with pytest.raises(ValueError, match=r"images is a float image outside \[0, 1\] \(values in \[[\d.]+, [\d.]+\]\): "
+                                         r"divide 0..255 images by 255, or pass them as uint8"):
+        rgb_to_lab(x * 255, backend=backend)
+    x[0, 0, 0, 0], x[0, 1, 0, 0] = -0.0009, 1.0009  # rounding slack: accepted
+    assert torch.isfinite(rgb_to_lab(x.to(device), backend=backend)).all()
+    x[0, 2, 0, 0] = 1.01
+    with pytest.raises(ValueError, match="outside"):
+        rgb_to_lab(x.to(device), backend=backend)
+    x[0, 2, 0, 0] = -0.01
+    with pytest.raises(ValueError, match="outside"):
+        rgb_to_lab(x.to(device), backend=backend)
 
 
 # --- autograd -------------------------------------------------------------------------------------

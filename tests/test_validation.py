@@ -1,0 +1,85 @@
+"""fastssl._validation: the value checks read once, raise one line naming the argument on the CPU, and
+take the device path (torch._assert_async, no host read) for CUDA tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastssl import _validation as v
+from host_reads import count_host_reads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64], ids=str)
+def test_unit_range_with_tolerance(dtype):
+    x = torch.rand(3, 4, 5, dtype=torch.float64).to(dtype)
+    v.check_values(x, "images", unit_range=True)
+    x[0, 0, 0], x[1, 1, 1] = 0, 1
+    v.check_values(x, "images", unit_range=True)
+    for bad in (1.01, -0.01, 255.0):
+        y = x.clone()
+        y[2, 3, 4] = bad
+        with pytest.raises(ValueError, match=r"^images is a float image outside \[0, 1\] .*divide 0..255 images by 255"):
+            v.check_values(y, "images", unit_range=True)
+        v.check_values(y, "embeddings")  # finite, and no range asked
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_named_before_range(bad):
+    x = torch.rand(2, 3)
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match="^images contains 1 NaN or infinite value"):
+        v.check_values(x, "images", unit_range=True)
+
+
+def test_integer_tensors_and_disabled_checks_pass(monkeypatch):
+    v.check_values(torch.full((2, 2), 255, dtype=torch.uint8), "images", unit_range=True)
+    monkeypatch.setenv("FASTSSL_CHECK_FINITE", "0")
+    v.check_values(torch.full((2, 2), float("nan")), "images", unit_range=True)
+
+
+def test_asynchronous_path_reads_nothing_and_still_fails():
+    """The CUDA path on CPU tensors: torch._assert_async raises at once on the CPU, with the message."""
+    good = torch.rand(4, 4)
+    with v.asynchronous_checks(), count_host_reads() as reads:
+        v.check_values(good, "images", unit_range=True)
+        v.check_index_range(torch.tensor([0, 3]), "positive_index", 0, 4)
+        v.check_none_equal(torch.tensor([0, 1]), torch.tensor([1, 0]), "equal")
+    assert reads == [], reads
+    with v.asynchronous_checks():
+        with pytest.raises(RuntimeError, match="images is a float image outside"):
+            v.check_values(good * 255, "images", unit_range=True)
+        with pytest.raises(RuntimeError, match="images contains NaN or infinite values"):
+            v.check_values(good / 0 - good / 0, "images", unit_range=True)
+        with pytest.raises(RuntimeError, match=r"positive_index must lie in \[0, 4\)"):
+            v.check_index_range(torch.tensor([0, 4]), "positive_index", 0, 4)
+        with pytest.raises(RuntimeError, match="equal"):
+            v.check_none_equal(torch.tensor([0, 1]), torch.tensor([1, 1]), "equal")
+
+
+def test_sync_mode_reads_back(monkeypatch):
+    """FASTSSL_CHECK_FINITE=sync: the CPU's read-back path even where the asynchronous one would run."""
+    monkeypatch.setenv("FASTSSL_CHECK_FINITE", "sync")
+    with v.asynchronous_checks():
+        with pytest.raises(ValueError, match=r"values in \[0, 255\]"):
+            v.check_values(torch.tensor([0.0, 255.0]), "images", unit_range=True)
+
+
+def test_messages_fit_the_device_assert():
+    long_name = "a_rather_long_argument_name_for_an_embedding"
+    for message in (v._non_finite_message(long_name, None), v._unit_range_message(long_name)):
+        assert len(message) < v.ASYNC_MESSAGE_LIMIT, message
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_checks_do_not_synchronise():
+    x = torch.rand(64, 64, device="cuda")
+    v.check_values(x, "images", unit_range=True)  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        v.check_values(x, "images", unit_range=True)
+        v.check_index_range(torch.arange(4, device="cuda"), "positive_index", 0, 4)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
