@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 #: Pillow's decompression-bomb error limit (twice its ``Image.MAX_IMAGE_PIXELS``): the default ``max_pixels``.
@@ -76,7 +77,7 @@ def read_header(data: bytes, max_pixels: int | None = None) -> ImageHeader:
         height, width, bits = _READERS.get(kind, _pillow_size)(data)
     except _Refused:
         raise
-    except IndexError:
+    except (IndexError, struct.error):  # the header ends early
         raise ValueError(f"corrupt {kind} header: the file ends inside it") from None
     except ValueError as error:
         raise ValueError(f"corrupt {kind} header: {error}") from None
@@ -87,10 +88,7 @@ def read_header(data: bytes, max_pixels: int | None = None) -> ImageHeader:
     return ImageHeader(kind, height, width, bits)
 
 
-def _u16be(data: bytes, at: int) -> int:
-    if at + 2 > len(data):
-        raise IndexError
-    return int.from_bytes(data[at:at + 2], "big")
+_U16BE = struct.Struct(">H")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int, int]:
@@ -114,8 +112,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int, int]:
             return size
         else:
             if marker in _SOF_MARKERS:
-                size = (_u16be(data, at + 5), _u16be(data, at + 7), 8)
-            at += 2 + _u16be(data, at + 2)
+                size = (*_U16BE.unpack_from(data, at + 5), *_U16BE.unpack_from(data, at + 7), 8)
+            at += 2 + _U16BE.unpack_from(data, at + 2)[0]
 
 
 def _png_size(data: bytes) -> tuple[int, int, int]:

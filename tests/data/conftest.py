@@ -7,10 +7,11 @@ from fastssl.data import synthetic
 
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory):
-    """3 classes × 7 JPEGs of 20–70 px per side, plus the bad files in class_2: 28 files, 3 unreadable."""
+    """3 classes × 7 JPEGs of 20–70 px per side, plus the hostile files in class_2 (``bad_*``: 5 undecodable;
+    ``odd_*``: 10 awkward but decodable): 36 files."""
     root = str(tmp_path_factory.mktemp("images"))
     synthetic.write_image_folder(root, classes=3, per_class=7, min_size=20, max_size=70, seed=3)
-    synthetic.write_bad_files(f"{root}/class_2")
+    synthetic.write_hostile_files(f"{root}/class_2")
     return root
 
 
