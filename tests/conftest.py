@@ -1,7 +1,12 @@
-"""Test configuration: `cuda` tests skip without a GPU; `triton` tests need a GPU or TRITON_INTERPRET=1."""
+"""Test configuration: `cuda` tests skip without a GPU; `triton` tests need a GPU or TRITON_INTERPRET=1;
+every test's random inputs are seeded from its id, so a failure reproduces on every run."""
 
 import os
+import random
 import sys
+import zlib
+
+import numpy as np
 
 import pytest
 import torch
@@ -19,3 +24,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
         if "triton" in item.keywords and not (has_cuda or interpreter):
             item.add_marker(skip_triton)
+
+
+@pytest.fixture(autouse=True)
+def _seed_from_test_id(request):
+    """Seeds torch (CPU and CUDA), numpy and random with a hash of the test's id before each test."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)

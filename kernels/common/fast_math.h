@@ -1,6 +1,10 @@
 // Branch-free log2 / exp2 / pow / cbrt for positive normal floats, built from arithmetic and bit
 // operations only, so that gcc vectorises the CPU loops that call them (libm's powf/cbrtf are
-// scalar calls) and the CUDA kernels compute bit-for-bit the same function as the CPU.
+// scalar calls) and the CUDA kernels compute the same formulas as the CPU. The same formulas, not
+// the same bits: nvcc contracts a * b + c into one FMA (one rounding instead of two) where gcc may
+// not, so host and device results agree to a few ulp. Code that compares a result with a threshold
+// (nearest bin, gamut edge) can therefore decide differently on the two sides when it lies within a
+// few ulp of the threshold.
 //
 // Accuracy (checked by tests/native/test_fast_math.cpp against double precision): relative error
 // below 4e-7 for log2-based pow on [1e-30, 1e30] and for cbrt on the same range.

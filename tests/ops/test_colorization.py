@@ -21,6 +21,24 @@ def bins():
     return ab_bins()
 
 
+def assert_same_bins(index: torch.Tensor, index_ref: torch.Tensor, ab_ref: torch.Tensor, bins: torch.Tensor,
+                     tie: float = 1e-2) -> None:
+    """The k nearest bins (B, k, h, w) equal the reference's. CPU backends agree exactly; GPU kernels
+    (FMA contraction, approximate division) may pick another bin only where two bins are equally near
+    within ``tie`` (in squared ab distance)."""
+    differ = index.cpu() != index_ref
+    if not differ.any():
+        return
+    assert index.is_cuda, f"bin_index differs from the reference at {int(differ.sum())} places"
+    ab = ab_ref.double().movedim(1, -1).unsqueeze(-2)  # (B, h, w, 1, 2)
+
+    def d2(i):
+        return ((ab - bins.double()[i.cpu().movedim(1, -1)]) ** 2).sum(-1)  # (B, h, w, k)
+
+    gap = (d2(index) - d2(index_ref)).abs()[differ.movedim(1, -1)]
+    assert gap.max() <= tie, f"bin_index differs from the reference away from a tie (squared distance gap {gap.max():.3g})"
+
+
 def test_bins_cover_every_srgb_colour(bins):
     assert bins.shape == (261, 2)
     assert torch.all(bins % 10 == 0)
@@ -87,7 +105,7 @@ def test_targets_match_reference(backend, device, case, bins):
                                                                           **kwargs)
     assert_close_to_reference(out.l_input, l_ref, 2e-3, "l_input")
     assert_close_to_reference(out.ab, ab_ref, 2e-3, "ab")
-    assert torch.equal(out.bin_index.cpu(), index_ref), "bin_index"
+    assert_same_bins(out.bin_index, index_ref, ab_ref, bins)
     assert_close_to_reference(out.bin_weight, weight_ref, 1e-4, "bin_weight")
     assert out.rebalance.shape == out.index.shape and torch.all(out.rebalance == 1)
 
@@ -98,8 +116,8 @@ def test_targets_of_non_contiguous_images(backend, device, bins):
     images = random_images((2, 3, 21, 34), torch.uint8)[:, :, :, ::2]
     assert not images.is_contiguous()
     out = colorization_targets(images.to(device), bins=bins.to(device), backend=backend)
-    index_ref = reference.colorization_targets(images, bins)[2]
-    assert torch.equal(out.bin_index.cpu(), index_ref)
+    _, ab_ref, index_ref, _ = reference.colorization_targets(images, bins)
+    assert_same_bins(out.bin_index, index_ref, ab_ref, bins)
 
 
 def test_soft_distribution_and_hard_index(bins):
@@ -132,9 +150,13 @@ def test_uniform_prior_gives_unit_weights(bins):
 
 
 def test_annealed_mean(bins):
-    logits = torch.randn(2, len(bins), 3, 3)
+    # A clear winner per pixel (a margin of 1 at T = 1e-4 leaves the others exp(-1e4) of its weight), so the
+    # annealed mean is the winning bin; near-ties would give a mixture of two bins.
+    logits = torch.rand(2, len(bins), 3, 3) * 0.5
+    winner = torch.randint(0, len(bins), (2, 1, 3, 3))
+    logits.scatter_(1, winner, 1.5)
     sharp = annealed_mean(logits, bins, temperature=1e-4)
-    torch.testing.assert_close(sharp, bins[logits.argmax(1)].permute(0, 3, 1, 2))
+    torch.testing.assert_close(sharp, bins[winner[:, 0]].permute(0, 3, 1, 2))
     flat = annealed_mean(torch.zeros(1, len(bins), 1, 1), bins)
     torch.testing.assert_close(flat[0, :, 0, 0], bins.mean(0))
 
