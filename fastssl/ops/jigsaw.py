@@ -21,7 +21,7 @@ import torch
 
 from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, triton_interpreter
 from ..random import _as_ids
 from ..reference import jigsaw as reference
 from ..reference.jigsaw import CRITERIA, EPS, hamming_stats  # noqa: F401  (public helpers)
@@ -177,6 +177,14 @@ def _float32_for(fn, widen):
     return call
 
 
+def _triton_call(images, *args):
+    """The kernel reads uint8 and float images as they are; bfloat16 goes in as float32 under the interpreter only
+    (which has no bfloat16)."""
+    if images.dtype == torch.bfloat16 and triton_interpreter():
+        images = images.float()
+    return _triton().jigsaw_tiles(images, *args)
+
+
 def _reference_call(images, origins, grey, keep, tile, normalize, eps):
     return reference.tiles_at(images, origins, grey, keep, tile, normalize, eps).float().contiguous()
 
@@ -186,7 +194,7 @@ JIGSAW_TILES = OpBackends(
     {
         "reference": _reference_call,
         "cpp": _float32_for(lambda *args: _native.ops().jigsaw_tiles(*args), (torch.float16, torch.bfloat16)),
-        "triton": _float32_for(lambda *args: _triton().jigsaw_tiles(*args), (torch.bfloat16,)),
+        "triton": _triton_call,
     },
 )
 

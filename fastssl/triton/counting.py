@@ -3,7 +3,8 @@
 Specification: fastssl.reference.counting. View t = 0 is the whole H x W image, t = 1..4 its tiles
 split at (H // 2, W // 2), row-major. Output (i, j) of a view of h x w is the mean of rows
 [i h // S, ceil((i + 1) h / S)) x cols [j w // S, ceil((j + 1) w / S)); the window loops run to the
-largest window of any view (a compile-time bound) with masks, summing in float32.
+largest window of any view (a run-time bound: one compiled kernel for every H, W and S) with masks,
+summing in float32.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from ._common import device_guard
 BLOCK = 256
 
 
-@triton.jit
-def _counting_kernel(x_ptr, out_ptr, C, H, W, S, blocks, MAX_ROWS: tl.constexpr, MAX_COLS: tl.constexpr,
-                     BLOCK: tl.constexpr):
+@triton.jit(do_not_specialize=["max_rows", "max_cols"])  # loop bounds: no variant per window size
+def _counting_kernel(x_ptr, out_ptr, C, H, W, S, blocks, max_rows, max_cols, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     task = pid // blocks  # (b * 5 + t) * C + c
     c = task % C
@@ -42,9 +42,9 @@ def _counting_kernel(x_ptr, out_ptr, C, H, W, S, blocks, MAX_ROWS: tl.constexpr,
     c1 = ((j + 1) * w + S - 1) // S
     plane = x_ptr + (b.to(tl.int64) * C + c) * H * W
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for dy in range(MAX_ROWS):
+    for dy in range(max_rows):
         row = r0 + dy
-        for dx in range(MAX_COLS):
+        for dx in range(max_cols):
             col = c0 + dx
             take = inside & (row < r1) & (col < c1)
             acc += tl.load(plane + (top + row) * W + left + col, mask=take, other=0).to(tl.float32)
@@ -66,6 +66,5 @@ def counting_tiles(images: torch.Tensor, size: int) -> torch.Tensor:
     max_cols = max(_max_window(w, size) for _, _, _, w in boxes)
     blocks = triton.cdiv(size * size, BLOCK)
     with device_guard(x):
-        _counting_kernel[(B * 5 * C * blocks,)](x, out, C, H, W, size, blocks, MAX_ROWS=max_rows, MAX_COLS=max_cols,
-                                                BLOCK=BLOCK)
+        _counting_kernel[(B * 5 * C * blocks,)](x, out, C, H, W, size, blocks, max_rows, max_cols, BLOCK=BLOCK)
     return out

@@ -29,6 +29,8 @@ from fastssl import ops, views  # noqa: E402
 from fastssl.ragged import RaggedImages  # noqa: E402
 from fastssl.triton._common import MAX_GRID, capture_launches, compile_launch  # noqa: E402
 
+HOST = "(host)"  # the kernel name of records of an op that raised before launching anything
+
 ARCHES = (80, 90)
 DTYPES = {"uint8": torch.uint8, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 FLOATS = ("fp32", "fp16", "bf16")
@@ -43,7 +45,9 @@ BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
 
 @dataclass
 class Record:
-    """One launch of one case compiled for one architecture (``error`` set when it did not compile)."""
+    """One launch of one case compiled for one architecture (``error`` set when it did not compile).
+
+    ``spill_bytes`` is the local memory per thread (the stack frame holding spilled registers)."""
 
     op: str
     case: str
@@ -51,6 +55,7 @@ class Record:
     kernel: str
     arch: int
     constants: str
+    pointer_types: str
     grid: tuple
     guarded: bool
     registers: int = -1
@@ -171,7 +176,7 @@ def _compile_share(args) -> list[Record]:
     for op, case, dtype, launches in capture(selected):
         if isinstance(launches, str):
             if part == 0:
-                records += [Record(op, case, dtype, "(host)", arch, "", (), False, error=launches) for arch in arches]
+                records += [Record(op, case, dtype, HOST, arch, "", "", (), False, error=launches) for arch in arches]
             continue
         for launch in launches:
             for arch in arches:
@@ -179,14 +184,12 @@ def _compile_share(args) -> list[Record]:
                 index = seen.setdefault(key, len(seen))
                 if index % parts != part:
                     continue
-                record = Record(op, case, dtype, launch.name, arch, _describe(launch.constants()), launch.grid,
-                                launch.guarded)
-                if any(g > limit for g, limit in zip(launch.grid, MAX_GRID)):
-                    record.error = f"grid {launch.grid} exceeds the CUDA limit {MAX_GRID}"
+                record = Record(op, case, dtype, launch.name, arch, _describe(launch.constants()),
+                                " ".join(launch.pointer_types()), launch.grid, launch.guarded)
                 try:
                     record.registers, record.spill_bytes, record.shared_bytes = compile_launch(launch, arch)
                 except Exception as error:  # reported in the record: what the compiler said
-                    record.error = (record.error + "; " if record.error else "") + _first_lines(error)
+                    record.error = _first_lines(error)
                 records.append(record)
     return records
 
@@ -216,8 +219,9 @@ def table(records: list[Record]) -> str:
         row = rows.setdefault(key, [r.registers, r.spill_bytes, r.shared_bytes, set(), r.error])
         row[0], row[1], row[2] = max(row[0], r.registers), max(row[1], r.spill_bytes), max(row[2], r.shared_bytes)
         row[3].add(r.op)
-        row[4] = row[4] or r.error
-    lines = ["| kernel | arch | dtype | compile-time constants | registers | spill bytes | shared bytes | ops | error |",
+        grid = "" if all(g <= limit for g, limit in zip(r.grid, MAX_GRID)) else f"grid {tuple(r.grid)} over the limit"
+        row[4] = row[4] or r.error or grid
+    lines = ["| kernel | arch | dtype | compile-time constants | registers | spill bytes | shared bytes | ops | problem |",
              "|---|---|---|---|---:|---:|---:|---|---|"]
     for (kernel, arch, dtype, constants), (regs, spills, shared, op_names, error) in sorted(rows.items()):
         error = error.splitlines()[0][:120] if error else ""
