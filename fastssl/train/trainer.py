@@ -273,7 +273,11 @@ def train(config: TrainConfig) -> TrainResult:
     counters = _Counters()
     if state:
         task.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        if state["settings"]["optimizer"] == config.optimizer:
+            optimizer.load_state_dict(state["optimizer"])
+        elif main:  # resume_anyway with another optimizer: its state starts afresh
+            _say(f"--resume-anyway: the {config.optimizer} optimizer starts with a fresh state (the checkpoint holds "
+                 f"{state['settings']['optimizer']}'s)")
         counters = _Counters(**{f.name: state[f.name] for f in dataclasses.fields(_Counters)})
         if state["steps_per_epoch"] != per_epoch:  # another data set or batch (resume_anyway): the same fraction
             counters.position = min(per_epoch, round(counters.position * per_epoch / state["steps_per_epoch"]))

@@ -87,14 +87,15 @@ def test_resume_without_a_usable_checkpoint_is_refused(tiny_data, tmp_path):
     (dict(task_options={"gray": True}), "task_options"), (dict(data="other"), "data"),
 ])
 def test_resume_with_other_settings_is_refused_unless_anyway(tiny_data, tmp_path, change, listed):
+    data = tiny_data
     if change.get("data") == "other":  # the same images in another folder: still another --data
-        change = dict(data=shutil.copytree(tiny_data, str(tmp_path / "copy")))
+        data, change = shutil.copytree(tiny_data, str(tmp_path / "copy")), {}
     train(config(tiny_data, tmp_path / "run", max_steps=2))
     with pytest.raises(TrainError, match=listed.replace("(", r"\(")):
-        train(config(tiny_data, tmp_path / "run", resume=True, **change))
+        train(config(data, tmp_path / "run", resume=True, **change))
     if "task_options" in change:
         return  # rotation takes no such option: the resumed run could not be built
-    result = train(config(tiny_data, tmp_path / "run", resume=True, resume_anyway=True, max_steps=3, **change))
+    result = train(config(data, tmp_path / "run", resume=True, resume_anyway=True, max_steps=3, **change))
     assert result.steps == 3
     if "lr" in change:  # the new lr is the one used, not the checkpoint's
         row = read_csv(str(tmp_path / "run" / "log.csv"))[-1]
