@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one script to run on a GPU machine: build fastssl._C with CUDA in place, run the CUDA and Triton
-# tests, run every benchmarks/bench_*.py --device cuda, and collect everything in one folder.
+# tests (tests/triton included: every launch compiled for sm_80/sm_90, the device guard), write the
+# kernel resource table, run every benchmarks/bench_*.py --device cuda, and collect everything in one folder.
 #
 #   bash benchmarks/run_gpu.sh                 # results in benchmarks/results
 #   OUT=/some/dir bash benchmarks/run_gpu.sh   # results elsewhere
@@ -125,6 +126,10 @@ fi
 step extension check_extension
 step pytest_cuda "$PYTHON" -m pytest -m cuda -q --junitxml="$OUT/pytest_cuda.xml"
 step pytest_triton "$PYTHON" -m pytest -m "triton and not cuda" -q --junitxml="$OUT/pytest_triton.xml"
+# Every Triton launch compiled for sm_80/sm_90 (tests/triton/test_compile.py is not triton-marked) and the
+# table of registers, spills and shared memory per kernel.
+step pytest_triton_compile "$PYTHON" -m pytest tests/triton -q --junitxml="$OUT/pytest_triton_compile.xml"
+step triton_compile_table "$PYTHON" tests/triton/compile_cases.py --out "$OUT/triton_compile.md"
 for bench in "$ROOT"/benchmarks/bench_*.py; do
     [ -e "$bench" ] || continue
     # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
