@@ -364,25 +364,35 @@ class _NativeStderr:
     _file = None  # one temporary file, reused
 
     def __enter__(self) -> "_NativeStderr":
+        self.text, self.saved = "", None
         type(self)._lock.acquire()
-        if _NativeStderr._file is None:
-            _NativeStderr._file = tempfile.TemporaryFile()
-        sys.stderr.flush()
-        self.saved = os.dup(2)
-        os.dup2(self._file.fileno(), 2)
+        try:
+            if _NativeStderr._file is None:
+                _NativeStderr._file = tempfile.TemporaryFile()
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        except OSError:  # no stderr to redirect (a closed descriptor 2): nothing to capture
+            self.saved = None
+        except BaseException:
+            type(self)._lock.release()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
         try:
-            os.dup2(self.saved, 2)
-            os.close(self.saved)
-            self._file.seek(0)
-            self.text = self._file.read().decode(errors="replace")
-            self._file.seek(0)
-            self._file.truncate()
+            if self.saved is not None:
+                os.dup2(self.saved, 2)
+                os.close(self.saved)
+                self._file.seek(0)
+                self.text = self._file.read().decode(errors="replace")
+                self._file.seek(0)
+                self._file.truncate()
         finally:
             type(self)._lock.release()
 
     def replay(self) -> None:
-        if self.text:
-            os.write(2, self.text.encode())
+        """Writes the captured text to stderr."""
+        data = self.text.encode()
+        while data:
+            data = data[os.write(2, data):]
