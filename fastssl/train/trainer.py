@@ -384,7 +384,8 @@ def train(config: TrainConfig) -> TrainResult:
                          0 if positions.failure is not None else config.batch_size - kept],
                         f"agreeing on epoch {counters.epoch}'s batch {index}")
                     if failed:
-                        _raise_failure(record_bad_files(_one_line(positions.failure)), positions.failure)
+                        failure = positions.failure
+                        _raise_failure(record_bad_files(failure and _one_line(failure)), failure)
                     if late:
                         stopped = True
                         break

@@ -16,7 +16,7 @@ def run_ranks(worker, world: int, tmp_path, *args, deadline_s: float = 120) -> l
 
     The processes meet through a file store; a rank that returns passes a barrier before tearing the group
     down, a rank that raises leaves at once. Returns each rank's dict, with ``error`` (the exception's one-line
-    message, None when it returned) and ``seconds`` (its time in ``worker``). Processes still running after
+    message, None when it returned), ``seconds`` (its time in ``worker``) and ``ended`` (time.time() then). Processes still running after
     ``deadline_s`` are killed and the call fails with AssertionError ("hang")."""
     results = [str(tmp_path / f"rank{r}.result.pt") for r in range(world)]
     context = mp.start_processes(_process, args=(world, str(tmp_path / "gloo-rendezvous"), worker, args, results),
@@ -44,7 +44,8 @@ def _process(rank, world, init_file, worker, args, results):
         result, error = {}, str(exception)
         if "TEST_TRACEBACKS" in os.environ:
             traceback.print_exc()
-    torch.save({**result, "error": error, "seconds": time.perf_counter() - started}, results[rank])
+    torch.save({**result, "error": error, "seconds": time.perf_counter() - started, "ended": time.time()},
+               results[rank])
     try:
         if error is None:
             dist.barrier()  # no rank leaves while its peer still talks to it

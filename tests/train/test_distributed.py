@@ -116,6 +116,9 @@ def test_a_non_finite_loss_on_one_rank_is_skipped_by_all(tmp_path):
     assert [r["skipped_steps"] for r in rows] == [0, 1, 1, 1]
 
 
+STALL_S = 30
+
+
 def _stall_rank_1(rank):
     import time
 
@@ -125,7 +128,7 @@ def _stall_rank_1(rank):
         epoch = loader.Loader.epoch
 
         def slow_epoch(self, *args, **kwargs):
-            time.sleep(10)
+            time.sleep(STALL_S)
             return epoch(self, *args, **kwargs)
 
         loader.Loader.epoch = slow_epoch
@@ -134,7 +137,7 @@ def _stall_rank_1(rank):
 def test_a_stalled_rank_is_an_error_after_the_timeout_not_a_hang(tmp_path):
     data = _folder(tmp_path, 8)
     r0, r1 = run_ranks(_train, 2, tmp_path, data, str(tmp_path / "run"),
-                       {"batch_size": 2, "task": "rotation", "collective_timeout_s": 3}, _stall_rank_1, deadline_s=90)
+                       {"batch_size": 2, "task": "rotation", "collective_timeout_s": 3}, _stall_rank_1, deadline_s=180)
     assert r0["error"] is not None and "no answer from the other ranks within 3 s" in r0["error"], r0["error"]
-    assert "\n" not in r0["error"] and r0["seconds"] < 9
+    assert "\n" not in r0["error"] and r0["ended"] < r1["ended"] - STALL_S / 2  # it gave up, it did not wait
     assert r1["error"] is not None
