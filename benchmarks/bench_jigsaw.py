@@ -17,49 +17,17 @@ Results: benchmarks/results/jigsaw_<device>.json and .md (jigsaw_<device>_quick.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from pathlib import Path
 
-os.environ["FASTSSL_CHECK_FINITE"] = "0"  # the float case times the kernels, not the NaN check
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+import fastssl.ops.jigsaw as jigsaw
+from fastssl.backends import unavailable_reason
+from fastssl.reference import jigsaw as reference
 
-import torch  # noqa: E402
-
-import common  # noqa: E402
-import fastssl.ops.jigsaw as jigsaw  # noqa: E402
-from fastssl.backends import unavailable_reason  # noqa: E402
-from fastssl.reference import jigsaw as reference  # noqa: E402
-
-NAME = "jigsaw"
 FASTSSL_BACKENDS = ("cpp", "triton")
-BASELINES = ("reference", "per-image loop")
 GEOMETRY = dict(grid=3, cell=75, tile=64)
-DEFAULTS = {"cpu": {"batch": 64, "copy_mib": 256, "budget_s": 3.0},
-            "cuda": {"batch": 256, "copy_mib": 1024, "budget_s": 2.0}}
-QUICK = {"batch": 4, "copy_mib": 32, "budget_s": 0.2}
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
-                                "a few seconds: 4 images, short timing budget")
-    return parser.parse_args(argv)
-
-
-def settings(args: argparse.Namespace) -> dict:
-    config = dict(DEFAULTS[args.device])
-    if args.quick:
-        config.update(QUICK)
-    for key, value in (("batch", args.batch), ("budget_s", args.budget)):
-        if value is not None:
-            config[key] = value
-    config["quick"] = args.quick
-    config["memory"] = not (args.quick and args.device == "cpu")
-    return config | GEOMETRY
 
 
 # ------------------------------------------------------------------------------------------ providers
@@ -80,7 +48,7 @@ def crop_loop(images: torch.Tensor, cells: torch.Tensor, origins: torch.Tensor, 
     return out
 
 
-def build_case(images: torch.Tensor, perms: torch.Tensor, config: dict):
+def workload(images: torch.Tensor, perms: torch.Tensor, config: dict) -> common.Workload:
     """jigsaw_tiles of ``images`` (uint8 or float32) with fixed labels and offsets."""
     B, g, cell, tile = images.shape[0], config["grid"], config["cell"], config["tile"]
     T = g * g
@@ -109,47 +77,36 @@ def build_case(images: torch.Tensor, perms: torch.Tensor, config: dict):
             f"fastssl {backend}", skip=unavailable_reason(backend, images.device),
             make=lambda b=backend: (lambda: jigsaw.jigsaw_tiles(images, labels, perms, **kwargs, backend=b).tiles),
             note="includes parameter drawing, checks and permuting (Python)"))
-    return case, providers, expected
+    return common.Workload(case, providers, expected)
+
+
+def cases(run: common.Run):
+    """The same random images as uint8, then as float32 in [0, 1]."""
+    size = run.config["grid"] * run.config["cell"]
+    perms = jigsaw.hamming_permutations(100, run.config["grid"])
+    generator = torch.Generator().manual_seed(0)
+    shape = (run.config["batch"], 3, size, size)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(run.device)
+    for x in (images, images.float().div_(255)):
+        yield workload(x, perms, run.config)
 
 
 NOTES = [
     "GB/s counts the bytes strictly needed: the tiles' pixels read once (not the whole image) and the float32 "
     "tiles written once.",
-    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
-    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
     "max abs err: against the reference output (normalised units, O(1)).",
     "fastssl rows run with FASTSSL_CHECK_FINITE=0.",
 ]
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    device = common.resolve_device(args.device)
-    config = settings(args)
-    size = config["grid"] * config["cell"]
-    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, images {size} x {size}")
-    perms = jigsaw.hamming_permutations(100, config["grid"])
-    generator = torch.Generator().manual_seed(0)
-    shape = (config["batch"], 3, size, size)
-    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(device)
-    cases, rows, skipped = [], [], []
-    for x in (images, images.float().div_(255)):
-        case, providers, expected = build_case(x, perms, config)
-        print(case.name, flush=True)
-        case_rows, case_skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], expected=expected,
-                                                  budget_s=config["budget_s"], memory=config["memory"])
-        cases.append(case)
-        rows += case_rows
-        skipped += case_skipped
-    common.add_speedups(rows, BASELINES)
-    env["load_average_end"] = common.load_average()
-    memory_method = next((r.memory_method for r in rows if r.memory_method), "not measured")
-    notes = NOTES + [f"peak extra MiB: {memory_method}."]
-    paths = common.write_results(NAME, device, env, bandwidth, cases, rows, skipped, BASELINES, notes, args.out,
-                                 config, tag="quick" if config["quick"] else "")
-    print("wrote " + " and ".join(str(p) for p in paths))
-    return 0
+BENCHMARK = common.Benchmark(
+    name="jigsaw", doc=__doc__, cases=cases, baselines=("reference", "per-image loop"), notes=NOTES,
+    defaults={"cpu": {"batch": 64, "copy_mib": 256, "budget_s": 3.0, **GEOMETRY},
+              "cuda": {"batch": 256, "copy_mib": 1024, "budget_s": 2.0, **GEOMETRY}},
+    quick={"batch": 4, "copy_mib": 32, "budget_s": 0.2},
+    environ={"FASTSSL_CHECK_FINITE": "0"},  # the float case times the kernels, not the NaN check
+    headline="batch {batch}, grid {grid}, cell {cell}, tile {tile}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(BENCHMARK))

@@ -18,53 +18,18 @@ Results: benchmarks/results/lab_<device>.json and .md (lab_<device>_quick.* unde
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 
-os.environ["FASTSSL_CHECK_FINITE"] = "0"  # read per call by fastssl; the "+ finite check" rows turn it on
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quiet the profiler used for CPU peak memory
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+import fastssl
+from fastssl.backends import unavailable_reason
+from fastssl.reference import colorization as ref_colorization
+from fastssl.reference import lab as ref_lab
 
-import torch  # noqa: E402
-
-import common  # noqa: E402
-import fastssl  # noqa: E402
-from fastssl.backends import unavailable_reason  # noqa: E402
-from fastssl.reference import colorization as ref_colorization  # noqa: E402
-from fastssl.reference import lab as ref_lab  # noqa: E402
-
-NAME = "lab"
 FASTSSL_BACKENDS = ("cpp", "triton", "cuda")
-BASELINES = ("reference", "kornia")
-DEFAULTS = {"cpu": {"batch": 32, "size": 224, "copy_mib": 256, "budget_s": 3.0, "compile_timeout_s": 180.0},
-            "cuda": {"batch": 256, "size": 224, "copy_mib": 1024, "budget_s": 2.0, "compile_timeout_s": 300.0}}
-QUICK = {"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2}
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_arguments(parser, "32 on CPU, 256 on CUDA",
-                                "a few seconds: 4 x 3 x 64 x 64, short timing budget, no torch.compile (nor CPU peak memory)")
-    parser.add_argument("--size", type=int, help="image side in pixels (default 224)")
-    parser.add_argument("--compile-timeout", type=float, help="seconds allowed for torch.compile's first call")
-    return parser.parse_args(argv)
-
-
-def settings(args: argparse.Namespace) -> dict:
-    """The run's parameters: device defaults, then --quick, then explicit flags."""
-    config = dict(DEFAULTS[args.device])
-    if args.quick:
-        config.update(QUICK)
-    for key, value in (("batch", args.batch), ("size", args.size), ("budget_s", args.budget),
-                       ("compile_timeout_s", args.compile_timeout)):
-        if value is not None:
-            config[key] = value
-    config["quick"] = args.quick
-    config["memory"] = not (args.quick and args.device == "cpu")  # the CPU profiler's start-up costs seconds
-    return config
 
 
 # ------------------------------------------------------------------------------------------ providers
@@ -135,7 +100,7 @@ def image_bytes(x: torch.Tensor) -> int:
     return x.numel() * x.element_size()
 
 
-def rgb_to_lab_case(x: torch.Tensor, config: dict) -> tuple[common.Case, list[common.Provider], object]:
+def rgb_to_lab_case(x: torch.Tensor, config: dict) -> common.Workload:
     """rgb_to_lab of ``x`` (uint8 or float32) to float32 Lab."""
     uint8 = x.dtype == torch.uint8
     kind = "uint8" if uint8 else "float32"
@@ -153,10 +118,10 @@ def rgb_to_lab_case(x: torch.Tensor, config: dict) -> tuple[common.Case, list[co
                  compiled_provider(reference_float32, x, config),
                  kornia_provider("rgb_to_lab", x, from_uint8=uint8)]
     providers += fastssl_providers(fastssl.ops.rgb_to_lab, x, float_input=not uint8)
-    return case, providers, reference
+    return common.Workload(case, providers, reference)
 
 
-def lab_to_rgb_case(lab: torch.Tensor, config: dict) -> tuple[common.Case, list[common.Provider], object]:
+def lab_to_rgb_case(lab: torch.Tensor, config: dict) -> common.Workload:
     """lab_to_rgb of float32 Lab (clip=True) to float32 RGB."""
     case = common.Case("lab_to_rgb float32 -> float32", lab.shape[0], 2 * image_bytes(lab),
                        f"fastssl.ops.lab_to_rgb (clip=True), float32 (B, 3, H, W) = {tuple(lab.shape)} -> float32 RGB")
@@ -168,7 +133,7 @@ def lab_to_rgb_case(lab: torch.Tensor, config: dict) -> tuple[common.Case, list[
                  compiled_provider(lambda t: ref_lab.lab_to_rgb(t), lab, config),
                  kornia_provider("lab_to_rgb", lab)]
     providers += fastssl_providers(fastssl.ops.lab_to_rgb, lab, float_input=True)
-    return case, providers, reference
+    return common.Workload(case, providers, reference)
 
 
 def colorization_bytes(images: torch.Tensor, factor: int, k: int) -> int:
@@ -178,7 +143,7 @@ def colorization_bytes(images: torch.Tensor, factor: int, k: int) -> int:
     return image_bytes(images) + B * H * W * 4 + cells * (2 * 4 + k * 8 + k * 4 + 4)
 
 
-def colorization_case(images: torch.Tensor) -> tuple[common.Case, list[common.Provider], object]:
+def colorization_case(images: torch.Tensor) -> common.Workload:
     """colorization_targets of uint8 images with the paper's defaults (factor 4, k 5, sigma 5, 261 bins)."""
     factor, k = ref_colorization.FACTOR, ref_colorization.NUM_NEAREST
     bins = ref_colorization.ab_bins(device=images.device)
@@ -194,11 +159,12 @@ def colorization_case(images: torch.Tensor) -> tuple[common.Case, list[common.Pr
         providers.append(common.Provider(
             f"fastssl {backend}", skip=unavailable_reason(backend, images.device),
             make=lambda b=backend: (lambda: fastssl.ops.colorization_targets(images, backend=b))))
-    return case, providers, reference
+    return common.Workload(case, providers, reference)
 
 
-def build_cases(device: torch.device, config: dict) -> list[tuple[common.Case, list[common.Provider], object]]:
+def cases(run: common.Run) -> list[common.Workload]:
     """The four cases on random images of the configured size."""
+    device, config = run.device, run.config
     generator = torch.Generator(device="cpu").manual_seed(0)
     shape = (config["batch"], 3, config["size"], config["size"])
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(device)
@@ -208,44 +174,26 @@ def build_cases(device: torch.device, config: dict) -> list[tuple[common.Case, l
             colorization_case(images)]
 
 
-# ----------------------------------------------------------------------------------------------- main
-
-
 NOTES = [
     "GB/s counts the bytes strictly needed: the input read once and every output written once.",
-    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
     "fastssl rows run with FASTSSL_CHECK_FINITE=0 (no NaN/Inf check of float inputs); the "
     "'+ finite check' row runs the default backend with the check on.",
-    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
     "max abs err: against the reference output (Lab units for rgb_to_lab, [0, 1] for lab_to_rgb).",
     "first call s: the first call (compilation for torch.compile, extension/kernel loading for fastssl).",
 ]
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    device = common.resolve_device(args.device)
-    config = settings(args)
-    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
-    cases, rows, skipped = [], [], []
-    for case, providers, reference in build_cases(device, config):
-        print(case.name, flush=True)
-        case_rows, case_skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"],
-                                                  expected=reference, budget_s=config["budget_s"],
-                                                  memory=config["memory"])
-        cases.append(case)
-        rows += case_rows
-        skipped += case_skipped
-    common.add_speedups(rows, BASELINES)
-    env["load_average_end"] = common.load_average()
-    memory_method = next((r.memory_method for r in rows if r.memory_method), "not measured")
-    measured = any(r.peak_extra_mib is not None for r in rows)
-    notes = NOTES + [f"peak extra MiB: {memory_method}" + (" (outputs included)." if measured else ".")]
-    paths = common.write_results(NAME, device, env, bandwidth, cases, rows, skipped, BASELINES, notes,
-                                 args.out, config, tag="quick" if config["quick"] else "")
-    print("wrote " + " and ".join(str(p) for p in paths))
-    return 0
+BENCHMARK = common.Benchmark(
+    name="lab", doc=__doc__, cases=cases, baselines=("reference", "kornia"), notes=NOTES,
+    defaults={"cpu": {"batch": 32, "size": 224, "copy_mib": 256, "budget_s": 3.0, "compile_timeout_s": 180.0},
+              "cuda": {"batch": 256, "size": 224, "copy_mib": 1024, "budget_s": 2.0, "compile_timeout_s": 300.0}},
+    quick={"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2},
+    flags=(common.flag("--size", type=int, help="image side in pixels"),
+           common.flag("--compile-timeout", dest="compile_timeout_s", type=float,
+                       help="seconds allowed for torch.compile's first call (not run under --quick)")),
+    environ={"FASTSSL_CHECK_FINITE": "0"},  # read per call by fastssl; the "+ finite check" rows turn it on
+    headline="batch {batch}, size {size}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(BENCHMARK))

@@ -38,59 +38,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
+import common
+from fastssl import views
+from fastssl.data import Loader, available_decoders, image_folder, synthetic
 
-import common  # noqa: E402
-from fastssl import views  # noqa: E402
-from fastssl.data import Loader, available_decoders, image_folder, synthetic  # noqa: E402
-
-NAME = "loader"
 VIEWS = 2
 CEILING = "decode only (DALI)"
-BASELINES = (CEILING, "DALI ops (solo-learn way)", "torchvision DataLoader")
-# 16 batches an epoch on the CPU: a loader's first decode and last views of an epoch do not overlap
-# anything, which a 4-batch epoch would weigh 4x more than a real (thousands of batches) one does.
-DEFAULTS = {"cpu": {"images": 1024, "batch": 64, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0},
-            "cuda": {"images": 2048, "batch": 256, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0}}
 TEXTURE = {"photo": 35.0, "smooth": 0.0}  # synthetic.write_image_folder's texture per --content
-QUICK = {"images": 32, "batch": 16, "min_size": 60, "max_size": 100, "size": 64, "budget_s": 0.5}
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA", "a few seconds: 32 small JPEGs -> 64 x 64")
-    parser.add_argument("--images", type=int, help="JPEGs in the generated folder (default 1024 on CPU, 2048 on CUDA)")
-    parser.add_argument("--threads", type=int, help="decoding / worker threads and torch threads (default: all cores)")
-    parser.add_argument("--data", help="an existing image folder to read instead of the generated one")
-    parser.add_argument("--content", choices=sorted(TEXTURE), default="photo",
-                        help="the generated JPEGs: photo-like detail (default; ImageNet's bytes per pixel) or smooth")
-    parser.add_argument("--providers", help="comma-separated substrings: run only the providers matching one")
-    parser.add_argument("--only", help=argparse.SUPPRESS)  # one provider by exact name (the isolated runs)
-    parser.add_argument("--in-process", action="store_true",
-                        help="time every provider in this process (default: each in a fresh one)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="run the providers this many times, one after the other, and report each provider's "
-                             "median round (the load of a shared machine drifts over minutes; default 1)")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    return args
-
-
-def settings(args: argparse.Namespace) -> dict:
-    config = dict(DEFAULTS[args.device])
-    if args.quick:
-        config.update(QUICK)
-    for key in ("images", "batch"):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-    if args.budget is not None:
-        config["budget_s"] = args.budget
-    config.update(quick=args.quick, threads=args.threads or os.cpu_count(), providers=args.providers, data=args.data,
-                  only=args.only, content=args.content)
-    return config
 
 
 def jpeg_folder(config: dict) -> str:
@@ -247,7 +203,11 @@ NOTES = [
 ]
 
 
-def build_case(root: str, config: dict, device: torch.device):
+def cases(run: common.Run):
+    """The one case: an epoch over the JPEG folder (generated, or --data)."""
+    config, device = run.config, run.device
+    root = jpeg_folder(config)
+    print(f"folder {root}", flush=True)
     source = image_folder(root)
     n = len(source)
     encoded = sum(os.path.getsize(name) for name in source.names)
@@ -269,12 +229,9 @@ def build_case(root: str, config: dict, device: torch.device):
                       note="DALI's own operators, per-sample parameters, DALI colour semantics"),
         torchvision_provider(root, config, device),
     ]
-    if config["providers"]:
-        wanted = [w.strip() for w in config["providers"].split(",") if w.strip()]
-        providers = [p for p in providers if any(w in p.name for w in wanted)]
     if config["only"]:
         providers = [p for p in providers if p.name == config["only"]]
-    return case, providers
+    yield common.Workload(case, providers)
 
 
 def _pixels(path: str) -> int:
@@ -287,6 +244,13 @@ def _pixels(path: str) -> int:
 def provider_environment() -> dict:
     """The providers' environment: OMP_WAIT_POLICY=PASSIVE unless set (see NOTES; the Loader's docs say why)."""
     return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
+
+def time_loader(workload: common.Workload, run: common.Run, copy_gbps: float) -> tuple[list, list]:
+    """Each provider in a fresh process (see :func:`isolated`), or all in this one under --in-process."""
+    if run.config["in_process"]:
+        return common.time_in_process(workload, run, copy_gbps)
+    return isolated(workload.providers, run.argv, run.config["rounds"])
 
 
 def isolated(providers: list[common.Provider], argv: list[str], rounds: int = 1) -> tuple[list, list]:
@@ -328,29 +292,29 @@ def _isolated_round(providers: list[common.Provider], argv: list[str]) -> tuple[
     return rows, skipped
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    device = common.resolve_device(args.device)
-    config = settings(args)
-    torch.set_num_threads(config["threads"])
-    root = jpeg_folder(config)
-    env, bandwidth = common.start(NAME, device, 64 if config["quick"] else 256,
-                                  f"{config['threads']} threads, folder {root}")
-    case, providers = build_case(root, config, device)
-    print(case.name, flush=True)
-    if args.in_process:
-        rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], budget_s=config["budget_s"],
-                                        memory=False)
-    else:
-        rows, skipped = isolated(providers, argv if argv is not None else sys.argv[1:], args.rounds)
-    common.add_speedups(rows, BASELINES)
-    env["load_average_end"] = common.load_average()
-    tags = ["quick"] * config["quick"] + [args.content] * (args.content != "photo")
-    paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, NOTES, args.out,
-                                 config, tag="_".join(tags))
-    print("wrote " + " and ".join(str(p) for p in paths))
-    return 0
+# 16 batches an epoch on the CPU: a loader's first decode and last views of an epoch do not overlap
+# anything, which a 4-batch epoch would weigh 4x more than a real (thousands of batches) one does.
+BENCHMARK = common.Benchmark(
+    name="loader", doc=__doc__, cases=cases, time=time_loader, notes=NOTES,
+    baselines=(CEILING, "DALI ops (solo-learn way)", "torchvision DataLoader"),
+    defaults={kind: {"images": images, "batch": batch, "min_size": 333, "max_size": 500, "size": 224, "budget_s": 6.0,
+                     "copy_mib": 256, "memory": False, "threads": os.cpu_count(), "content": "photo", "rounds": 1,
+                     "in_process": False}
+              for kind, images, batch in (("cpu", 1024, 64), ("cuda", 2048, 256))},
+    quick={"images": 32, "batch": 16, "min_size": 60, "max_size": 100, "size": 64, "budget_s": 0.5, "copy_mib": 64},
+    flags=(common.flag("--images", type=int, help="JPEGs in the generated folder"),
+           common.flag("--data", help="an existing image folder to read instead of the generated one"),
+           common.flag("--content", choices=sorted(TEXTURE),
+                       help="the generated JPEGs: photo-like detail (ImageNet's bytes per pixel) or smooth"),
+           common.flag("--only", help=argparse.SUPPRESS),  # one provider by exact name (the isolated runs)
+           common.flag("--in-process", action="store_true",
+                       help="time every provider in this process (default: each in a fresh one)"),
+           common.flag("--rounds", type=common.positive_int,
+                       help="run the providers this many times, one after the other, and report each provider's "
+                            "median round (the load of a shared machine drifts over minutes)")),
+    tag=lambda config: "_".join(["quick"] * config["quick"] + [config["content"]] * (config["content"] != "photo")),
+    headline="{images} images, batch {batch}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(BENCHMARK))

@@ -19,48 +19,15 @@ Results: benchmarks/results/mae_<device>.json and .md (mae_<device>_quick.* unde
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
+import common
+from fastssl.ops import mae
+from fastssl.reference import mae as ref_mae
 
-import common  # noqa: E402
-from fastssl.ops import mae  # noqa: E402
-from fastssl.reference import mae as ref_mae  # noqa: E402
-
-NAME = "mae"
 FASTSSL_BACKENDS = ("cpp", "triton")
-BASELINES = ("MAE published", "reference")
-DEFAULTS = {"cpu": {"batch": 64, "size": 224, "patch": 16, "mask_ratio": 0.75, "copy_mib": 256, "budget_s": 3.0},
-            "cuda": {"batch": 256, "size": 224, "patch": 16, "mask_ratio": 0.75, "copy_mib": 1024, "budget_s": 2.0}}
-QUICK = {"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2}
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
-                                "a few seconds: 4 x 3 x 64 x 64, short budget, no memory")
-    parser.add_argument("--size", type=int, help="image side in pixels (default 224)")
-    parser.add_argument("--patch", type=int, help="patch size (default 16)")
-    parser.add_argument("--mask-ratio", type=float, help="fraction of patches removed (default 0.75)")
-    return parser.parse_args(argv)
-
-
-def settings(args: argparse.Namespace) -> dict:
-    """The run's parameters: device defaults, then --quick, then explicit flags."""
-    config = dict(DEFAULTS[args.device])
-    if args.quick:
-        config.update(QUICK)
-    for key, value in (("batch", args.batch), ("size", args.size), ("patch", args.patch),
-                       ("mask_ratio", args.mask_ratio), ("budget_s", args.budget)):
-        if value is not None:
-            config[key] = value
-    config["quick"] = args.quick
-    config["memory"] = not (args.quick and args.device == "cpu")
-    return config
 
 
 def bytes_needed(images: torch.Tensor, p: int, len_keep: int) -> int:
@@ -79,7 +46,9 @@ def published(images: torch.Tensor, noise: torch.Tensor, p: int, mask_ratio: flo
     return x_masked, mask, ids_restore, ref_mae.published_norm_pix_target(images, p)
 
 
-def build_case(device: torch.device, config: dict):
+def cases(run: common.Run):
+    """The one case: MAE masking of random float32 images with the same noise for every provider."""
+    device, config = run.device, run.config
     generator = torch.Generator(device="cpu").manual_seed(0)
     B, S, p, ratio = config["batch"], config["size"], config["patch"], config["mask_ratio"]
     images = torch.rand(B, 3, S, S, generator=generator).to(device)
@@ -105,38 +74,28 @@ def build_case(device: torch.device, config: dict):
         f"fastssl {default} + keyed noise",
         make=lambda: (lambda: mae.mae_masking(images, p, ratio, ids=ids, epoch=1, backend=default)),
         note="noise drawn from fastssl.random by sample id (max abs err: other masks)"))
-    return case, providers, reference
+    yield common.Workload(case, providers, reference)
 
 
 NOTES = [
     "GB/s counts the bytes strictly needed: images and noise read once; visible patches, targets of the "
     "masked patches, the mask and the int64 ids written once.",
-    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
-    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
     "max abs err: of the visible patches, against the reference (0 = bit-identical gather).",
     "MAE published normalises all L patches (it computes the loss on the masked ones); fastssl only the "
     "masked ones, which is all the loss needs.",
 ]
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    device = common.resolve_device(args.device)
-    config = settings(args)
-    env, bandwidth = common.start(NAME, device, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
-    case, providers, reference = build_case(device, config)
-    print(case.name, flush=True)
-    rows, skipped = common.run_case(case, providers, device, bandwidth["gb_per_s"], expected=reference,
-                                    budget_s=config["budget_s"], memory=config["memory"])
-    common.add_speedups(rows, BASELINES)
-    env["load_average_end"] = common.load_average()
-    memory_method = next((r.memory_method for r in rows if r.memory_method), "not measured")
-    notes = NOTES + [f"peak extra MiB: {memory_method}."]
-    paths = common.write_results(NAME, device, env, bandwidth, [case], rows, skipped, BASELINES, notes, args.out,
-                                 config, tag="quick" if config["quick"] else "")
-    print("wrote " + " and ".join(str(p) for p in paths))
-    return 0
+BENCHMARK = common.Benchmark(
+    name="mae", doc=__doc__, cases=cases, baselines=("MAE published", "reference"), notes=NOTES,
+    defaults={"cpu": {"batch": 64, "size": 224, "patch": 16, "mask_ratio": 0.75, "copy_mib": 256, "budget_s": 3.0},
+              "cuda": {"batch": 256, "size": 224, "patch": 16, "mask_ratio": 0.75, "copy_mib": 1024, "budget_s": 2.0}},
+    quick={"batch": 4, "size": 64, "copy_mib": 32, "budget_s": 0.2},
+    flags=(common.flag("--size", type=int, help="image side in pixels"),
+           common.flag("--patch", type=int, help="patch size"),
+           common.flag("--mask-ratio", type=float, help="fraction of patches removed")),
+    headline="batch {batch}, size {size}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(BENCHMARK))

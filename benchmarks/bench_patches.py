@@ -1,44 +1,40 @@
-"""The pretext patch ops benchmark (issue 5): runs the per-op benchmarks in one process, one after another.
+"""The pretext patch ops benchmarks in one process, one after another.
 
   jigsaw_tiles + hamming_permutations  -> benchmarks/bench_jigsaw.py
   mae_masking                          -> benchmarks/bench_mae.py
   rotations, relative_position_pairs, inpainting_masks, counting_tiles -> benchmarks/bench_pretext.py
 
 Each writes its own JSON + Markdown table (with the copy bandwidth measured in its run) under
-benchmarks/results/. Common flags are passed through: --device, --batch, --quick, --budget, --out.
+benchmarks/results/. The flags go to each of them, so only the flags all three take are accepted:
+--device, --batch, --quick, --budget, --out, --threads, --providers.
 
   python benchmarks/bench_patches.py --device cpu --quick
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
 
 MODULES = ("bench_jigsaw", "bench_mae", "bench_pretext")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--batch", type=int)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--budget", type=float)
-    parser.add_argument("--out")
-    args = parser.parse_args(argv)
-    passed = ["--device", args.device] + (["--quick"] if args.quick else [])
-    for flag, value in (("--batch", args.batch), ("--budget", args.budget), ("--out", args.out)):
-        if value is not None:
-            passed += [flag, str(value)]
+def main(argv: list[str] | None = None) -> int:
+    """Runs every benchmark of MODULES with ``argv``; nonzero when any failed (after running the others)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        print(__doc__)
+        return 0
+    benchmarks = {name: importlib.import_module(name).BENCHMARK for name in MODULES}
+    for benchmark in benchmarks.values():  # a flag one of them does not take stops the run before it starts
+        common.argument_parser(benchmark)[0].parse_args(argv)
     failures = []
-    for name in MODULES:
-        print(f"== {name} {' '.join(passed)}", flush=True)
+    for name, benchmark in benchmarks.items():
+        print(f"== {name} {' '.join(argv)}", flush=True)
         try:
-            status = importlib.import_module(name).main(passed)
+            status = common.main(benchmark, argv)
         except Exception as error:  # noqa: BLE001  (one failing benchmark must not hide the others)
             print(f"{name} failed: {type(error).__name__}: {error}", flush=True)
             status = 1

@@ -17,47 +17,26 @@ Results: benchmarks/results/pretext_<device>.json and .md (``--out`` elsewhere).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from pathlib import Path
 
-os.environ["FASTSSL_CHECK_FINITE"] = "0"
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+import torch
+import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from fastssl.backends import unavailable_reason
+from fastssl.ops.counting import counting_tiles
+from fastssl.ops.inpainting import inpainting_masks
+from fastssl.ops.relative_position import relative_position_pairs
+from fastssl.ops.rotations import rotations
+from fastssl.reference import counting as ref_counting
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-import common  # noqa: E402
-from fastssl.backends import unavailable_reason  # noqa: E402
-from fastssl.ops.counting import counting_tiles  # noqa: E402
-from fastssl.ops.inpainting import inpainting_masks  # noqa: E402
-from fastssl.ops.relative_position import relative_position_pairs  # noqa: E402
-from fastssl.ops.rotations import rotations  # noqa: E402
-from fastssl.reference import counting as ref_counting  # noqa: E402
-
-NAME = "pretext"
 FASTSSL_BACKENDS = ("cpp", "triton")
-BASELINES = ("reference", "per-image loop")
-DEFAULTS = {"cpu": {"batch": 64, "size": 224, "copy_mib": 256, "budget_s": 3.0},
-            "cuda": {"batch": 256, "size": 224, "copy_mib": 1024, "budget_s": 2.0}}
-QUICK = {"batch": 4, "size": 96, "copy_mib": 32, "budget_s": 0.2}
-PAIRS = dict(patch=64, gap=8, jitter=4, colour_drop=0.5)
-QUICK_PAIRS = dict(patch=24, gap=4, jitter=2, colour_drop=0.5)
+PAIRS = dict(patch=64, gap=8, jitter=4, colour_drop=0.5)  # relative_position_pairs' geometry
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_arguments(parser, "64 on CPU, 256 on CUDA",
-                                "a few seconds: 4 x 3 x 96 x 96, short budget")
-    return parser.parse_args(argv)
-
-
-def fastssl_providers(call) -> list[common.Provider]:
-    """``call(backend)`` for each fastssl backend that can run on the case's device."""
-    return [common.Provider(f"fastssl {b}", make=lambda b=b: (lambda: call(b)), skip=unavailable_reason(b, DEVICE))
+def fastssl_providers(call, device: torch.device) -> list[common.Provider]:
+    """``call(backend)`` for each fastssl backend (skipped where it cannot run on ``device``)."""
+    return [common.Provider(f"fastssl {b}", make=lambda b=b: (lambda: call(b)), skip=unavailable_reason(b, device))
             for b in FASTSSL_BACKENDS]
 
 
@@ -112,7 +91,8 @@ def rotations_case(x):
     providers = [common.Provider("reference", make=lambda: (lambda: rotations(x, backend="reference"))),
                  common.Provider("per-image loop", make=lambda: (lambda: loop_rotations(x)),
                                  note="rot90 per image and k, then stack (RotNet/VISSL per-sample transform)")]
-    return case, providers + fastssl_providers(lambda b: rotations(x, backend=b)), lambda: out
+    return common.Workload(case, providers + fastssl_providers(lambda b: rotations(x, backend=b), x.device),
+                           lambda: out)
 
 
 def pairs_case(x, pairs):
@@ -128,12 +108,12 @@ def pairs_case(x, pairs):
                         note="slicing + stack per image, no colour drop, parameters precomputed (mmselfsup-style)"),
     ]
     no_drop = dict(pairs, colour_drop=0.0)
-    providers += fastssl_providers(lambda b: relative_position_pairs(x, **pairs, backend=b))
-    providers += [common.Provider(f"fastssl {b}, no colour drop", skip=unavailable_reason(b, DEVICE),
+    providers += fastssl_providers(lambda b: relative_position_pairs(x, **pairs, backend=b), x.device)
+    providers += [common.Provider(f"fastssl {b}, no colour drop", skip=unavailable_reason(b, x.device),
                                   make=lambda b=b: (lambda: relative_position_pairs(x, **no_drop, backend=b)),
                                   note="what the per-image loop row does, plus drawing the parameters")
                   for b in FASTSSL_BACKENDS]
-    return case, providers, lambda: ref.patches
+    return common.Workload(case, providers, lambda: ref.patches)
 
 
 def inpainting_case(x, mode):
@@ -145,8 +125,8 @@ def inpainting_case(x, mode):
         common.Provider("per-image loop", make=lambda: (lambda: loop_inpaint(x, ref.boxes, 117)),
                         note="clone + slice fill per image (context-encoder data loaders)"),
     ]
-    return (case, providers + fastssl_providers(lambda b: inpainting_masks(x, mode, fill=117, backend=b)),
-            lambda: ref.masked)
+    return common.Workload(case, providers + fastssl_providers(lambda b: inpainting_masks(x, mode, fill=117, backend=b),
+                                                               x.device), lambda: ref.masked)
 
 
 def counting_case(x):
@@ -160,52 +140,40 @@ def counting_case(x):
         common.Provider("per-image loop", make=lambda: (lambda: loop_counting(x, size)),
                         note="F.interpolate(mode='area') per image and view, float32"),
     ]
-    return case, providers + fastssl_providers(lambda b: counting_tiles(x, size=size, backend=b)), lambda: ref
+    return common.Workload(case, providers + fastssl_providers(lambda b: counting_tiles(x, size=size, backend=b),
+                                                               x.device), lambda: ref)
 
 
-# ----------------------------------------------------------------------------------------------- main
+def cases(run: common.Run):
+    """The five cases on the same random uint8 images."""
+    config = run.config
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (config["batch"], 3, config["size"], config["size"]), dtype=torch.uint8,
+                      generator=generator).to(run.device)
+    yield rotations_case(x)
+    yield pairs_case(x, config["pairs"])
+    yield inpainting_case(x, "center")
+    yield inpainting_case(x, "random_block")
+    yield counting_case(x)
 
-DEVICE = torch.device("cpu")
 
 NOTES = [
     "GB/s counts the bytes strictly needed: the input read once and every output written once "
     "(relative position: the two patches read and written, not the whole image).",
-    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
-    "× vs X = time of X / time of the row (above 1: faster). Times are medians after warmup.",
     "per-image loop: the peers' per-sample transforms (VISSL, mmselfsup) applied image by image in Python.",
     "Random parameters (positions, boxes) are drawn with fastssl.random inside every fastssl row.",
 ]
 
 
-def main(argv=None) -> int:
-    global DEVICE
-    args = parse_args(argv)
-    DEVICE = common.resolve_device(args.device)
-    config = dict(DEFAULTS[args.device], **(QUICK if args.quick else {}))
-    config.update({k: v for k, v in (("batch", args.batch), ("budget_s", args.budget)) if v is not None})
-    env, bandwidth = common.start(NAME, DEVICE, config["copy_mib"], f"batch {config['batch']}, size {config['size']}")
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (config["batch"], 3, config["size"], config["size"]), dtype=torch.uint8,
-                      generator=generator).to(DEVICE)
-    pairs = QUICK_PAIRS if args.quick else PAIRS
-    builders = [lambda: rotations_case(x), lambda: pairs_case(x, pairs), lambda: inpainting_case(x, "center"),
-                lambda: inpainting_case(x, "random_block"), lambda: counting_case(x)]
-    cases, rows, skipped = [], [], []
-    for build in builders:
-        case, providers, expected = build()
-        print(case.name, flush=True)
-        case_rows, case_skipped = common.run_case(case, providers, DEVICE, bandwidth["gb_per_s"], expected=expected,
-                                                  budget_s=config["budget_s"], memory=False)
-        cases.append(case)
-        rows += case_rows
-        skipped += case_skipped
-    common.add_speedups(rows, BASELINES)
-    env["load_average_end"] = common.load_average()
-    paths = common.write_results(NAME, DEVICE, env, bandwidth, cases, rows, skipped, BASELINES, NOTES, args.out,
-                                 config, tag="quick" if args.quick else "")
-    print("wrote " + " and ".join(str(p) for p in paths))
-    return 0
+BENCHMARK = common.Benchmark(
+    name="pretext", doc=__doc__, cases=cases, baselines=("reference", "per-image loop"), notes=NOTES,
+    defaults={"cpu": {"batch": 64, "size": 224, "pairs": PAIRS, "copy_mib": 256, "budget_s": 3.0, "memory": False},
+              "cuda": {"batch": 256, "size": 224, "pairs": PAIRS, "copy_mib": 1024, "budget_s": 2.0, "memory": False}},
+    quick={"batch": 4, "size": 96, "pairs": dict(patch=24, gap=4, jitter=2, colour_drop=0.5), "copy_mib": 32,
+           "budget_s": 0.2},
+    environ={"FASTSSL_CHECK_FINITE": "0"},
+    headline="batch {batch}, size {size}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(BENCHMARK))

@@ -1,8 +1,23 @@
-"""Shared benchmark infrastructure: timing, copy bandwidth, peak memory, environment, result files.
+"""Shared benchmark infrastructure: the declaration every benchmark makes, and the timing, memory,
+environment and result files behind it.
 
-Every benchmark (``benchmarks/bench_*.py``) builds a list of :class:`Provider` per case, hands them
-to :func:`run_case`, and writes what it measured with :func:`write_results`:
-``<out>/<name>_<device kind>.json`` (everything, machine-readable) and ``.md`` (readable tables).
+A benchmark script (``benchmarks/bench_<op>.py``) says only what it measures: a :class:`Benchmark`
+with its settings per device, its flags, and either its cases (each a :class:`Workload`: a
+:class:`Case` and the :class:`Provider` s to time on it) or its own ``measure``. Its last line is
+``sys.exit(common.main(BENCHMARK))``: :func:`main` parses the flags, runs it, and writes
+``<out>/<name>_<device kind>[_<tag>].json`` (everything, machine-readable) and ``.md`` (readable tables).
+
+A whole benchmark, timing ``x.flip(-1)`` against a copy on the CPU (``python bench_flip.py --quick``)::
+
+    def cases(run):
+        x = torch.rand(run.config["batch"], 3, 64, 64)
+        case = Case("flip float32", x.shape[0], 2 * x.numel() * 4, "x.flip(-1), read once and written once")
+        yield Workload(case, [Provider("flip", make=lambda: lambda: x.flip(-1)),
+                              Provider("copy", make=lambda: lambda: x.clone())], expected=lambda: x.flip(-1))
+
+    BENCHMARK = Benchmark(name="flip", doc=__doc__, cases=cases, baselines=("copy",),
+                          defaults={"cpu": {"batch": 64, "copy_mib": 64, "budget_s": 1.0}},
+                          quick={"batch": 4, "budget_s": 0.1})
 
 Rules the numbers follow:
 
@@ -19,6 +34,7 @@ Rules the numbers follow:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -30,9 +46,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
-import torch
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quiet the profiler used for CPU peak memory
+
+import torch  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -303,12 +321,45 @@ class Skipped:
 
 @dataclass
 class Case:
-    """One workload: a name, how many images one call processes, and the bytes it strictly needs."""
+    """One case of a table: a name, how many images one call processes, and the bytes it strictly needs."""
 
     name: str
     images: int
     bytes_needed: int
     description: str = ""
+
+
+@dataclass
+class Workload:
+    """One case to time: its :class:`Case`, the providers, the oracle and the notes it adds to the report.
+
+    ``expected()``, when given, computes the output every provider is compared with (max abs err);
+    ``notes`` are printed under the case's name and appended to the report's notes.
+    """
+
+    case: Case
+    providers: list[Provider]
+    expected: Callable[[], object] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """What a benchmark's functions are given: the device, the settings, the command line and the results' tag."""
+
+    device: torch.device
+    config: dict
+    argv: list[str]
+    tag: str
+
+
+@dataclass
+class Report:
+    """What a benchmark hands back to be written: the JSON payload, the markdown (rendered last) and the exit status."""
+
+    payload: dict
+    markdown: Callable[[], str]
+    status: int = 0
 
 
 @contextlib.contextmanager
@@ -354,21 +405,20 @@ def _max_abs_err(output, expected) -> float | None:
     return float((out.double() - exp.double()).abs().max())
 
 
-def run_case(case: Case, providers: list[Provider], device: torch.device, copy_gbps: float,
-             expected: Callable[[], object] | None = None, budget_s: float = 3.0,
-             log: Callable[[str], None] = print, memory: bool = True) -> tuple[list[Row], list[Skipped]]:
-    """Times every provider on ``case``; returns its rows and the providers skipped (with reasons).
+def time_in_process(workload: Workload, run: Run, copy_gbps: float) -> tuple[list[Row], list[Skipped]]:
+    """Times every provider of ``workload`` in this process; returns its rows and the providers skipped (with reasons).
 
-    ``expected()``, when given, computes the output the providers are compared with (max |error|).
-    ``memory=False`` skips the peak-memory call (on CPU its profiler costs seconds the first time).
+    ``workload.expected()``, when given, computes the output the providers are compared with (max |error|).
+    ``run.config["memory"]`` False skips the peak-memory call (on CPU its profiler costs seconds the first time).
     """
     rows, skipped = [], []
-    reference_out = expected() if expected is not None else None
-    _sync(torch.device(device))
-    for provider in providers:
-        row_or_skip = _run_provider(case, provider, device, copy_gbps, reference_out, budget_s, memory)
+    reference_out = workload.expected() if workload.expected is not None else None
+    _sync(run.device)
+    for provider in workload.providers:
+        row_or_skip = _run_provider(workload.case, provider, run.device, copy_gbps, reference_out,
+                                    run.config["budget_s"], run.config["memory"])
         (rows if isinstance(row_or_skip, Row) else skipped).append(row_or_skip)
-        log(_log_line(row_or_skip))
+        print(_log_line(row_or_skip), flush=True)
     del reference_out
     return rows, skipped
 
@@ -467,41 +517,204 @@ def _case_table(case: Case, rows: list[Row], baselines: tuple[str, ...]) -> list
     return lines + [""]
 
 
-def write_results(name: str, device: torch.device, env: dict, bandwidth: dict, cases: list[Case],
-                  rows: list[Row], skipped: list[Skipped], baselines: tuple[str, ...] = (),
-                  notes: list[str] | None = None, out_dir: str | os.PathLike | None = None,
-                  config: dict | None = None, tag: str = "") -> tuple[Path, Path]:
-    """Writes ``<out_dir>/<name>_<device kind>[_<tag>].json`` and ``.md``; returns both paths."""
-    out = Path(out_dir) if out_dir else RESULTS_DIR
+# ------------------------------------------------------------------------------------ declaration
+
+
+def flag(*names: str, **options) -> tuple[tuple[str, ...], dict]:
+    """One flag of one benchmark, as ``argparse``'s ``add_argument(*names, **options)``.
+
+    Given on the command line, its value replaces the setting named by its ``dest`` (``--mask-ratio``:
+    ``mask_ratio``); not given, the setting keeps its default (or is None when the defaults lack it).
+    ``--help`` shows the defaults. Example: ``flag("--size", type=int, help="image side in pixels")``.
+    """
+    return names, options
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type: a whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def quick_tag(config: dict) -> str:
+    """The results' file-name tag: "quick" under --quick (``<name>_<device>_quick.json``), else none."""
+    return "quick" if config["quick"] else ""
+
+
+@dataclass
+class Benchmark:
+    """What a ``bench_<op>.py`` declares; :func:`main` parses its flags, runs it and writes its results.
+
+    name: the results are ``<out>/<name>_<device kind>[_<tag>].json`` and ``.md``.
+    doc: the script's docstring (its first line is --help's description).
+    defaults: the settings per device kind ("cpu", "cuda"); they are the JSON's ``config``. A ``batch``
+      setting adds --batch, a ``budget_s`` setting (seconds of timed calls per provider) adds --budget.
+    quick: the settings --quick replaces (a smoke run of seconds), on the devices in ``quick_devices``.
+    flags: the script's own :func:`flag` s. Every benchmark takes --device, --quick and --out.
+    environ: environment variables set before the run (and recorded in its environment).
+    headline: the first printed line, formatted with the settings, e.g. ``"batch {batch}, size {size}"``.
+    tag: the results' file-name tag from the settings.
+    device: the default --device.
+
+    A table benchmark (one table per case, one row per provider) gives ``cases``; it also takes
+    --threads (``torch.set_num_threads``) and --providers (comma-separated substrings of provider names):
+      cases: ``cases(run)`` yields its :class:`Workload` s, each built when its turn comes.
+      baselines: the providers every row is compared with (the "× vs" columns).
+      notes: the report's notes, after :data:`TABLE_NOTES`; the workloads' notes and how peak memory
+        was measured follow them.
+      note_row: ``note_row(row)`` is put before each row's note.
+      time: ``time(workload, run, copy_gbps)`` -> (rows, skipped); default :func:`time_in_process`.
+      Settings it needs: ``copy_mib`` (MiB of the copy-bandwidth measurement) and ``budget_s``;
+      ``memory`` (measure peak memory) defaults to False under --quick on the CPU, else True.
+    Any other benchmark gives ``measure(run, env)`` -> :class:`Report` instead.
+    """
+
+    name: str
+    doc: str
+    defaults: dict[str, dict]
+    quick: dict = field(default_factory=dict)
+    quick_devices: tuple[str, ...] = ("cpu", "cuda")
+    flags: tuple = ()
+    environ: dict[str, str] = field(default_factory=dict)
+    headline: str = ""
+    tag: Callable[[dict], str] = quick_tag
+    device: str = "cpu"
+    cases: Callable[[Run], Iterable[Workload]] | None = None
+    baselines: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    note_row: Callable[[Row], str] | None = None
+    time: Callable[[Workload, Run, float], tuple[list[Row], list[Skipped]]] = time_in_process
+    measure: Callable[[Run, dict], Report] | None = None
+
+
+def _default_help(key: str, defaults: dict[str, dict]) -> str:
+    values = {kind: settings[key] for kind, settings in defaults.items() if key in settings}
+    if not values:
+        return ""
+    if len(set(map(repr, values.values()))) == 1:
+        return f" (default {next(iter(values.values()))})"
+    return " (default " + ", ".join(f"{v} on {kind.upper()}" for kind, v in values.items()) + ")"
+
+
+def _quick_help(benchmark: Benchmark) -> str:
+    overrides = ", ".join(f"{key} {value}" for key, value in benchmark.quick.items())
+    where = "" if set(benchmark.quick_devices) == set(benchmark.defaults) else \
+        " on " + ", ".join(kind.upper() for kind in benchmark.quick_devices)
+    return f"a smoke run of seconds{where}: {overrides}" if overrides else "a smoke run of seconds"
+
+
+def argument_parser(benchmark: Benchmark) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The benchmark's argument parser and the settings its flags set (their ``dest`` s)."""
+    parser = argparse.ArgumentParser(description=benchmark.doc.split("\n")[0])
+    parser.add_argument("--device", default=benchmark.device, choices=tuple(benchmark.defaults),
+                        help=f"where to run (default {benchmark.device})")
+    parser.add_argument("--quick", action="store_true", help=_quick_help(benchmark))
+    parser.add_argument("--out", help=f"output folder (default {RESULTS_DIR})")
+    some_defaults = next(iter(benchmark.defaults.values()))
+    flags = list(benchmark.flags)
+    if "batch" in some_defaults:
+        flags.append(flag("--batch", type=int, help="images per batch"))
+    if "budget_s" in some_defaults:
+        flags.append(flag("--budget", dest="budget_s", type=float, help="seconds of timed calls per measurement"))
+    if benchmark.cases is not None:
+        flags.append(flag("--threads", type=int,
+                          help="threads of torch (torch.set_num_threads) and of the providers' workers"))
+        flags.append(flag("--providers", help="comma-separated substrings: run only the providers matching one"))
+    dests = []
+    for names, options in flags:
+        options = {"default": argparse.SUPPRESS, **options}
+        action = parser.add_argument(*names, **options)
+        if action.help and action.help != argparse.SUPPRESS and action.nargs != 0:  # not for on/off switches
+            action.help += _default_help(action.dest, benchmark.defaults)
+        dests.append(action.dest)
+    return parser, dests
+
+
+def settings(benchmark: Benchmark, args: argparse.Namespace, dests: list[str]) -> dict:
+    """The run's settings: the device's defaults, then --quick's, then the flags given."""
+    config = dict(benchmark.defaults[args.device])
+    if args.quick and args.device in benchmark.quick_devices:
+        config.update(benchmark.quick)
+    for dest in dests:
+        if hasattr(args, dest):
+            config[dest] = getattr(args, dest)
+        else:
+            config.setdefault(dest, None)
+    config["quick"] = args.quick
+    return config
+
+
+def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
+    """Runs ``benchmark`` with the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, dests = argument_parser(benchmark)
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    config = settings(benchmark, args, dests)
+    os.environ.update(benchmark.environ)
+    if config.get("threads"):
+        torch.set_num_threads(config["threads"])
+    run = Run(device, config, argv, benchmark.tag(config))
+    env = environment(device)
+    print(f"{benchmark.name} benchmark on {env['device_name']}: {benchmark.headline.format(**config)}"
+          f"{', ' if benchmark.headline else ''}{torch.get_num_threads()} torch threads", flush=True)
+    report = benchmark.measure(run, env) if benchmark.measure else _time_cases(benchmark, run, env)
+    env["load_average_end"] = load_average()
+    out = Path(args.out) if args.out else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}_{torch.device(device).type}" + (f"_{tag}" if tag else "")
-    notes = notes or []
-    payload = {"benchmark": name, "config": config or {}, "environment": env, "copy_bandwidth": bandwidth,
+    stem = out / (f"{benchmark.name}_{device.type}" + (f"_{run.tag}" if run.tag else ""))
+    json_path, md_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")
+    json_path.write_text(json.dumps(report.payload, indent=2, default=str) + "\n")
+    md_path.write_text(report.markdown())
+    print(f"wrote {json_path} and {md_path}")
+    return report.status
+
+
+#: What every table's columns mean (the "× vs" line only where there are baselines).
+TABLE_NOTES = [
+    "% of copy = GB/s / the copy bandwidth measured at the start of this run on the same device.",
+    "× vs X = time of X / time of the row (above 1: faster than X). Times are medians after warmup.",
+]
+
+
+def _selected(providers: list[Provider], wanted: str | None) -> list[Provider]:
+    if not wanted:
+        return providers
+    parts = [w.strip() for w in wanted.split(",") if w.strip()]
+    return [p for p in providers if any(w in p.name for w in parts)]
+
+
+def _time_cases(benchmark: Benchmark, run: Run, env: dict) -> Report:
+    """Measures the copy bandwidth, then times every workload of a table benchmark: its :class:`Report`."""
+    config = run.config
+    config.setdefault("memory", not (config["quick"] and run.device.type == "cpu"))
+    bandwidth = copy_bandwidth(run.device, config["copy_mib"] * 2**20)
+    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+    cases, rows, skipped = [], [], []
+    notes = TABLE_NOTES[:len(TABLE_NOTES) if benchmark.baselines else 1] + list(benchmark.notes)
+    for workload in benchmark.cases(run):
+        workload.providers = _selected(workload.providers, config.get("providers"))
+        print("\n  ".join([workload.case.name] + workload.notes), flush=True)
+        case_rows, case_skipped = benchmark.time(workload, run, bandwidth["gb_per_s"])
+        cases.append(workload.case)
+        rows += case_rows
+        skipped += case_skipped
+        notes += workload.notes
+    if benchmark.note_row is not None:
+        for row in rows:
+            row.note = benchmark.note_row(row) + row.note
+    add_speedups(rows, benchmark.baselines)
+    memory_method = next((r.memory_method for r in rows if r.memory_method), "not measured")
+    measured = any(r.peak_extra_mib is not None for r in rows)
+    notes.append(f"peak extra MiB: {memory_method}" + (" (outputs included)." if measured else "."))
+    payload = {"benchmark": benchmark.name, "config": config, "environment": env, "copy_bandwidth": bandwidth,
                "cases": [asdict(c) for c in cases], "results": [asdict(r) for r in rows],
                "skipped": [asdict(s) for s in skipped], "notes": notes}
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    title = f"{name} benchmark on {torch.device(device).type}" + (f" ({tag})" if tag else "")
-    md_path.write_text(markdown_tables(title, env, bandwidth, cases, rows, skipped, baselines, notes))
-    return json_path, md_path
-
-
-def add_common_arguments(parser, batch_default: str, quick_help: str) -> None:
-    """The flags every benchmark takes: --device, --batch, --quick, --budget, --out."""
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run (default cpu)")
-    parser.add_argument("--batch", type=int, help=f"images per call (default {batch_default})")
-    parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--budget", type=float, help="seconds of timed calls per provider and case")
-    parser.add_argument("--out", help=f"output folder (default {RESULTS_DIR})")
-
-
-def start(name: str, device: torch.device, copy_mib: int, detail: str) -> tuple[dict, dict]:
-    """Records the environment and measures the copy bandwidth of ``device`` (printing both): (env, bandwidth)."""
-    env = environment(device)
-    print(f"{name} benchmark on {env['device_name']}: {detail}", flush=True)
-    bandwidth = copy_bandwidth(device, copy_mib * 2**20)
-    print(f"copy bandwidth: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
-    return env, bandwidth
+    title = f"{benchmark.name} benchmark on {run.device.type}" + (f" ({run.tag})" if run.tag else "")
+    return Report(payload, lambda: markdown_tables(title, env, bandwidth, cases, rows, skipped,
+                                                   benchmark.baselines, notes))
 
 
 def resolve_device(kind: str) -> torch.device:
