@@ -17,18 +17,13 @@ Writes benchmarks/results/nt_xent_<device>.json and .md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-from fastssl.ops import nt_xent_loss  # noqa: E402
-from fastssl.reference.nt_xent import nt_xent_loss_cross_entropy  # noqa: E402
+import common
+from fastssl.ops import nt_xent_loss
+from fastssl.reference.nt_xent import nt_xent_loss_cross_entropy
 
 TAU = 0.1
 
@@ -60,62 +55,47 @@ def measure(fn, z1, z2, device, mode, budget_s, quick):
     return timing, mib, method, None if rss is None else rss / 2**20
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--quick", action="store_true", help="CPU: 32k x 128 for fastssl, 4k x 128 for all")
-    p.add_argument("--rows", type=int, nargs="*", help="2N values")
-    p.add_argument("--dims", type=int, nargs="*")
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--no-compile", action="store_true")
-    p.add_argument("--naive-max-rows", type=int, default=None, help="largest 2N for naive / compile (memory)")
-    p.add_argument("--budget", type=float, default=3.0, help="seconds of timed repeats per measurement")
-    p.add_argument("--out", default=str(common.RESULTS_DIR))
-    args = p.parse_args(argv)
-    device = common.resolve_device(args.device)
-    cuda = device.type == "cuda"
-    dtype = getattr(torch, args.dtype or ("bfloat16" if cuda else "float32"))
-    if args.quick and not cuda:
-        cases = [(4096, 128), (32768, 128)]
-    else:
-        cases = [(r, d) for d in (args.dims or [128, 512])
-                 for r in (args.rows or ([4096, 8192, 16384, 32768, 65536] if cuda else [4096, 8192, 16384, 32768]))]
-    naive_max = args.naive_max_rows or (65536 if cuda else (4096 if args.quick else 16384))
-    allow_compile = not args.no_compile and not (args.quick and not cuda)
-    table = providers(device, allow_compile)
-    env = common.environment(device)
+def measure_all(run: common.Run, env: dict) -> common.Report:
+    """Every provider on every (2N, D) case, forward and forward + backward."""
+    device, config = run.device, run.config
+    dtype = getattr(torch, config["dtype"])
+    table = providers(device, config["compile"])
     rows_out = []
-    for n2, d in cases:
-        g = torch.Generator(device="cpu").manual_seed(0)
-        z1 = torch.randn(n2 // 2, d, generator=g).to(device, dtype)
-        z2 = (z1.float() + torch.randn(n2 // 2, d, generator=g).to(device)).to(dtype)
-        flops = {"forward": 2 * n2 * n2 * d, "both": 6 * n2 * n2 * d, "backward": 4 * n2 * n2 * d}
-        for name, fn in table.items():
-            if name != "fastssl" and n2 > naive_max:
-                rows_out.append(dict(rows=n2, dim=d, provider=name, skipped=f"2N > {naive_max} (quadratic memory)"))
-                print(f"{n2:>6} x {d:<4} {name:<14} skipped: 2N > {naive_max}")
-                continue
-            result = dict(rows=n2, dim=d, provider=name, dtype=str(dtype).replace("torch.", ""))
-            try:
-                for mode in ("forward", "both"):
-                    timing, mib, method, rss = measure(fn, z1, z2, device, mode, args.budget, args.quick)
-                    result[mode] = dict(median_ms=timing.median_ms, min_ms=timing.min_ms, repeats=timing.repeats,
-                                        tflops=flops[mode] / (timing.median_ms * 1e-3) / 1e12,
-                                        peak_extra_mib=mib, peak_extra_rss_mib=rss, memory_method=method)
-                bwd_ms = result["both"]["median_ms"] - result["forward"]["median_ms"]
-                result["backward"] = dict(median_ms=bwd_ms, tflops=flops["backward"] / max(bwd_ms, 1e-9) / 1e9 / 1e3)
-            except Exception as error:  # noqa: BLE001
-                result["skipped"] = f"{type(error).__name__}: {error}"[:300]
-            rows_out.append(result)
-            print(_line(result), flush=True)
+    for d in config["dims"]:
+        for n2 in config["rows"]:
+            rows_out += measure_case(table, n2, d, device, dtype, config)
     _speedups(rows_out)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"nt_xent_{device.type}"
-    stem.with_suffix(".json").write_text(json.dumps(dict(environment=env, tau=TAU, rows=rows_out), indent=2,
-                                                    default=str))
-    stem.with_suffix(".md").write_text(_markdown(rows_out, env))
-    print(f"wrote {stem}.json and {stem}.md")
+    return common.Report(dict(environment=env, config=config, tau=TAU, rows=rows_out),
+                         lambda: _markdown(rows_out, env))
+
+
+def measure_case(table: dict, n2: int, d: int, device: torch.device, dtype: torch.dtype, config: dict) -> list[dict]:
+    """The rows of one (2N, D) case: one per provider, skipped where 2N is over the naive providers' limit."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    z1 = torch.randn(n2 // 2, d, generator=g).to(device, dtype)
+    z2 = (z1.float() + torch.randn(n2 // 2, d, generator=g).to(device)).to(dtype)
+    flops = {"forward": 2 * n2 * n2 * d, "both": 6 * n2 * n2 * d, "backward": 4 * n2 * n2 * d}
+    naive_max = config["naive_max_rows"]
+    rows_out = []
+    for name, fn in table.items():
+        if name != "fastssl" and n2 > naive_max:
+            rows_out.append(dict(rows=n2, dim=d, provider=name, skipped=f"2N > {naive_max} (quadratic memory)"))
+            print(f"{n2:>6} x {d:<4} {name:<14} skipped: 2N > {naive_max}")
+            continue
+        result = dict(rows=n2, dim=d, provider=name, dtype=str(dtype).replace("torch.", ""))
+        try:
+            for mode in ("forward", "both"):
+                timing, mib, method, rss = measure(fn, z1, z2, device, mode, config["budget_s"], config["quick"])
+                result[mode] = dict(median_ms=timing.median_ms, min_ms=timing.min_ms, repeats=timing.repeats,
+                                    tflops=flops[mode] / (timing.median_ms * 1e-3) / 1e12,
+                                    peak_extra_mib=mib, peak_extra_rss_mib=rss, memory_method=method)
+            bwd_ms = result["both"]["median_ms"] - result["forward"]["median_ms"]
+            result["backward"] = dict(median_ms=bwd_ms, tflops=flops["backward"] / max(bwd_ms, 1e-9) / 1e9 / 1e3)
+        except Exception as error:  # noqa: BLE001
+            result["skipped"] = f"{type(error).__name__}: {error}"[:300]
+        rows_out.append(result)
+        print(_line(result), flush=True)
+    return rows_out
 
 
 def _line(r):
@@ -158,5 +138,22 @@ def _markdown(rows, env) -> str:
     return "\n".join(lines) + "\n"
 
 
+BENCHMARK = common.Benchmark(
+    name="nt_xent", doc=__doc__, measure=measure_all,
+    device="cuda" if torch.cuda.is_available() else "cpu",
+    defaults={"cpu": {"rows": [4096, 8192, 16384, 32768], "dims": [128, 512], "dtype": "float32",
+                      "naive_max_rows": 16384, "compile": True, "budget_s": 3.0},
+              "cuda": {"rows": [4096, 8192, 16384, 32768, 65536], "dims": [128, 512], "dtype": "bfloat16",
+                       "naive_max_rows": 65536, "compile": True, "budget_s": 3.0}},
+    quick={"rows": [4096, 32768], "dims": [128], "naive_max_rows": 4096, "compile": False}, quick_devices=("cpu",),
+    flags=(common.flag("--rows", type=int, nargs="*", help="2N values"),
+           common.flag("--dims", type=int, nargs="*", help="D values"),
+           common.flag("--dtype", choices=["float32", "bfloat16", "float16"], help="dtype of the embeddings"),
+           common.flag("--no-compile", dest="compile", action="store_false", help="no torch.compile row"),
+           common.flag("--naive-max-rows", type=int, help="largest 2N for naive / compile (memory)")),
+    tag=lambda config: "",  # one file per device, --quick included
+    headline="2N in {rows}, D in {dims}, {dtype}")
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(common.main(BENCHMARK))
