@@ -231,6 +231,20 @@ def table(records: list[Record]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table(records: list[Record], path: str, note: str = "") -> None:
+    """The markdown table of ``records`` with a header saying how it was made."""
+    import triton
+
+    with open(path, "w") as file:
+        file.write("# Triton kernels compiled for sm_80 / sm_90 (no GPU)\n\n"
+                   f"`python tests/triton/compile_cases.py --out {path}` (triton {triton.__version__}): every "
+                   "launch of every public op over the cases of that file, compiled with Triton's compiler; "
+                   "registers per thread, local memory per thread (spills), shared memory per block, from "
+                   "cuobjdump -res-usage and the compiler's metadata. One row per kernel specialisation, the "
+                   "largest numbers over the cases that launch it.\n\n" + (note + "\n\n" if note else "")
+                   + table(records))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON record per line instead of the table")
@@ -247,15 +261,7 @@ def main(argv=None) -> int:
     else:
         print(table(records), end="")
     if args.out:
-        import triton
-
-        with open(args.out, "w") as file:
-            file.write("# Triton kernels compiled for sm_80 / sm_90 (no GPU)\n\n"
-                       f"`python tests/triton/compile_cases.py --out {args.out}` (triton {triton.__version__}): "
-                       "every launch of every public op over the cases of that file, compiled with Triton's "
-                       "compiler; registers per thread, local memory per thread (spills), shared memory per "
-                       "block, from cuobjdump -res-usage and the compiler's metadata. One row per kernel "
-                       "specialisation, the largest numbers over the cases that launch it.\n\n" + table(records))
+        write_table(records, args.out)
     return 0
 
 
