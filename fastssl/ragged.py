@@ -6,9 +6,14 @@ it); ``sizes`` is (B, 2) int64 (H_b, W_b). Kernels read pixel (y, x, c) of image
 ``offsets[b] + (y * W_b + x) * 3 + c`` — one launch for the whole batch, no per-image Python loop.
 
 ``host_offsets`` and ``host_sizes`` are CPU copies of ``offsets`` and ``sizes`` (the same tensors for a
-CPU batch): decoders know them on the host, and everything that needs them as numbers (the checks, the
-resize weights' tap counts, the parameter draw) reads these, never the device. A GPU batch built without
-them copies them back once, at construction (a device sync).
+CPU batch): decoders know them on the host, and everything that needs them (the checks, the parameter
+draw) reads these, never the device. A GPU batch built without them copies them back once, at
+construction (a device sync). ``max_size`` is the batch's largest (H, W) as Python ints (the resize
+weights' tap bound): read from ``host_sizes`` at construction unless given; :meth:`repeat` passes it on.
+
+The checks at construction read the host copies at once and raise ``ValueError`` naming the culprit;
+under :func:`fastssl._validation.asynchronous_checks` (the tests' stand-in for a GPU) they are handed to
+``torch._assert_async`` instead, so that the tests can count the reads a GPU batch would make.
 
 Example:
     >>> import torch
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import _native
+from . import _native, _validation
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class RaggedImages:
     sizes: torch.Tensor  #: (B, 2) int64, (H, W) of each image
     host_offsets: torch.Tensor | None = field(default=None, repr=False, compare=False)  #: offsets on the CPU
     host_sizes: torch.Tensor | None = field(default=None, repr=False, compare=False)  #: sizes on the CPU
+    max_size: tuple[int, int] | None = field(default=None, repr=False, compare=False)  #: largest (H, W)
 
     def __post_init__(self):
         if self.data.dim() != 1 or self.data.dtype != torch.uint8:
@@ -55,11 +61,22 @@ class RaggedImages:
                 raise ValueError(f"host_{name} must be a CPU copy of {name} ({tuple(device.shape)} {device.dtype}), "
                                  f"got {tuple(host.shape)} {host.dtype} on {host.device}")
         sizes, offsets = self.host_sizes, self.host_offsets
-        if bool((sizes <= 0).any()):
-            raise ValueError(f"sizes must be positive, got {sizes.tolist()}")
+        if self.max_size is None:
+            object.__setattr__(self, "max_size", tuple(int(v) for v in sizes.amax(0).tolist()))
+        elif len(self.max_size) != 2 or not all(isinstance(v, int) for v in self.max_size):
+            raise ValueError(f"max_size must be two ints (H, W), got {self.max_size!r}")
+        else:
+            object.__setattr__(self, "max_size", tuple(self.max_size))
         ends = offsets + sizes.prod(1) * 3
-        if bool((offsets < 0).any()) or int(ends.max()) > self.data.numel():
-            raise ValueError(f"offsets/sizes point outside data ({self.data.numel()} bytes)")
+        checks = (((sizes > 0).all(), "sizes must be positive"),
+                  (((offsets >= 0) & (ends <= self.data.numel())).all(),
+                   f"offsets/sizes point outside data ({self.data.numel()} bytes)"),
+                  ((sizes <= torch.tensor(self.max_size)).all(), f"sizes exceed max_size {self.max_size}"))
+        for passed, message in checks:
+            if _validation._asynchronous(sizes):
+                _validation._assert_async(passed, message)
+            elif not bool(passed):
+                raise ValueError(f"{message}, got sizes {sizes.tolist()} and offsets {offsets.tolist()}")
 
     def __len__(self) -> int:
         return self.offsets.shape[0]
@@ -106,7 +123,7 @@ class RaggedImages:
         if times < 1:
             raise ValueError(f"times must be >= 1, got {times}")
         return RaggedImages(self.data, self.offsets.repeat(times), self.sizes.repeat(times, 1),
-                            self.host_offsets.repeat(times), self.host_sizes.repeat(times, 1))
+                            self.host_offsets.repeat(times), self.host_sizes.repeat(times, 1), self.max_size)
 
     def image(self, b: int) -> torch.Tensor:
         """Image ``b`` as a (3, H, W) uint8 view of the buffer."""

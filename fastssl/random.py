@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import torch
 
+from . import _validation
+
 _MASK32 = 0xFFFFFFFF
 _START = 0x9E3779B9  # any odd constant; the golden-ratio one by convention
 _C1 = 0x85EBCA6B  # murmur3 fmix32 multipliers
@@ -62,9 +64,8 @@ def _as_ids(ids) -> torch.Tensor:
     if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise TypeError(f"ids must be an integer tensor, got {ids.dtype}")
     ids = ids.to(torch.int64)
-    # under torch.compile the range is not read (it would break the graph); eager calls check it
-    if not torch.compiler.is_compiling() and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > _MASK32):
-        raise ValueError("ids must be in [0, 2^32)")
+    # on a GPU without a host read; skipped under torch.compile (it would break the graph)
+    _validation.check_index_range(ids, "ids", 0, _MASK32 + 1)
     return ids
 
 
@@ -75,8 +76,7 @@ def _views(view, ids: torch.Tensor):
             raise ValueError(f"a view tensor must be integer with one view per id {tuple(ids.shape)}, got "
                              f"{view.dtype} {tuple(view.shape)}")
         view = view.to(device=ids.device, dtype=torch.int64)
-        if view.numel() and (int(view.min()) < 0 or int(view.max()) > _MASK32):
-            raise ValueError("view must be in [0, 2^32)")
+        _validation.check_index_range(view, "view", 0, _MASK32 + 1)
         return view
     return _word(view, "view")
 

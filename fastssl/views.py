@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
-from . import random
+from . import _validation, random
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -69,7 +69,8 @@ class AugmentParams:
         return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
 
     def to(self, device) -> "AugmentParams":
-        return replace(self, **{k: v.to(device) for k, v in self.per_sample().items()})
+        """The parameters on ``device``; copies to a GPU do not wait for it (``non_blocking``)."""
+        return replace(self, **{k: _moved(v, device) for k, v in self.per_sample().items()})
 
     def select(self, index) -> "AugmentParams":
         """The parameters of a subset of the samples (index: a slice, a list or a tensor of positions)."""
@@ -93,7 +94,11 @@ class AugmentParams:
         return replace(params[0], **tensors)
 
     def validate(self, image_sizes: torch.Tensor) -> None:
-        """Raises with the argument named when the parameters do not fit images of ``image_sizes`` (B, 2) = (H, W)."""
+        """Raises with the argument named when the parameters do not fit images of ``image_sizes`` (B, 2) = (H, W).
+
+        Parameters on the CPU are read at once (``ValueError`` naming the first bad sample); on a GPU the
+        per-sample conditions go to ``torch._assert_async`` (:mod:`fastssl._validation`): nothing is read back.
+        """
         B = len(self)
         for name, value in self.per_sample().items():
             if value.shape[0] != B:
@@ -101,22 +106,25 @@ class AugmentParams:
         if image_sizes.shape[0] != B:
             raise ValueError(f"params describe {B} samples, the batch has {image_sizes.shape[0]} images")
         top, left, height, width = self.crop.to(torch.int64).unbind(1)
-        H, W = image_sizes.to(self.crop.device).unbind(1)
-        bad = (height < 1) | (width < 1) | (top < 0) | (left < 0) | (top + height > H) | (left + width > W)
-        if bool(bad.any()):
-            b = int(bad.nonzero()[0])
-            raise ValueError(f"params.crop[{b}] = {self.crop[b].tolist()} (top, left, height, width) lies outside "
-                             f"image {b} of size {image_sizes[b].tolist()}")
-        if bool((self.order.sort(1).values != torch.arange(4, device=self.order.device)).any()):
-            raise ValueError("params.order rows must be permutations of 0..3")
+        H, W = _moved(image_sizes, self.crop.device).unbind(1)
+        outside = (height < 1) | (width < 1) | (top < 0) | (left < 0) | (top + height > H) | (left + width > W)
+        _refuse(outside, "params.crop lies outside its image (top, left, height, width)",
+                lambda b: f"params.crop[{b}] = {self.crop[b].tolist()} (top, left, height, width) lies outside "
+                          f"image {b} of size {image_sizes[b].tolist()}")
+        unordered = (self.order.sort(1).values != torch.arange(4, device=self.order.device)).any(1)
+        _refuse(unordered, "params.order rows must be permutations of 0..3",
+                lambda b: f"params.order rows must be permutations of 0..3, got params.order[{b}] = "
+                          f"{self.order[b].tolist()}")
         for name in ("brightness", "contrast", "saturation", "hue", "blur_sigma"):
-            if not bool(torch.isfinite(getattr(self, name)).all()):
-                raise ValueError(f"params.{name} must be finite (no NaN or inf)")
-        for name in ("brightness", "contrast", "saturation", "blur_sigma"):
-            if bool((getattr(self, name) < 0).any()):
-                raise ValueError(f"params.{name} must be >= 0")
-        if bool((self.hue.abs() > 0.5).any()):
-            raise ValueError("params.hue must be in [-0.5, 0.5]")
+            value = getattr(self, name)
+            _refuse(~torch.isfinite(value), f"params.{name} must be finite (no NaN or inf)",
+                    lambda b: f"params.{name} must be finite (no NaN or inf), got params.{name}[{b}] = "
+                              f"{float(value[b])}")
+            if name != "hue":
+                _refuse(value < 0, f"params.{name} must be >= 0",
+                        lambda b: f"params.{name} must be >= 0, got params.{name}[{b}] = {float(value[b])}")
+        _refuse(self.hue.abs() > 0.5, "params.hue must be in [-0.5, 0.5]",
+                lambda b: f"params.hue must be in [-0.5, 0.5], got params.hue[{b}] = {float(self.hue[b])}")
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"params.size must be (H, W) >= 1, got {self.size}")
         if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
@@ -125,10 +133,26 @@ class AugmentParams:
             raise ValueError(f"params.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"params.dtype must be float32, bfloat16 or float16, got {self.dtype}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError(f"params.mean and params.std must have 3 values each, got {self.mean}, {self.std}")
         if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
             raise ValueError(f"params.mean and params.std must be finite, got {self.mean}, {self.std}")
         if min(self.std) <= 0:
             raise ValueError(f"params.std must be > 0, got {self.std}")
+
+
+def _moved(t: torch.Tensor, device) -> torch.Tensor:
+    """``t`` on ``device``; a copy to a GPU is queued without waiting (safe from pageable memory too)."""
+    return t.to(device, non_blocking=torch.device(device).type == "cuda")
+
+
+def _refuse(bad: torch.Tensor, message: str, detail) -> None:
+    """Raises ``ValueError(detail(b))`` for the first b where ``bad`` (B,) bool is set; on a GPU (or under
+    ``asynchronous_checks``) ``message`` goes to ``torch._assert_async`` instead: nothing is read back."""
+    if _validation._asynchronous(bad):
+        _validation._assert_async(~bad.any(), message)
+    elif bool(bad.any()):
+        raise ValueError(detail(int(bad.to(torch.int8).argmax())))
 
 
 @dataclass(frozen=True)
@@ -286,7 +310,7 @@ def draw(recipe: Recipe, ids, image_sizes, *, seed: int, epoch: int = 0, dtype: 
             params.append(draw_view(view, ids, image_sizes, seed=seed, epoch=epoch, view_index=first, dtype=dtype,
                                     channels_last=channels_last))
         else:
-            index = torch.arange(first, first + count, device=ids.device).repeat_interleave(B)
+            index = torch.arange(first, first + count, device=ids.device).view(count, 1).expand(count, B).reshape(-1)
             rows = draw_view(view, ids.repeat(count), image_sizes.repeat(count, 1), seed=seed, epoch=epoch,
                              view_index=index, dtype=dtype, channels_last=channels_last)
             params += [rows.select(slice(k * B, (k + 1) * B)) for k in range(count)]

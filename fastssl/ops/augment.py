@@ -43,15 +43,15 @@ from .augment_weights import axis_weights, native_axis_weights
 def _kernel_args(images: RaggedImages, params: AugmentParams, native_weights: bool = False) -> tuple:
     """The arguments of the fused kernels (fastssl_C::augment and fastssl.triton.augment.augment), on the
     batch's device: resize weights from :mod:`.augment_weights` (flip folded into x), factors (B, 4). The
-    torch weights get their tap bound from the images' host sizes (a crop is never longer than its image):
-    nothing is read back from the device."""
+    torch weights get their tap bound from the batch's ``max_size`` (a crop is never longer than its image):
+    nothing is read back."""
     crop = params.crop.to(torch.int64)
     if native_weights:
         y_start, y_weights, y_taps = native_axis_weights(crop[:, 2], params.size[0], params.interpolation)
         x_start, x_weights, x_taps = native_axis_weights(crop[:, 3], params.size[1], params.interpolation,
                                                          flip=params.flip)
     else:
-        longest = images.host_sizes.amax(0).tolist()  # (H, W) on the host
+        longest = images.max_size
         y_start, y_weights, y_taps = axis_weights(crop[:, 2], params.size[0], params.interpolation,
                                                   max_length=longest[0])
         x_start, x_weights, x_taps = axis_weights(crop[:, 3], params.size[1], params.interpolation, flip=params.flip,
@@ -80,13 +80,13 @@ AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp, "t
 
 @torch.library.custom_op("fastssl::augment", mutates_args=())
 def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, host_offsets: torch.Tensor,
-             host_sizes: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor,
+             host_sizes: torch.Tensor, max_size: list[int], crop: torch.Tensor, flip: torch.Tensor,
              factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor, blur_sigma: torch.Tensor,
              solarize: torch.Tensor, size: list[int], blur_kernel: int, mean: list[float], std: list[float],
              dtype: torch.dtype, channels_last: bool, interpolation: str, backend: str) -> torch.Tensor:
-    """The op over flat tensors: a ragged batch (data, offsets, sizes, and the CPU copies of offsets and sizes)
-    and AugmentParams with factors (B, 4)."""
-    images = RaggedImages(data, offsets, sizes, host_offsets, host_sizes)
+    """The op over flat tensors: a ragged batch (data, offsets, sizes, the CPU copies of offsets and sizes,
+    the largest (H, W)) and AugmentParams with factors (B, 4)."""
+    images = RaggedImages(data, offsets, sizes, host_offsets, host_sizes, tuple(max_size))
     brightness, contrast, saturation, hue = factors.unbind(1)
     params = AugmentParams(crop=crop, flip=flip, brightness=brightness, contrast=contrast, saturation=saturation,
                            hue=hue, order=order, grayscale=grayscale, blur_sigma=blur_sigma, solarize=solarize,
@@ -98,8 +98,8 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, hos
 
 
 @_augment.register_fake
-def _(data, offsets, sizes, host_offsets, host_sizes, crop, flip, factors, order, grayscale, blur_sigma, solarize, size, blur_kernel, mean, std,
-      dtype, channels_last, interpolation, backend):
+def _(data, offsets, sizes, host_offsets, host_sizes, max_size, crop, flip, factors, order, grayscale, blur_sigma,
+      solarize, size, blur_kernel, mean, std, dtype, channels_last, interpolation, backend):
     memory = torch.channels_last if channels_last else torch.contiguous_format
     return torch.empty((crop.shape[0], 3, size[0], size[1]), dtype=dtype, device=data.device, memory_format=memory)
 
@@ -146,6 +146,11 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
         (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalised by ``params.mean/std``,
         channels_last memory format when ``params.channels_last``.
 
+    Checks: parameters and batch are checked once, here (the kernels trust them). On the CPU a bad value
+    raises ``ValueError`` naming the sample; parameters on a GPU are checked by ``torch._assert_async``
+    (nothing read back: a device-side assert with the message, see :mod:`fastssl._validation`), and the
+    batch's checks and the resize's tap bound read its host copies (:class:`~fastssl.ragged.RaggedImages`).
+
     Example:
         >>> import torch
         >>> from fastssl import views
@@ -162,8 +167,9 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
     resolved = AUGMENT.resolve(backend, device)
     p = params.to(device)
     factors = torch.stack((p.brightness, p.contrast, p.saturation, p.hue), 1).float()
-    return _augment(batch.data, batch.offsets, batch.sizes, batch.host_offsets, batch.host_sizes, p.crop.to(torch.int64), p.flip.to(torch.bool),
-                    factors, p.order.to(torch.int64), p.grayscale.to(torch.bool), p.blur_sigma.float(),
+    return _augment(batch.data, batch.offsets, batch.sizes, batch.host_offsets, batch.host_sizes,
+                    list(batch.max_size), p.crop.to(torch.int64), p.flip.to(torch.bool), factors,
+                    p.order.to(torch.int64), p.grayscale.to(torch.bool), p.blur_sigma.float(),
                     p.solarize.to(torch.bool), list(p.size), p.blur_kernel, [float(m) for m in p.mean],
                     [float(v) for v in p.std], p.dtype, p.channels_last, p.interpolation, resolved)
 

@@ -49,6 +49,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .. import _validation, backends
 from ..backends import triton_interpreter
 from ._common import device_guard, kernel_output_dtype
 
@@ -448,8 +449,15 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     Returns:
         (B, 3, h, w) of ``dtype``, (x - mean) / std of the augmented view x in [0, 1].
 
-    Host syncs: one, for the checks and whether any sample blurs or changes contrast (the passes to
-    launch, the blur scratch to allocate); the resize weights cost another (their K) in the caller.
+    Checks: only the arguments' types, shapes and devices (metadata, nothing read). The values are checked
+    once, by the public op (:meth:`fastssl.views.AugmentParams.validate`, :class:`fastssl.ragged.RaggedImages`),
+    and the weights come from :func:`~fastssl.ops.augment_weights.axis_weights`: this launcher trusts them.
+
+    Passes: on CPU tensors (the interpreter) the blur and contrast passes run only when a sample needs them
+    (read from ``blur_sigma`` and ``factors``). On a GPU (and under
+    :func:`fastssl._validation.asynchronous_checks`) nothing is read back: both passes are launched and their
+    programs return at once for a sample that does not blur / keeps contrast 1 (3 more launches, and the
+    float32 scratch of (B, 3, h, w) twice, even for a batch that needs neither).
     """
     if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.uint8:
         raise TypeError(f"data must be a 1-D uint8 tensor, got {getattr(data, 'shape', type(data).__name__)} "
@@ -474,17 +482,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     grayscale = _check(grayscale, "grayscale", torch.bool, (B,), device)
     blur_sigma = _check(blur_sigma, "blur_sigma", torch.float32, (B,), device)
     solarize = _check(solarize, "solarize", torch.bool, (B,), device)
-    if not isinstance(blur_kernel, int) or blur_kernel < 1 or blur_kernel % 2 == 0:
-        raise ValueError(f"blur_kernel must be odd and >= 1, got {blur_kernel}")
     mean, std = [float(m) for m in mean], [float(s) for s in std]
-    if len(mean) != 3:
-        raise ValueError(f"mean must have 3 values, got {len(mean)}")
-    if len(std) != 3 or min(std) <= 0:
-        raise ValueError(f"std must be 3 values > 0, got {std}")
-    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise TypeError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
-    blur, contrast = _check_values(data, offsets, sizes, crop, taps, y_start, x_start, y_weights.shape[2],
-                                   x_weights.shape[2], order, blur_sigma, factors)
+    blur, contrast = _passes(blur_sigma, factors)
 
     flags = torch.stack((grayscale, solarize, blur_sigma > 0), 1).to(torch.int32)
     order32 = order.to(torch.int32)
@@ -522,44 +521,12 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     return out.to(dtype) if out.dtype != dtype else out
 
 
-def _check_values(data, offsets, sizes, crop, taps, y_start, x_start, ky, kx, order, blur_sigma, factors
-                  ) -> tuple[bool, bool]:
-    """Checks every image inside data, every crop inside its image, every tap count in [1, min(K, crop
-    length)], every output's taps inside the crop, every order a permutation, every sigma finite and >= 0;
-    returns whether any sample blurs and whether any changes contrast (the passes to launch). One host
-    sync for all of it."""
-    top, left, height, width = crop.unbind(1)
-    H, W = sizes.unbind(1)
-    bad = torch.stack((
-        (offsets < 0) | (offsets + H * W * 3 > data.numel()) | (H < 1) | (W < 1),
-        (top < 0) | (left < 0) | (height < 1) | (width < 1) | (top + height > H) | (left + width > W),
-        (taps[:, 0] < 1) | (taps[:, 0] > torch.clamp(height, max=ky)) | (taps[:, 1] < 1)
-        | (taps[:, 1] > torch.clamp(width, max=kx)),
-        ((y_start < 0) | (y_start + taps[:, :1] > height[:, None])).any(1),
-        ((x_start < 0) | (x_start + taps[:, 1:] > width[:, None])).any(1),
-        (order.sort(1).values != torch.arange(4, device=order.device)).any(1),
-        ~torch.isfinite(blur_sigma) | (blur_sigma < 0),
-    ))
-    status = torch.cat((bad.any(1), (blur_sigma > 0).any().view(1), (factors[:, 1] != 1).any().view(1))).tolist()
-    if not any(status[:-2]):
-        return bool(status[-2]), bool(status[-1])
-    kind, b = (int(v) for v in bad.nonzero()[0])
-    if kind == 0:
-        raise ValueError(f"offsets[{b}] = {int(offsets[b])} with sizes[{b}] = {sizes[b].tolist()} points outside "
-                         f"data ({data.numel()} bytes)")
-    if kind == 1:
-        raise ValueError(f"crop[{b}] = {crop[b].tolist()} (top, left, height, width) lies outside image {b} of size "
-                         f"{sizes[b].tolist()}")
-    if kind == 2:
-        raise ValueError(f"taps[{b}] = {taps[b].tolist()} must be in [1, min(weights per output, crop length)]")
-    if kind in (3, 4):
-        name, start, axis = ("y_start", y_start, 0) if kind == 3 else ("x_start", x_start, 1)
-        raise ValueError(f"{name}[{b}] reads outside crop {b}: starts in [{int(start[b].min())}, "
-                         f"{int(start[b].max())}] with {int(taps[b, axis])} taps, crop length "
-                         f"{int(crop[b, 2 + axis])}")
-    if kind == 5:
-        raise ValueError(f"order[{b}] = {order[b].tolist()} must be a permutation of 0..3")
-    raise ValueError(f"blur_sigma[{b}] must be finite and >= 0, got {float(blur_sigma[b])}")
+def _passes(blur_sigma: torch.Tensor, factors: torch.Tensor) -> tuple[bool, bool]:
+    """Whether to launch the blur pass and the contrast pass: read on the CPU, both on a GPU (see augment) and
+    while capturing launches (what a GPU would run)."""
+    if backends.triton_launch_capture or _validation._asynchronous(blur_sigma):
+        return True, True
+    return bool((blur_sigma > 0).any()), bool((factors[:, 1] != 1).any())
 
 
 # --- ahead-of-time compilation check ------------------------------------------------------------------

@@ -254,7 +254,8 @@ def test_auto_takes_cpp_on_cpu():
 
 def op_args(images, params, backend):
     factors = torch.stack((params.brightness, params.contrast, params.saturation, params.hue), 1).float()
-    return (images.data, images.offsets, images.sizes, images.host_offsets, images.host_sizes, params.crop, params.flip, factors, params.order,
+    return (images.data, images.offsets, images.sizes, images.host_offsets, images.host_sizes, list(images.max_size),
+            params.crop, params.flip, factors, params.order,
             params.grayscale, params.blur_sigma, params.solarize, list(params.size), params.blur_kernel,
             list(params.mean), list(params.std), params.dtype, params.channels_last, params.interpolation, backend)
 
