@@ -116,7 +116,8 @@ def cases() -> list[tuple[str, str, str, callable]]:
     for h, w in SIDES:
         for dt in IMAGE_DTYPES:
             x = (2, 3, h, w)
-            out.append(("rgb_to_lab", f"{h}x{w}", dt, lambda x=x, dt=dt: ops.rgb_to_lab(_images(x, dt), backend="triton")))
+            out.append(("rgb_to_lab", f"{h}x{w}", dt,
+                        lambda x=x, dt=dt: ops.rgb_to_lab(_images(x, dt), backend="triton")))
             if dt in ("uint8", "bf16"):
                 out.append(("rgb_to_lab", f"{h}x{w} channels_last", dt, lambda x=x, dt=dt: ops.rgb_to_lab(
                     _images(x, dt).permute(0, 2, 3, 1), channels_last=True, backend="triton")))
@@ -222,7 +223,8 @@ def table(records: list[Record]) -> str:
         row[3].add(r.op)
         grid = "" if all(g <= limit for g, limit in zip(r.grid, MAX_GRID)) else f"grid {tuple(r.grid)} over the limit"
         row[4] = row[4] or r.error or grid
-    lines = ["| kernel | arch | dtype | compile-time constants | registers | spill bytes | shared bytes | ops | problem |",
+    lines = ["| kernel | arch | dtype | compile-time constants | registers | spill bytes | shared bytes | ops "
+             "| problem |",
              "|---|---|---|---|---:|---:|---:|---|---|"]
     for (kernel, arch, dtype, constants), (regs, spills, shared, op_names, error) in sorted(rows.items()):
         error = error.splitlines()[0][:120] if error else ""
