@@ -96,6 +96,49 @@ def render(label: int, classes: int, height: int, width: int, rng: np.random.Gen
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def _distinct_colour(avoid: list[np.ndarray], rng: np.random.Generator, distance: float = 110.0) -> np.ndarray:
+    """A random RGB colour at least ``distance`` (Euclidean, 0..255 units) from each of ``avoid`` when one is found in
+    a few tries (else the farthest tried)."""
+    best, best_gap = None, -1.0
+    for _ in range(16):
+        colour = rng.uniform(0, 255, 3)
+        gap = min(float(np.linalg.norm(colour - a)) for a in avoid)
+        if gap >= distance:
+            return colour
+        if gap > best_gap:
+            best, best_gap = colour, gap
+    return best
+
+
+def render_object(label: int, classes: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """One (height, width, 3) uint8 image of class ``label``: a large object on a camouflage background.
+
+    The class is the object's shape (:data:`SHAPES`, cycled when ``classes`` > 10) and nothing else: its
+    colour, size (half-size 28-42% of the short side), position, tilt (±20°) and shading, and the
+    background's two colours and blotch pattern (thresholded :func:`pink_noise`) are random per image, so
+    colour and layout statistics — what the features of a randomly initialised network mostly carry —
+    say nothing about the class, while shape survives crops and colour changes (what augmentation-invariant
+    pretraining learns).
+    """
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    blotches = 1 / (1 + np.exp(-3 * pink_noise(height, width, rng, exponent=1.2)))
+    image = a + blotches[..., None] * (b - a)
+    short = min(height, width)
+    size = rng.uniform(0.28, 0.42) * short
+    cy = rng.uniform(min(size, height / 2), max(height - size, height / 2))
+    cx = rng.uniform(min(size, width / 2), max(width - size, width / 2))
+    tilt = rng.uniform(-np.pi / 9, np.pi / 9)
+    u, v = (y - cy) / size, (x - cx) / size
+    inside = _shape_mask(SHAPES[label % len(SHAPES)], np.cos(tilt) * u - np.sin(tilt) * v,
+                         np.sin(tilt) * u + np.cos(tilt) * v)
+    colour = _distinct_colour([a, b], rng)
+    shade = 1 + rng.uniform(-0.25, 0.25) * (u * np.cos(tilt) + v * np.sin(tilt))  # a light from one side
+    image[inside] = (colour * shade[..., None])[inside]
+    image += rng.normal(0, 5, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 def _encode(image: np.ndarray, format: str = "JPEG", **options) -> bytes:
     import PIL.Image
 
@@ -124,6 +167,25 @@ def write_image_folder(root: str, *, classes: int = 10, per_class: int = 100, mi
             h, w = rng.integers(min_size, max_size + 1, 2)
             with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
                 f.write(_encode(render(label, classes, int(h), int(w), rng, texture), quality=quality))
+    return root
+
+
+def write_object_folder(root: str, *, classes: int = 6, per_class: int = 300, min_size: int = 56,
+                        max_size: int = 80, quality: int = 90, seed: int = 0) -> str:
+    """Writes ``root/class_<c>/<i>.jpg`` (``classes`` × ``per_class`` JPEGs of :func:`render_object`) and returns
+    ``root``: the demo's data, on which pretraining has something to learn that random features lack."""
+    if not 1 <= classes <= len(SHAPES) or per_class < 1:
+        raise ValueError(f"classes must be in 1..{len(SHAPES)} and per_class >= 1, got {classes}, {per_class}")
+    if not 8 <= min_size <= max_size:
+        raise ValueError(f"need 8 <= min_size <= max_size, got {min_size}, {max_size}")
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            h, w = rng.integers(min_size, max_size + 1, 2)
+            with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
+                f.write(_encode(render_object(label, classes, int(h), int(w), rng), quality=quality))
     return root
 
 
