@@ -86,7 +86,8 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         per_epoch = 2
         log(f"fastssl demo: the batch is reduced to {batch_size} images to make 2 batches of the {written} images")
     where = resolve_device(device)
-    log(f"fastssl demo: {task} on {written} generated JPEGs of {classes} shapes ({data}), {backbone} at "
+    asked = "" if written == images else f" (asked for {images}: {written // classes} per class, at least 2)"
+    log(f"fastssl demo: {task} on {written} generated JPEGs{asked} of {classes} shapes ({data}), {backbone} at "
         f"{image_size} px, batches of {batch_size}, "
         + (f"{steps} steps" if steps is not None else f"{minutes:g} min of training"))
 
@@ -100,43 +101,52 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     baseline = _scores(random_init, data, evaluation)
     planned = steps
     if steps is None:
-        step_s = measure_step_time(random_init, data, batch_size=batch_size, decoder=decoder, device=where)
-        planned = max(1, math.ceil(SCHEDULE_MARGIN * 60 * minutes / step_s))
-    every = max(1, planned // (CURVE_POINTS + 1)) if curve else 10**9
-    config = TrainConfig(task=task, data=data, out=os.path.join(out, "run"), backbone=backbone, image_size=image_size,
-                         batch_size=batch_size, epochs=max(1, math.ceil(planned / per_epoch)),
-                         warmup_epochs=min(1.0, 0.1 * planned / per_epoch), max_steps=steps,
-                         time_limit_s=None if steps is not None else 60 * minutes, checkpoint_every=every,
-                         keep_checkpoints=CURVE_POINTS + 3, overwrite=True, device=device, decoder=decoder, seed=seed,
-                         progress=progress, task_options=options)
-    t0 = time.perf_counter()
-    result = train(config)
-    train_s = time.perf_counter() - t0
-    checkpoints = _checkpoints(os.path.join(out, "run", "checkpoints"))
-    trained = build()
-    trained.load_state_dict(load(checkpoints[-1][1])["model"] if checkpoints else random_init.state_dict())
-    scores = {"trained": _scores(trained.to(where), data, evaluation), "random_init": baseline}
+        planned = 0 if minutes == 0 else max(1, math.ceil(SCHEDULE_MARGIN * 60 * minutes / measure_step_time(
+            random_init, data, batch_size=batch_size, decoder=decoder, device=where)))
+    if planned == 0:  # nothing to train: the report gives the random-init scores and says so
+        result, train_s, checkpoints = None, 0.0, []
+    else:
+        every = max(1, planned // (CURVE_POINTS + 1)) if curve else 10**9
+        config = TrainConfig(task=task, data=data, out=os.path.join(out, "run"), backbone=backbone,
+                             image_size=image_size, batch_size=batch_size, epochs=max(1, math.ceil(planned / per_epoch)),
+                             warmup_epochs=min(1.0, 0.1 * planned / per_epoch), max_steps=steps,
+                             time_limit_s=None if steps is not None else 60 * minutes, checkpoint_every=every,
+                             keep_checkpoints=CURVE_POINTS + 3, overwrite=True, device=device, decoder=decoder,
+                             seed=seed, progress=progress, task_options=options)
+        t0 = time.perf_counter()
+        result = train(config)
+        train_s = time.perf_counter() - t0
+        checkpoints = _checkpoints(os.path.join(out, "run", "checkpoints"))
+    losses = result.losses if result else []
+    done = result.steps if result else 0
+    if done:
+        trained = build()
+        trained.load_state_dict(load(checkpoints[-1][1])["model"])
+        scores = {"trained": _scores(trained.to(where), data, evaluation), "random_init": baseline}
+    else:
+        scores = {"trained": baseline, "random_init": baseline}
     knn_curve = [(0, 100 * baseline["knn"])]
     for step, path in checkpoints[:-1]:
         if step > 0:
             trained.load_state_dict(load(path)["model"])
             f = features_for(trained, data, **evaluation)
             knn_curve.append((step, 100 * knn_accuracy(f.train, f.train_labels, f.val, f.val_labels)))
-    knn_curve.append((result.steps, 100 * scores["trained"]["knn"]))
-    ends = max(1, min(10, len(result.losses) // 2))  # steps averaged at each end of the run
-    first, last = _mean(result.losses[:ends]), _mean(result.losses[-ends:])
+    if done:
+        knn_curve.append((done, 100 * scores["trained"]["knn"]))
+    ends = max(1, min(10, len(losses) // 2))  # steps averaged at each end of the run
+    first, last = _mean(losses[:ends]), _mean(losses[-ends:])
     report = {"task": task, "backbone": backbone, "image_size": image_size, "images": written, "classes": classes,
-              "batch_size": batch_size, "steps": result.steps, "planned_steps": planned,
+              "batch_size": batch_size, "steps": done, "planned_steps": planned,
               "budget": f"{steps} steps" if steps is not None else f"{minutes:g} min",
-              "epochs": round(result.epochs_done, 2), "train_s": round(train_s, 1),
-              "images_per_s": round(result.steps * batch_size / train_s, 1) if train_s > 0 else 0.0,
-              "data_wait": round(result.data_wait, 3), "loss_first": first, "loss_last": last, "loss_steps_averaged": ends,
+              "epochs": round(result.epochs_done, 2) if result else 0.0, "train_s": round(train_s, 1),
+              "images_per_s": round(done * batch_size / train_s, 1) if train_s > 0 else 0.0,
+              "data_wait": round(result.data_wait, 3) if result else 0.0, "loss_first": first, "loss_last": last, "loss_steps_averaged": ends,
               "scores": scores, "knn_curve": [(s, round(a, 2)) for s, a in knn_curve],
               "gain": {k: round(100 * (scores["trained"][k] - baseline[k]), 1) for k in ("knn", "linear")},
-              "checkpoint": result.checkpoint, "out": out, "files": []}
-    reason = "no training step ran" if result.steps == 0 else why_no_figure(result.losses)
+              "checkpoint": result.checkpoint if result else None, "out": out, "files": []}
+    reason = f"no training step ran ({report['budget']})" if done == 0 else why_no_figure(losses)
     if reason is None:
-        report["files"] = training_figure(result.losses, os.path.join(out, "report"), knn=knn_curve,
+        report["files"] = training_figure(losses, os.path.join(out, "report"), knn=knn_curve,
                                           random_init_knn=100 * baseline["knn"], chance=100 / classes,
                                           title=f"{task} pretraining ({backbone}, {image_size} px): loss and kNN")
     report["no_figure"] = reason
