@@ -51,7 +51,7 @@ def asynchronous_checks():
         _force_asynchronous = previous
 
 
-def _asynchronous(x: torch.Tensor) -> bool:
+def checks_asynchronously(x: torch.Tensor) -> bool:
     return (x.is_cuda or _force_asynchronous) and check_finite_mode() != "sync"
 
 
@@ -108,7 +108,7 @@ def check_values(x: torch.Tensor, name: str, *, unit_range: bool = False) -> Non
     if not x.is_floating_point() or not _checking(x):
         return
     low, high = torch.aminmax(x.detach())  # one read, no temporary; NaN propagates into both
-    if _asynchronous(x):
+    if checks_asynchronously(x):
         ends = torch.stack((low, high))
         _assert_async(torch.isfinite(ends).all(), _non_finite_message(name, None))
         if unit_range:
@@ -134,7 +134,7 @@ def check_index_range(index: torch.Tensor, name: str, low: int, high: int) -> No
         return
     lo, hi = torch.aminmax(index)
     message = f"{name} must lie in [{low}, {high})"
-    if _asynchronous(index):
+    if checks_asynchronously(index):
         _assert_async((lo >= low) & (hi < high), message)
         return
     lo, hi = int(lo), int(hi)
@@ -148,7 +148,7 @@ def check_none_equal(a: torch.Tensor, b: torch.Tensor, message: str) -> None:
     if a.numel() == 0 or torch.compiler.is_compiling():
         return
     clash = (a == b).any()
-    if _asynchronous(a):
+    if checks_asynchronously(a):
         _assert_async(~clash, message)
     elif bool(clash):
         raise ValueError(message)

@@ -73,7 +73,7 @@ class RaggedImages:
                    f"offsets/sizes point outside data ({self.data.numel()} bytes)"),
                   ((sizes <= torch.tensor(self.max_size)).all(), f"sizes exceed max_size {self.max_size}"))
         for passed, message in checks:
-            if _validation._asynchronous(sizes):
+            if _validation.checks_asynchronously(sizes):
                 _validation._assert_async(passed, message)
             elif not bool(passed):
                 raise ValueError(f"{message}, got sizes {sizes.tolist()} and offsets {offsets.tolist()}")

@@ -149,7 +149,7 @@ def _moved(t: torch.Tensor, device) -> torch.Tensor:
 def _refuse(bad: torch.Tensor, message: str, detail) -> None:
     """Raises ``ValueError(detail(b))`` for the first b where ``bad`` (B,) bool is set; on a GPU (or under
     ``asynchronous_checks``) ``message`` goes to ``torch._assert_async`` instead: nothing is read back."""
-    if _validation._asynchronous(bad):
+    if _validation.checks_asynchronously(bad):
         _validation._assert_async(~bad.any(), message)
     elif bool(bad.any()):
         raise ValueError(detail(int(bad.to(torch.int8).argmax())))

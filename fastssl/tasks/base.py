@@ -48,9 +48,9 @@ def squares(images: RaggedImages, ids: torch.Tensor, epoch: int, size: int, *, s
     """(B, 3, size, size) float32 in [0, 1] (with ``PLAIN``): a random resized crop of each image, or
     with ``scale=None`` the whole image squashed to the square (evaluation)."""
     vr = replace(recipe, size=size, flip_p=0.5 if flip else 0.0, scale=scale or (1.0, 1.0))
-    params = views.draw_view(vr, ids, images.sizes, seed=seed, epoch=epoch, view_index=view)
+    params = views.draw_view(vr, ids, images.host_sizes, seed=seed, epoch=epoch, view_index=view)
     if scale is None:  # the whole image: crop = (0, 0, H, W)
-        sizes = images.sizes.to(params.crop.device)
+        sizes = images.host_sizes.to(params.crop.device)
         params = replace(params, crop=torch.cat([torch.zeros_like(sizes), sizes], 1))
     return augment(images, params)
 

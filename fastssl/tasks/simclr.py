@@ -47,7 +47,7 @@ class SimCLRTask(Task):
 
     @torch.no_grad()
     def transform(self, images, ids, epoch):
-        params = views.draw(self.recipe, ids, images.sizes, seed=self.seed, epoch=epoch)
+        params = views.draw(self.recipe, ids, images.host_sizes, seed=self.seed, epoch=epoch)
         return {"views": [augment(images, p) for p in params]}
 
     def forward(self, batch):

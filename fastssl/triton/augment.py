@@ -524,7 +524,7 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
 def _passes(blur_sigma: torch.Tensor, factors: torch.Tensor) -> tuple[bool, bool]:
     """Whether to launch the blur pass and the contrast pass: read on the CPU, both on a GPU (see augment) and
     while capturing launches (what a GPU would run)."""
-    if backends.triton_launch_capture or _validation._asynchronous(blur_sigma):
+    if backends.triton_launch_capture or _validation.checks_asynchronously(blur_sigma):
         return True, True
     return bool((blur_sigma > 0).any()), bool((factors[:, 1] != 1).any())
 
