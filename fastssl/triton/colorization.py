@@ -31,46 +31,48 @@ def _key_distance(key):
 
 
 @triton.jit
-def _store_slot(index_ptr, weight_ptr, offset, key, weight, mask):
-    tl.store(index_ptr + offset, (key & 0xFFFFFFFF).to(tl.int64), mask=mask)
-    tl.store(weight_ptr + offset, weight, mask=mask)
+def _store_slot(index_ptr, weight_ptr, offset, key, weight):
+    tl.store(index_ptr + offset, (key & 0xFFFFFFFF).to(tl.int64))
+    tl.store(weight_ptr + offset, weight)
 
 
 @triton.jit
-def _cell_ab(image_ptr, table_ptr, l_ptr, n, i, j, in_grid, H, W,
+def _cell_ab(image_ptr, table_ptr, l_ptr, n, i, j, H, W,
              CHANNELS_LAST: tl.constexpr, FACTOR: tl.constexpr, FACTOR_POW2: tl.constexpr,
              MEAN_POOL: tl.constexpr):
     """Converts the pixels of cells (n, i, j), writes their L - 50, returns the pooled (a, b) of each cell.
 
     One row of every cell at a time, as a (cell, column) tile: the columns of a cell are contiguous
-    in memory.
+    in memory. Tile columns outside the cell (past the image's right or bottom edge, or past FACTOR
+    when it is no power of 2) are clamped to a pixel of the image: they load, convert and store that
+    pixel's L like the lane that owns it (the same value to the same place) and are left out of the pool.
+    No load or store needs a mask.
     """
     pixels = H * W
     dx = tl.arange(0, FACTOR_POW2)[None, :]
     x = j[:, None] * FACTOR + dx
-    in_cell = in_grid[:, None] & (dx < FACTOR) & (x < W)
+    in_row = (dx < FACTOR) & (x < W)
+    x = tl.minimum(x, W - 1)
     image = n[:, None]
-    sum_a = tl.zeros(in_grid.shape, tl.float32)
-    sum_b = tl.zeros(in_grid.shape, tl.float32)
-    count = tl.zeros(in_grid.shape, tl.float32)
+    sum_a = tl.zeros(n.shape, tl.float32)
+    sum_b = tl.zeros(n.shape, tl.float32)
+    count = tl.zeros(n.shape, tl.float32)
     for dy in range(FACTOR):
         y = i * FACTOR + dy
-        valid = in_cell & (y < H)[:, None]
-        p = y.to(tl.int64)[:, None] * W + x
+        p = tl.minimum(y, H - 1).to(tl.int64)[:, None] * W + x
         offset, step = _pixel_offsets(image, p, pixels, CHANNELS_LAST)
-        r = _load_linear(image_ptr + offset, valid, table_ptr, True)
-        g = _load_linear(image_ptr + offset + step, valid, table_ptr, True)
-        b = _load_linear(image_ptr + offset + 2 * step, valid, table_ptr, True)
+        r = _load_linear(image_ptr + offset, None, table_ptr, True)
+        g = _load_linear(image_ptr + offset + step, None, table_ptr, True)
+        b = _load_linear(image_ptr + offset + 2 * step, None, table_ptr, True)
         L, A, B = _linear_rgb_to_lab(r, g, b)
-        tl.store(l_ptr + image.to(tl.int64) * pixels + p, L - 50.0, mask=valid)
+        tl.store(l_ptr + image.to(tl.int64) * pixels + p, L - 50.0)
         if MEAN_POOL:
-            take = valid
+            take = in_row & (y < H)[:, None]
         else:
-            take = valid & (dx == 0) & (dy == 0)  # the top-left pixel
+            take = (dx == 0) & (dy == 0)  # the top-left pixel, always in the image
         sum_a += tl.sum(tl.where(take, A, 0.0), axis=1)
         sum_b += tl.sum(tl.where(take, B, 0.0), axis=1)
         count += tl.sum(take.to(tl.float32), axis=1)
-    count = tl.maximum(count, 1.0)  # lanes past the last cell have no pixel; they are masked out
     return sum_a / count, sum_b / count
 
 
@@ -86,16 +88,17 @@ def _colorization_targets_kernel(image_ptr, table_ptr, bins_ptr, l_ptr, ab_ptr, 
                                  H, W, h, w, total_cells, num_bins, weight_scale,
                                  CHANNELS_LAST: tl.constexpr, FACTOR: tl.constexpr, FACTOR_POW2: tl.constexpr,
                                  MEAN_POOL: tl.constexpr, K: tl.constexpr, BLOCK: tl.constexpr):
-    g = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    in_grid = g < total_cells
+    # Lanes past the last cell redo the last cell: they store the same values to the same places, so
+    # that no load or store needs a mask (predicates held across the kernel spilled on sm_90).
+    g = tl.minimum(tl.program_id(0) * BLOCK + tl.arange(0, BLOCK), total_cells - 1)
     cells = h * w
     n = g // cells
     cell = g % cells
-    a, b = _cell_ab(image_ptr, table_ptr, l_ptr, n, cell // w, cell % w, in_grid, H, W,
+    a, b = _cell_ab(image_ptr, table_ptr, l_ptr, n, cell // w, cell % w, H, W,
                     CHANNELS_LAST, FACTOR, FACTOR_POW2, MEAN_POOL)
     ab_offset = n.to(tl.int64) * 2 * cells + cell
-    tl.store(ab_ptr + ab_offset, a, mask=in_grid)
-    tl.store(ab_ptr + ab_offset + cells, b, mask=in_grid)
+    tl.store(ab_ptr + ab_offset, a)
+    tl.store(ab_ptr + ab_offset + cells, b)
 
     # Candidate (d2, q) as one int64 key, the bits of d2 (a non-negative float32, whose bits order like
     # its value) above q: comparing keys compares distances, and on equal distances the bins, the lower
@@ -153,21 +156,21 @@ def _colorization_targets_kernel(image_ptr, table_ptr, bins_ptr, l_ptr, ab_ptr, 
     inv_total = 1.0 / total
 
     slot = n.to(tl.int64) * K * cells + cell
-    _store_slot(index_ptr, weight_ptr, slot, s0, w0 * inv_total, in_grid)
+    _store_slot(index_ptr, weight_ptr, slot, s0, w0 * inv_total)
     if K > 1:
-        _store_slot(index_ptr, weight_ptr, slot + cells, s1, w1 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + cells, s1, w1 * inv_total)
     if K > 2:
-        _store_slot(index_ptr, weight_ptr, slot + 2 * cells, s2, w2 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 2 * cells, s2, w2 * inv_total)
     if K > 3:
-        _store_slot(index_ptr, weight_ptr, slot + 3 * cells, s3, w3 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 3 * cells, s3, w3 * inv_total)
     if K > 4:
-        _store_slot(index_ptr, weight_ptr, slot + 4 * cells, s4, w4 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 4 * cells, s4, w4 * inv_total)
     if K > 5:
-        _store_slot(index_ptr, weight_ptr, slot + 5 * cells, s5, w5 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 5 * cells, s5, w5 * inv_total)
     if K > 6:
-        _store_slot(index_ptr, weight_ptr, slot + 6 * cells, s6, w6 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 6 * cells, s6, w6 * inv_total)
     if K > 7:
-        _store_slot(index_ptr, weight_ptr, slot + 7 * cells, s7, w7 * inv_total, in_grid)
+        _store_slot(index_ptr, weight_ptr, slot + 7 * cells, s7, w7 * inv_total)
 
 
 def _block_size(total_cells: int) -> int:

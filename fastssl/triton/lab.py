@@ -141,12 +141,17 @@ def _pixel_offsets(image, p, pixels, CHANNELS_LAST: tl.constexpr):
 
 @triton.jit
 def _load_linear(ptr, mask, table_ptr, UINT8: tl.constexpr):
-    """Linear-light value of the sRGB samples at ``ptr``: uint8 by table lookup (exact), floats by formula."""
-    if UINT8:
-        level = tl.load(ptr, mask=mask, other=0).to(tl.int32)
-        value = tl.load(table_ptr + level, mask=mask, other=0.0)
+    """Linear-light value of the sRGB samples at ``ptr``: uint8 by table lookup (exact), floats by formula.
+
+    ``mask`` may be None: every pointer is valid."""
+    if mask is None:
+        sample = tl.load(ptr)
     else:
-        value = _srgb_to_linear(tl.load(ptr, mask=mask, other=0.0).to(tl.float32))
+        sample = tl.load(ptr, mask=mask, other=0)
+    if UINT8:
+        value = tl.load(table_ptr + sample.to(tl.int32))
+    else:
+        value = _srgb_to_linear(sample.to(tl.float32))
     return value
 
 

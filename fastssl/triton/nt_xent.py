@@ -50,14 +50,13 @@ at most MAX_SPILL_BYTES per thread (checked by compiling each for sm_80 and sm_9
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import triton
 import triton.language as tl
 
 from ..backends import triton_interpreter
-from ._common import device_guard
+from ._common import device_guard, multiprocessor_count
 
 FIXED_MAX_LIMIT = 80.0  # use the fixed maximum 1/tau when 2/tau <= this (exp(-80) ~ 1.8e-35 is a normal float32)
 EXCL_NONE, EXCL_ROW, EXCL_COL, EXCL_DIAG = 0, 1, 2, 3
@@ -215,11 +214,6 @@ def _tiles(d: int, dtype: torch.dtype, small: bool, interpreter: bool) -> dict:
     return dict(BLOCK_M=block, BLOCK_N=block, BLOCK_D=block_d, num_warps=4 if small else 8, num_stages=2)
 
 
-@functools.cache
-def _sm_count(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
 class Plan:
     """How one kernel launch covers an (M rows) x (N columns) problem: tiles, the grid and the splits."""
 
@@ -245,7 +239,7 @@ class Plan:
 
 def _plan(x: torch.Tensor, n: int, partial_row_bytes: int = 0) -> Plan:
     interpreter = triton_interpreter()
-    programs = INTERPRETER_PROGRAMS if interpreter else _sm_count(x.device)
+    programs = INTERPRETER_PROGRAMS if interpreter else multiprocessor_count(x.device)
     return Plan(x.shape[0], n, x.shape[1], x.dtype, programs, interpreter, partial_row_bytes)
 
 
