@@ -43,8 +43,8 @@ ColorizationOutputs allocate_colorization_outputs(const ColorizationShapes& s, i
           pooled_empty({s.batch, k, s.out_height, s.out_width}, f)};
 }
 
-cpu::ColorizationArgs colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,
-                                        int64_t factor, bool mean_pool, int64_t k, double sigma) {
+colorization::Args colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,
+                                      int64_t factor, bool mean_pool, int64_t k, double sigma) {
   return {s.height,
           s.width,
           s.out_height,
@@ -67,7 +67,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> colorization_targets_
   const at::Tensor in = images.contiguous();
   const at::Tensor centres = bins.contiguous();
   ColorizationOutputs out = allocate_colorization_outputs(s, k, in.options());
-  const cpu::ColorizationArgs args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
+  const colorization::Args args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
   const int64_t cells = s.out_height * s.out_width, pixels = s.height * s.width;
   at::parallel_for(0, s.batch * s.out_height, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end;) {

@@ -3,7 +3,7 @@
 
 #include <torch/types.h>
 
-#include "../kernels/cpu/colorization.h"
+#include "../kernels/common/colorization.h"
 
 namespace fastssl {
 
@@ -23,7 +23,7 @@ ColorizationShapes check_colorization_args(const at::Tensor& images, const at::T
 ColorizationOutputs allocate_colorization_outputs(const ColorizationShapes& s, int64_t k,
                                                   const at::TensorOptions& options);
 // The kernels' arguments; `bins` must be contiguous float32 and outlive the call.
-cpu::ColorizationArgs colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,
-                                        int64_t factor, bool mean_pool, int64_t k, double sigma);
+colorization::Args colorization_args(const ColorizationShapes& s, const at::Tensor& bins, bool channels_last,
+                                      int64_t factor, bool mean_pool, int64_t k, double sigma);
 
 }  // namespace fastssl

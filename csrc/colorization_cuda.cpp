@@ -19,7 +19,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> colorization_targets_
   const at::Tensor in = images.contiguous();
   const at::Tensor centres = bins.contiguous();
   ColorizationOutputs out = allocate_colorization_outputs(s, k, in.options());
-  const cpu::ColorizationArgs args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
+  const colorization::Args args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
   C10_CUDA_CHECK(gpu::colorization_targets(args, s.batch, in.const_data_ptr<uint8_t>(),
                                            out.l.mutable_data_ptr<float>(), out.ab.mutable_data_ptr<float>(),
                                            out.index.mutable_data_ptr<int64_t>(),

@@ -2,7 +2,7 @@
 // future CUDA kernels. Specification: fastssl/reference/augment.py. Every function works on float32
 // RGB in [0, 1] and is branch-free (selects only), so that gcc vectorises the loops that call it.
 //
-//   gray(r, g, b)         = 0.299 r + 0.587 g + 0.114 b
+//   gray(r, g, b)         = color::gray (kernels/common/color.h): 0.299 r + 0.587 g + 0.114 b
 //   brightness f          : clamp(f x)
 //   contrast f, mean m    : clamp(f x + (1 - f) m), m = mean of gray over the image (computed by the caller)
 //   saturation f          : clamp(f x + (1 - f) gray(x))
@@ -17,10 +17,6 @@
 
 namespace fastssl {
 namespace augment {
-
-constexpr float kGrayR = 0.299f, kGrayG = 0.587f, kGrayB = 0.114f;
-
-FASTSSL_HD float gray(float r, float g, float b) { return kGrayR * r + kGrayG * g + kGrayB * b; }
 
 FASTSSL_HD float clamp01(float x) { return clamp_f(x, 0.0f, 1.0f); }
 

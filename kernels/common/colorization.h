@@ -10,6 +10,19 @@ namespace colorization {
 
 constexpr int kMaxK = 8;
 
+// The arguments of one batch, the same for the CPU loop and the CUDA kernel (passed by value).
+struct Args {
+  int64_t height, width;          // input pixels
+  int64_t out_height, out_width;  // ceil(height / factor), ceil(width / factor)
+  bool channels_last;             // image is (H, W, 3) instead of (3, H, W)
+  int factor;                     // downsampling of the ab targets (4 in the paper)
+  bool mean_pool;                 // ab of a cell: mean over its pixels, else its top-left pixel
+  const float* bins;              // (num_bins, 2) ab bin centres
+  int num_bins;
+  int k;                          // nearest bins kept, 1..kMaxK
+  float inv_two_sigma2;           // 1 / (2 sigma^2)
+};
+
 // The k nearest ab bins of (a, b) among Q bins (bins[2q], bins[2q+1]), nearest first, ties to the
 // lower bin index, and their soft-encoding weights exp(-d^2 / (2 sigma^2)) normalised to sum 1.
 //

@@ -98,13 +98,5 @@ FASTSSL_HD void lab_to_rgb(float L, float A, float B, bool clip, float& r, float
   b = select(nan, qnan, b);
 }
 
-// The 256-entry table that makes uint8 linearisation exact: entry v = srgb_to_linear(v / 255),
-// evaluated in double precision and rounded once. Passed by value to the CUDA kernels.
-struct SrgbTable {
-  float v[256];
-};
-
-SrgbTable make_srgb_table();  // defined in kernels/cpu/lab.cpp (host only)
-
 }  // namespace lab
 }  // namespace fastssl

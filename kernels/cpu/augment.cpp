@@ -7,6 +7,7 @@
 #endif
 
 #include "../common/augment.h"
+#include "../common/color.h"
 #include "simd.h"
 
 namespace fastssl {
@@ -280,12 +281,12 @@ double mean_gray(const float* __restrict r, const float* __restrict g, const flo
     v8f lanes{};
     int64_t i = first;
     for (; i + 8 <= last; i += 8) {
-      lanes += augment::kGrayR * load<v8f>(r + i) + augment::kGrayG * load<v8f>(g + i) +
-               augment::kGrayB * load<v8f>(b + i);
+      lanes += color::kGrayR * load<v8f>(r + i) + color::kGrayG * load<v8f>(g + i) +
+               color::kGrayB * load<v8f>(b + i);
     }
     float partial = 0.0f;
     for (int k = 0; k < 8; ++k) partial += lanes[k];
-    for (; i < last; ++i) partial += augment::gray(r[i], g[i], b[i]);
+    for (; i < last; ++i) partial += color::gray(r[i], g[i], b[i]);
     total += partial;
   }
   return total / static_cast<double>(n);
@@ -295,7 +296,7 @@ FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void saturate(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float f) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float m = augment::gray(r[i], g[i], b[i]);
+    const float m = color::gray(r[i], g[i], b[i]);
     r[i] = augment::blend(r[i], f, m);
     g[i] = augment::blend(g[i], f, m);
     b[i] = augment::blend(b[i], f, m);
@@ -311,7 +312,7 @@ void rotate_hue(float* __restrict r, float* __restrict g, float* __restrict b, i
 FASTSSL_CPU_CLONES FASTSSL_FINITE_COLOUR
 void to_gray(float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) r[i] = augment::gray(r[i], g[i], b[i]);
+  for (int64_t i = 0; i < n; ++i) r[i] = color::gray(r[i], g[i], b[i]);
 }
 
 // The colour ops in the sample's order; an identity factor skips its pass (the reference's pass is

@@ -10,7 +10,7 @@
 namespace fastssl {
 namespace cpu {
 
-void colorization_targets_rows(const ColorizationArgs& args, const uint8_t* image, float* l_out, float* ab_out,
+void colorization_targets_rows(const colorization::Args& args, const uint8_t* image, float* l_out, float* ab_out,
                                int64_t* index_out, float* weight_out, int64_t row_begin, int64_t row_end) {
   const int64_t H = args.height, W = args.width, h = args.out_height, w = args.out_width;
   const int64_t plane = H * W, cells = h * w;

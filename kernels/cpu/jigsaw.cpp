@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../common/augment.h"  // gray(): the one definition of the luma weights
+#include "../common/color.h"
 
 namespace fastssl {
 namespace cpu {
@@ -55,7 +55,7 @@ double gather_plane(const T* image, const jigsaw::Strides& s, const int64_t* ori
 void to_grey(float* r, float* g, float* b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float luma = fastssl::augment::gray(r[i], g[i], b[i]);
+    const float luma = color::gray(r[i], g[i], b[i]);
     r[i] = g[i] = b[i] = luma;
   }
 }

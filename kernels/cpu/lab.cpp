@@ -1,27 +1,10 @@
 #include "lab.h"
 
-#include <cmath>
+#include "../common/color.h"
+#include "../common/lab.h"
 
 namespace fastssl {
-namespace lab {
-
-SrgbTable make_srgb_table() {
-  SrgbTable table;
-  for (int v = 0; v < 256; ++v) {
-    const double x = v / 255.0;
-    table.v[v] = static_cast<float>(x > 0.04045 ? std::pow((x + 0.055) / 1.055, 2.4) : x / 12.92);
-  }
-  return table;
-}
-
-}  // namespace lab
-
 namespace cpu {
-
-const lab::SrgbTable& srgb_table() {
-  static const lab::SrgbTable table = lab::make_srgb_table();
-  return table;
-}
 
 FASTSSL_CPU_CLONES
 void rgb_to_lab_planar(const float* __restrict r, const float* __restrict g, const float* __restrict b,
@@ -33,7 +16,7 @@ void rgb_to_lab_planar(const float* __restrict r, const float* __restrict g, con
 FASTSSL_CPU_CLONES
 void rgb_to_lab_planar(const uint8_t* __restrict r, const uint8_t* __restrict g, const uint8_t* __restrict b,
                        float* __restrict L, float* __restrict A, float* __restrict B, int64_t n) {
-  const float* lin = srgb_table().v;
+  const float* lin = color::srgb_table().v;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) lab::linear_rgb_to_lab(lin[r[i]], lin[g[i]], lin[b[i]], L[i], A[i], B[i]);
 }
@@ -47,7 +30,7 @@ void rgb_to_lab_interleaved(const float* __restrict rgb, float* __restrict lab, 
 
 FASTSSL_CPU_CLONES
 void rgb_to_lab_interleaved(const uint8_t* __restrict rgb, float* __restrict lab, int64_t n) {
-  const float* lin = srgb_table().v;
+  const float* lin = color::srgb_table().v;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i)
     lab::linear_rgb_to_lab(lin[rgb[3 * i]], lin[rgb[3 * i + 1]], lin[rgb[3 * i + 2]], lab[3 * i], lab[3 * i + 1],

@@ -4,8 +4,6 @@
 
 #include <cstdint>
 
-#include "../common/lab.h"
-
 namespace fastssl {
 namespace cpu {
 
@@ -20,9 +18,6 @@ void rgb_to_lab_interleaved(const uint8_t* rgb, float* lab, int64_t n);
 void lab_to_rgb_planar(const float* L, const float* A, const float* B, float* r, float* g, float* b, int64_t n,
                        bool clip);
 void lab_to_rgb_interleaved(const float* lab, float* rgb, int64_t n, bool clip);
-
-// The uint8 linearisation table (computed once, in double precision).
-const lab::SrgbTable& srgb_table();
 
 }  // namespace cpu
 }  // namespace fastssl

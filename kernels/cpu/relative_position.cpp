@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "../common/hash.h"
+
 namespace fastssl {
 namespace cpu {
 
@@ -16,7 +18,7 @@ void copy_patch(const T* plane, int64_t W, int64_t y0, int64_t x0, int64_t P, T*
 template <typename T>
 void noise_patch(uint32_t key, uint32_t first, const T* levels, int64_t P, T* out) {
   for (int64_t i = 0; i < P * P; ++i) {
-    const uint32_t h = relative_position::fmix32(key ^ (first + static_cast<uint32_t>(i)));
+    const uint32_t h = hash::fmix32(key ^ (first + static_cast<uint32_t>(i)));
     out[i] = levels[relative_position::byte_sum(h)];
   }
 }

@@ -9,15 +9,6 @@ namespace relative_position {
 
 constexpr int64_t kNoiseLevels = 1021;  // sums of the 4 bytes of a 32-bit hash: 0 .. 1020
 
-// murmur3's 32-bit finaliser, as fastssl.random.
-inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85EBCA6Bu;
-  h ^= h >> 13;
-  h *= 0xC2B2AE35u;
-  return h ^ (h >> 16);
-}
-
 inline uint32_t byte_sum(uint32_t h) { return (h & 255u) + ((h >> 8) & 255u) + ((h >> 16) & 255u) + (h >> 24); }
 
 }  // namespace relative_position

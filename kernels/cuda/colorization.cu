@@ -5,9 +5,9 @@
 
 #include <cuda_runtime.h>
 
+#include "../common/color.h"
 #include "../common/colorization.h"
 #include "../common/lab.h"
-#include "../cpu/lab.h"
 
 namespace fastssl {
 namespace gpu {
@@ -38,7 +38,7 @@ __device__ __forceinline__ void pixel_lab(const uint8_t* __restrict__ image, int
 // Cell (i, j) covers rows [i f, min(i f + f, H)) and columns [j f, min(j f + f, W)); edge cells are
 // partial. Every pixel's L - 50 is written; the cell's ab is the mean over its pixels (summed row
 // by row, as the CPU loop does) or, without mean_pool, its top-left pixel's.
-__device__ __forceinline__ void colorization_cell(const cpu::ColorizationArgs& a, const uint8_t* __restrict__ image,
+__device__ __forceinline__ void colorization_cell(const colorization::Args& a, const uint8_t* __restrict__ image,
                                                   const CellOutputs& out, int64_t i, int64_t j, const float* lin,
                                                   const float* bins) {
   const int64_t H = a.height, W = a.width, cells = a.out_height * a.out_width;
@@ -85,9 +85,9 @@ __device__ __forceinline__ void colorization_cell(const cpu::ColorizationArgs& a
 // (kernel parameter) and, when bins_in_shared, the bins (dynamic shared memory): every thread scans
 // all Q bins in the same order, so the bin reads are shared-memory broadcasts.
 __global__ void __launch_bounds__(kThreads)
-    colorization_kernel(cpu::ColorizationArgs a, int64_t batch, const uint8_t* __restrict__ images,
+    colorization_kernel(colorization::Args a, int64_t batch, const uint8_t* __restrict__ images,
                         float* __restrict__ l, float* __restrict__ ab, int64_t* __restrict__ index,
-                        float* __restrict__ weight, bool bins_in_shared, lab::SrgbTable table) {
+                        float* __restrict__ weight, bool bins_in_shared, color::SrgbTable table) {
   __shared__ float lin[256];
   extern __shared__ float shared_bins[];
   for (int t = threadIdx.x; t < 256; t += blockDim.x) lin[t] = table.v[t];
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-cudaError_t colorization_targets(const cpu::ColorizationArgs& args, int64_t batch, const uint8_t* images, float* l,
+cudaError_t colorization_targets(const colorization::Args& args, int64_t batch, const uint8_t* images, float* l,
                                  float* ab, int64_t* index, float* weight, cudaStream_t stream) {
   const int64_t total = batch * args.out_height * args.out_width;
   if (total == 0) return cudaSuccess;
@@ -119,7 +119,7 @@ cudaError_t colorization_targets(const cpu::ColorizationArgs& args, int64_t batc
   int64_t blocks = (total + kThreads - 1) / kThreads;
   blocks = blocks < kMaxBlocks ? blocks : kMaxBlocks;
   colorization_kernel<<<static_cast<unsigned>(blocks), kThreads, bins_in_shared ? bin_bytes : 0, stream>>>(
-      args, batch, images, l, ab, index, weight, bins_in_shared, cpu::srgb_table());
+      args, batch, images, l, ab, index, weight, bins_in_shared, color::srgb_table());
   return cudaGetLastError();
 }
 

@@ -14,8 +14,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "../common/color.h"
 #include "../common/lab.h"
-#include "../cpu/lab.h"
 
 namespace fastssl {
 namespace gpu {
@@ -202,7 +202,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename Out>
 __global__ void __launch_bounds__(kThreads)
     u8_to_lab_kernel(const uint8_t* __restrict__ in, Out* __restrict__ out, ImageGeometry g, int64_t groups,
-                     bool aligned, lab::SrgbTable table) {
+                     bool aligned, color::SrgbTable table) {
   __shared__ float lin[256];
   for (int i = threadIdx.x; i < 256; i += blockDim.x) lin[i] = table.v[i];
   __syncthreads();
@@ -263,7 +263,7 @@ cudaError_t launch_u8_to_lab(const void* in, void* out, const ImageGeometry& g, 
   const int64_t groups = group_count(g);
   if (groups == 0) return cudaSuccess;
   u8_to_lab_kernel<Out><<<block_count(groups), kThreads, 0, stream>>>(src, dst, g, groups, vector_ok(src, dst, g),
-                                                                      cpu::srgb_table());
+                                                                      color::srgb_table());
   return cudaGetLastError();
 }
 

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "../../kernels/common/color.h"
 #include "../../kernels/common/colorization.h"
 #include "../../kernels/common/lab.h"
 #include "../../kernels/cpu/colorization.h"
@@ -45,11 +46,11 @@ int main() {
   const int H = 5, W = 6;
   std::vector<uint8_t> image(3 * H * W);
   for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>((i * 53) % 256);
-  fastssl::cpu::ColorizationArgs args{H, W, 2, 2, false, 4, true, bins.data(), Q, 5, 1.0f / 50.0f};
+  fastssl::colorization::Args args{H, W, 2, 2, false, 4, true, bins.data(), Q, 5, 1.0f / 50.0f};
   std::vector<float> l(H * W), ab_out(2 * 4), weight(5 * 4);
   std::vector<int64_t> index(5 * 4);
   fastssl::cpu::colorization_targets_rows(args, image.data(), l.data(), ab_out.data(), index.data(), weight.data(), 0, 2);
-  const auto& table = fastssl::cpu::srgb_table();
+  const auto& table = fastssl::color::srgb_table();
   double sum_a = 0;
   for (int y = 4; y < 5; ++y)
     for (int x = 4; x < 6; ++x) {

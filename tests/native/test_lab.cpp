@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "../../kernels/common/color.h"
 #include "../../kernels/common/lab.h"
 #include "../../kernels/cpu/lab.h"
 #include "check.h"
@@ -44,7 +45,7 @@ int main() {
   CHECK(worst_round_trip < 1e-4, "round trip max abs error %g", worst_round_trip);
 
   // The uint8 table is the double-precision linearisation rounded once; the uint8 and float loops agree.
-  const auto& table = fastssl::cpu::srgb_table();
+  const auto& table = fastssl::color::srgb_table();
   for (int v = 0; v < 256; ++v) CHECK(table.v[v] == static_cast<float>(lin(v / 255.0)), "table[%d]", v);
   std::vector<uint8_t> u8(3 * 257);
   std::vector<float> f32(3 * 257), lab_u8(3 * 257), lab_f32(3 * 257);
