@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "../kernels/cpu/inpainting.h"
+#include "checks.h"
 #include "host_pool.h"
 
 namespace fastssl {
@@ -33,21 +34,12 @@ std::tuple<at::Tensor, at::Tensor> inpaint_boxes_cpu(const at::Tensor& images, c
                                                      const at::Tensor& fill) {
   TORCH_CHECK(images.dim() == 4 && images.numel() > 0, "images must have shape (B, C, H, W), got ", images.sizes());
   const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
-  TORCH_CHECK(boxes.dim() == 3 && boxes.size(0) == B && boxes.size(2) == 4 && boxes.scalar_type() == at::kLong,
-              "boxes must be int64 of shape (B, K, 4), got ", boxes.scalar_type(), " ", boxes.sizes());
-  TORCH_CHECK(fill.dim() == 1 && fill.size(0) == C && fill.scalar_type() == images.scalar_type(),
-              "fill must have shape (C,) = (", C, ",) and the dtype of images, got ", fill.scalar_type(), " ",
-              fill.sizes());
-  const at::Tensor in = images.contiguous(), b = boxes.contiguous(), f = fill.contiguous();
+  const at::Tensor b = check_tensor(boxes, "boxes", at::kLong, {B, -1, 4});
+  const at::Tensor f = check_tensor(fill, "fill", images.scalar_type(), {C});
+  const at::Tensor in = images.contiguous();
   at::Tensor out = pooled_empty(in.sizes(), in.options());
   at::Tensor mask = pooled_empty({B, 1, H, W}, in.options().dtype(at::kBool));
-  switch (in.element_size()) {
-    case 1: inpaint_loop<uint8_t>(in, b, f, out, mask); break;
-    case 2: inpaint_loop<uint16_t>(in, b, f, out, mask); break;
-    case 4: inpaint_loop<uint32_t>(in, b, f, out, mask); break;
-    case 8: inpaint_loop<uint64_t>(in, b, f, out, mask); break;
-    default: TORCH_CHECK(false, "images must have 1, 2, 4 or 8-byte elements, got ", in.scalar_type());
-  }
+  dispatch_element_size(in, "images", [&](auto bits) { inpaint_loop<decltype(bits)>(in, b, f, out, mask); });
   return {out, mask};
 }
 

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/jigsaw.h"
+#include "checks.h"
 #include "host_pool.h"
 
 namespace fastssl {
@@ -18,14 +19,10 @@ void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, cons
               "images must be uint8, float32 or float64, got ", type);
   const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
   TORCH_CHECK(tile >= 1, "tile must be >= 1, got ", tile);
-  TORCH_CHECK(origins.dim() == 4 && origins.size(0) == B && origins.size(2) == 3 && origins.size(3) == 2 &&
-                  origins.scalar_type() == at::kLong,
-              "origins must be int64 of shape (B, T, 3, 2), got ", origins.scalar_type(), " ", origins.sizes());
+  check_tensor(origins, "origins", at::kLong, {B, -1, 3, 2});
   const int64_t T = origins.size(1);
-  TORCH_CHECK(grey.sizes() == at::IntArrayRef({B, T}) && grey.scalar_type() == at::kLong,
-              "grey must be int64 of shape (B, T), got ", grey.scalar_type(), " ", grey.sizes());
-  TORCH_CHECK(keep.sizes() == at::IntArrayRef({B, T}) && keep.scalar_type() == at::kLong,
-              "keep must be int64 of shape (B, T), got ", keep.scalar_type(), " ", keep.sizes());
+  check_tensor(grey, "grey", at::kLong, {B, T});
+  check_tensor(keep, "keep", at::kLong, {B, T});
   if (origins.numel() == 0) return;
   TORCH_CHECK(origins.min().item<int64_t>() >= 0 && origins.select(3, 0).max().item<int64_t>() + tile <= H &&
                   origins.select(3, 1).max().item<int64_t>() + tile <= W,

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/relative_position.h"
+#include "checks.h"
 #include "host_pool.h"
 
 namespace fastssl {
@@ -33,16 +34,10 @@ void check_pairs_args(const at::Tensor& images, const at::Tensor& corners, const
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
   const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
   TORCH_CHECK(P >= 1, "patch must be >= 1, got ", P);
-  TORCH_CHECK(corners.sizes() == at::IntArrayRef({B, 2, 2}) && corners.scalar_type() == at::kLong,
-              "corners must be int64 of shape (B, 2, 2), got ", corners.scalar_type(), " ", corners.sizes());
-  TORCH_CHECK(keep.sizes() == at::IntArrayRef({B, 2}) && keep.scalar_type() == at::kLong,
-              "keep must be int64 of shape (B, 2), got ", keep.sizes());
-  TORCH_CHECK(keys.sizes() == at::IntArrayRef({B}) && keys.scalar_type() == at::kLong,
-              "keys must be int64 of shape (B,), got ", keys.sizes());
-  TORCH_CHECK(table.sizes() == at::IntArrayRef({3, relative_position::kNoiseLevels}) &&
-                  table.scalar_type() == images.scalar_type(),
-              "table must have shape (3, 1021) and the dtype of images, got ", table.sizes());
-  const auto c = corners.contiguous();
+  const at::Tensor c = check_tensor(corners, "corners", at::kLong, {B, 2, 2});
+  check_tensor(keep, "keep", at::kLong, {B, 2});
+  check_tensor(keys, "keys", at::kLong, {B});
+  check_tensor(table, "table", images.scalar_type(), {3, relative_position::kNoiseLevels});
   TORCH_CHECK(c.min().item<int64_t>() >= 0 && c.select(2, 0).max().item<int64_t>() + P <= H &&
                   c.select(2, 1).max().item<int64_t>() + P <= W,
               "corners put a patch of ", P, " outside the images of ", H, " x ", W);
@@ -56,13 +51,7 @@ at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tenso
   const at::Tensor in = images.contiguous();
   at::Tensor out = pooled_empty({in.size(0), 2, 3, patch, patch}, in.options());
   const auto c = corners.contiguous(), k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
-  switch (in.element_size()) {
-    case 1: pairs_loop<uint8_t>(in, c, k, s, t, patch, out); break;
-    case 2: pairs_loop<uint16_t>(in, c, k, s, t, patch, out); break;
-    case 4: pairs_loop<uint32_t>(in, c, k, s, t, patch, out); break;
-    case 8: pairs_loop<uint64_t>(in, c, k, s, t, patch, out); break;
-    default: TORCH_CHECK(false, "images must have 1, 2, 4 or 8-byte elements, got ", in.scalar_type());
-  }
+  dispatch_element_size(in, "images", [&](auto bits) { pairs_loop<decltype(bits)>(in, c, k, s, t, patch, out); });
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "../kernels/cpu/rotations.h"
+#include "checks.h"
 #include "host_pool.h"
 
 namespace fastssl {
@@ -35,17 +36,10 @@ at::Tensor rotations_cpu(const at::Tensor& images, bool image_major) {
   const at::Tensor in = images.contiguous();
   const int64_t B = in.size(0), C = in.size(1), S = in.size(2);
   at::Tensor out = pooled_empty({4 * B, C, S, S}, in.options());
-  switch (in.element_size()) {
-    case 1: rotations_loop(static_cast<const uint8_t*>(in.const_data_ptr()),
-                           static_cast<uint8_t*>(out.data_ptr()), B, C, S, image_major); break;
-    case 2: rotations_loop(static_cast<const uint16_t*>(in.const_data_ptr()),
-                           static_cast<uint16_t*>(out.data_ptr()), B, C, S, image_major); break;
-    case 4: rotations_loop(static_cast<const uint32_t*>(in.const_data_ptr()),
-                           static_cast<uint32_t*>(out.data_ptr()), B, C, S, image_major); break;
-    case 8: rotations_loop(static_cast<const uint64_t*>(in.const_data_ptr()),
-                           static_cast<uint64_t*>(out.data_ptr()), B, C, S, image_major); break;
-    default: TORCH_CHECK(false, "images must have 1, 2, 4 or 8-byte elements, got ", in.scalar_type());
-  }
+  dispatch_element_size(in, "images", [&](auto bits) {
+    using T = decltype(bits);
+    rotations_loop(static_cast<const T*>(in.const_data_ptr()), static_cast<T*>(out.data_ptr()), B, C, S, image_major);
+  });
   return out;
 }
 

@@ -21,6 +21,11 @@
 #define FASTSSL_CPU_CLONES
 #endif
 
+// X(T) for T the unsigned integer of each element size, 1, 2, 4 and 8 bytes: instantiates a kernel that
+// moves values without computing on them, once per size (the bindings pick T with dispatch_element_size).
+// Example: FASTSSL_FOR_EACH_ELEMENT_SIZE(FASTSSL_INSTANTIATE) after #define FASTSSL_INSTANTIATE(T) ...
+#define FASTSSL_FOR_EACH_ELEMENT_SIZE(X) X(uint8_t) X(uint16_t) X(uint32_t) X(uint64_t)
+
 namespace fastssl {
 
 FASTSSL_HD uint32_t float_as_bits(float x) {

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/macros.h"
+
 namespace fastssl {
 namespace cpu {
 
@@ -61,10 +63,7 @@ void inpaint_boxes(const T* image, int64_t C, int64_t H, int64_t W, const int64_
 
 #define FASTSSL_INSTANTIATE(T) \
   template void inpaint_boxes<T>(const T*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const T*, T*, bool*);
-FASTSSL_INSTANTIATE(uint8_t)
-FASTSSL_INSTANTIATE(uint16_t)
-FASTSSL_INSTANTIATE(uint32_t)
-FASTSSL_INSTANTIATE(uint64_t)
+FASTSSL_FOR_EACH_ELEMENT_SIZE(FASTSSL_INSTANTIATE)
 #undef FASTSSL_INSTANTIATE
 
 }  // namespace cpu

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "../common/hash.h"
+#include "../common/macros.h"
 
 namespace fastssl {
 namespace cpu {
@@ -44,10 +45,7 @@ void relative_position_pair(const T* image, int64_t H, int64_t W, const int64_t*
 #define FASTSSL_INSTANTIATE(T)                                                                                \
   template void relative_position_pair<T>(const T*, int64_t, int64_t, const int64_t*, const int64_t*, uint32_t, \
                                           const T*, int64_t, T*);
-FASTSSL_INSTANTIATE(uint8_t)
-FASTSSL_INSTANTIATE(uint16_t)
-FASTSSL_INSTANTIATE(uint32_t)
-FASTSSL_INSTANTIATE(uint64_t)
+FASTSSL_FOR_EACH_ELEMENT_SIZE(FASTSSL_INSTANTIATE)
 #undef FASTSSL_INSTANTIATE
 
 }  // namespace cpu

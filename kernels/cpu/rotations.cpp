@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "../common/macros.h"
+
 namespace fastssl {
 namespace cpu {
 
@@ -35,10 +37,9 @@ void rotate_plane4(const T* __restrict src, int64_t S, T* __restrict out0, T* __
   }
 }
 
-template void rotate_plane4<uint8_t>(const uint8_t*, int64_t, uint8_t*, uint8_t*, uint8_t*, uint8_t*);
-template void rotate_plane4<uint16_t>(const uint16_t*, int64_t, uint16_t*, uint16_t*, uint16_t*, uint16_t*);
-template void rotate_plane4<uint32_t>(const uint32_t*, int64_t, uint32_t*, uint32_t*, uint32_t*, uint32_t*);
-template void rotate_plane4<uint64_t>(const uint64_t*, int64_t, uint64_t*, uint64_t*, uint64_t*, uint64_t*);
+#define FASTSSL_INSTANTIATE(T) template void rotate_plane4<T>(const T*, int64_t, T*, T*, T*, T*);
+FASTSSL_FOR_EACH_ELEMENT_SIZE(FASTSSL_INSTANTIATE)
+#undef FASTSSL_INSTANTIATE
 
 }  // namespace cpu
 }  // namespace fastssl
