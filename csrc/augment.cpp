@@ -1,5 +1,5 @@
 // Torch binding of the fused per-sample augmentation: schema of fastssl_C::augment and its CPU
-// implementation (threads over samples, each with its own scratch image). The resize weights come
+// implementation (threads over samples, handed out by cpu::AugmentQueue). The resize weights come
 // precomputed (start, weights and per-sample tap counts; flip folded into the x weights), by
 // fastssl_C::axis_weights (csrc/augment_weights.cpp) in the cpp backend; the kernel body is
 // kernels/cpu/augment.cpp.
@@ -7,10 +7,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <numeric>
-#include <vector>
 
 #include "../kernels/cpu/augment.h"
 #include "checks.h"
@@ -18,16 +15,6 @@
 
 namespace fastssl {
 namespace {
-
-// A (rows, cols...) tensor of `dtype` on the CPU; returns it contiguous.
-at::Tensor checked(const at::Tensor& t, const char* name, at::ScalarType dtype, std::vector<int64_t> shape) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor, got one on ", t.device());
-  TORCH_CHECK(t.scalar_type() == dtype, name, " must be ", dtype, ", got ", t.scalar_type());
-  bool ok = t.dim() == static_cast<int64_t>(shape.size());
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || t.size(static_cast<int64_t>(i)) == shape[i];
-  TORCH_CHECK(ok, name, " must have shape ", c10::IntArrayRef(shape), " (-1: any), got ", t.sizes());
-  return t.contiguous();
-}
 
 // Every image inside data, every crop inside its image.
 void check_boxes(const at::Tensor& data, const at::Tensor& offsets, const at::Tensor& sizes, const at::Tensor& crop) {
@@ -101,26 +88,26 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
                        const at::Tensor& order_, const at::Tensor& grayscale_, const at::Tensor& blur_sigma_,
                        const at::Tensor& solarize_, int64_t blur_kernel, at::ArrayRef<double> mean,
                        at::ArrayRef<double> std, bool clamp, at::ScalarType dtype, bool channels_last) {
-  const at::Tensor data = checked(data_, "data", at::kByte, {-1});
-  const at::Tensor offsets = checked(offsets_, "offsets", at::kLong, {-1});
+  const at::Tensor data = check_tensor(data_, "data", at::kByte, {-1});
+  const at::Tensor offsets = check_tensor(offsets_, "offsets", at::kLong, {-1});
   const int64_t B = offsets.size(0);
   TORCH_CHECK(B > 0, "offsets is empty: the batch has no image");
-  const at::Tensor sizes = checked(sizes_, "sizes", at::kLong, {B, 2});
-  const at::Tensor crop = checked(crop_, "crop", at::kLong, {B, 4});
-  const at::Tensor y_start = checked(y_start_, "y_start", at::kInt, {B, -1});
+  const at::Tensor sizes = check_tensor(sizes_, "sizes", at::kLong, {B, 2});
+  const at::Tensor crop = check_tensor(crop_, "crop", at::kLong, {B, 4});
+  const at::Tensor y_start = check_tensor(y_start_, "y_start", at::kInt, {B, -1});
   const int64_t out_h = y_start.size(1);
-  const at::Tensor y_weights = checked(y_weights_, "y_weights", at::kFloat, {B, out_h, -1});
-  const at::Tensor taps = checked(taps_, "taps", at::kInt, {B, 2});
-  const at::Tensor x_start = checked(x_start_, "x_start", at::kInt, {B, -1});
+  const at::Tensor y_weights = check_tensor(y_weights_, "y_weights", at::kFloat, {B, out_h, -1});
+  const at::Tensor taps = check_tensor(taps_, "taps", at::kInt, {B, 2});
+  const at::Tensor x_start = check_tensor(x_start_, "x_start", at::kInt, {B, -1});
   const int64_t out_w = x_start.size(1);
-  const at::Tensor x_weights = checked(x_weights_, "x_weights", at::kFloat, {B, out_w, -1});
+  const at::Tensor x_weights = check_tensor(x_weights_, "x_weights", at::kFloat, {B, out_w, -1});
   TORCH_CHECK(out_h > 0 && out_w > 0, "the output size (", out_h, ", ", out_w, ") must be positive");
   TORCH_CHECK(y_weights.size(2) > 0 && x_weights.size(2) > 0, "y_weights and x_weights need at least one tap");
-  const at::Tensor factors = checked(factors_, "factors", at::kFloat, {B, 4});
-  const at::Tensor order = checked(order_, "order", at::kLong, {B, 4});
-  const at::Tensor grayscale = checked(grayscale_, "grayscale", at::kBool, {B});
-  const at::Tensor blur_sigma = checked(blur_sigma_, "blur_sigma", at::kFloat, {B});
-  const at::Tensor solarize = checked(solarize_, "solarize", at::kBool, {B});
+  const at::Tensor factors = check_tensor(factors_, "factors", at::kFloat, {B, 4});
+  const at::Tensor order = check_tensor(order_, "order", at::kLong, {B, 4});
+  const at::Tensor grayscale = check_tensor(grayscale_, "grayscale", at::kBool, {B});
+  const at::Tensor blur_sigma = check_tensor(blur_sigma_, "blur_sigma", at::kFloat, {B});
+  const at::Tensor solarize = check_tensor(solarize_, "solarize", at::kBool, {B});
   TORCH_CHECK(blur_kernel >= 1 && blur_kernel % 2 == 1, "blur_kernel must be odd and >= 1, got ", blur_kernel);
   TORCH_CHECK(mean.size() == 3, "mean must have 3 values, got ", mean.size());
   TORCH_CHECK(std.size() == 3, "std must have 3 values, got ", std.size());
@@ -161,21 +148,9 @@ at::Tensor augment_cpu(const at::Tensor& data_, const at::Tensor& offsets_, cons
   args.dtype = kind;
   args.channels_last = channels_last;
   args.out = out.data_ptr();
-  // Samples are handed out one at a time from a shared counter: their cost varies several-fold (crop
-  // size, blur or not), so a static split of the batch would leave threads idle. A sample's view does
-  // not depend on the thread that computes it. They go in the order of their source image: the views
-  // of one image (a batch repeated for several views has equal offsets) run back to back, the second
-  // reading the image from cache.
-  std::vector<int64_t> tasks(static_cast<size_t>(B));
-  std::iota(tasks.begin(), tasks.end(), 0);
-  const int64_t* offset = args.offsets;
-  std::stable_sort(tasks.begin(), tasks.end(), [offset](int64_t i, int64_t j) { return offset[i] < offset[j]; });
-  std::atomic<int64_t> next{0};
+  cpu::AugmentQueue queue(args, B);
   const int64_t workers = std::min<int64_t>(B, at::get_num_threads());
-  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-    cpu::AugmentScratch scratch;
-    for (int64_t k = next++; k < B; k = next++) cpu::augment_sample(args, tasks[k], scratch);
-  });
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) { queue.work(); });
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -527,6 +528,18 @@ void augment_sample(const AugmentArgs& a, int64_t b, AugmentScratch& s) {
 #if defined(__SSE2__)
   _mm_sfence();  // the streamed stores are visible before the caller hands the output on
 #endif
+}
+
+AugmentQueue::AugmentQueue(const AugmentArgs& args, int64_t batch) : args_(args), order_(static_cast<size_t>(batch)) {
+  std::iota(order_.begin(), order_.end(), 0);
+  const int64_t* offset = args.offsets;
+  std::stable_sort(order_.begin(), order_.end(), [offset](int64_t i, int64_t j) { return offset[i] < offset[j]; });
+}
+
+void AugmentQueue::work() {
+  AugmentScratch scratch;
+  const auto batch = static_cast<int64_t>(order_.size());
+  for (int64_t k = next_++; k < batch; k = next_++) augment_sample(args_, order_[static_cast<size_t>(k)], scratch);
 }
 
 }  // namespace cpu

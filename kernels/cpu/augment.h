@@ -1,6 +1,6 @@
 // CPU kernel of the fused per-sample augmentation: one read of each decoded image -> one view.
-// Torch-free: csrc/augment.cpp checks the tensors, fills AugmentArgs and runs augment_sample over
-// the samples on the ATen thread pool, each thread with its own AugmentScratch.
+// Torch-free: csrc/augment.cpp checks the tensors, fills AugmentArgs and calls AugmentQueue::work on
+// each thread of the ATen thread pool.
 //
 // Per sample b (the specification is fastssl/reference/augment.py):
 //   1. resize the crop (separable, weights from fastssl/ops/augment_weights.py, flip folded into the
@@ -14,6 +14,7 @@
 //   5. solarize, normalise, cast and store in one pass (NCHW or NHWC; float32, bfloat16 or float16).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -62,6 +63,25 @@ struct AugmentScratch {
 
 // Writes view b of the batch into args.out.
 void augment_sample(const AugmentArgs& args, int64_t b, AugmentScratch& scratch);
+
+// The samples of a batch, handed out one at a time from a shared counter: their cost varies
+// several-fold (crop size, blur or not), so a static split of the batch would leave threads idle. A
+// sample's view does not depend on the thread that computes it. They go in the order of their source
+// image: the views of one image (a batch repeated for several views has equal offsets) run back to
+// back, the second reading the image from cache.
+//
+// Example: AugmentQueue queue(args, batch); then queue.work() on each of any number of threads.
+class AugmentQueue {
+ public:
+  AugmentQueue(const AugmentArgs& args, int64_t batch);
+  // Computes samples, with scratch buffers of its own, until none is left.
+  void work();
+
+ private:
+  const AugmentArgs& args_;
+  std::vector<int64_t> order_;
+  std::atomic<int64_t> next_{0};
+};
 
 // The vertical resize pass: dst[x] = sum_t k[t] rows[t][x] for x < n (uint8 rows, float weights and sums),
 // the taps added in order. weighted_rows_u8 runs an AVX2 body where the CPU has one, else the portable
