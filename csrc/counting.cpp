@@ -8,27 +8,11 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "../kernels/cpu/counting.h"
 #include "host_pool.h"
 
 namespace fastssl {
 namespace {
-
-// The output (tens of MB, freshly mapped by the allocator at every call) costs more in first-touch
-// page faults than in writes: one per 4 KiB, zeroed by the kernel, serialised between the threads.
-// Transparent huge pages, where the system grants them on request, make them 512 times fewer.
-void advise_huge_pages(const at::Tensor& t) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
-  const auto data = reinterpret_cast<uintptr_t>(t.data_ptr());
-  const uintptr_t begin = (data + kHuge - 1) & ~(kHuge - 1), end = (data + t.nbytes()) & ~(kHuge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advisory
-#endif
-}
 
 template <typename T, typename Acc>
 void counting_loop(const cpu::CountingPlan& plan, const T* in, float* out, int64_t B, int64_t C) {
@@ -55,7 +39,6 @@ at::Tensor counting_tiles_cpu(const at::Tensor& images, int64_t size) {
   const int64_t B = in.size(0), C = in.size(1);
   const cpu::CountingPlan plan(in.size(2), in.size(3), size);
   at::Tensor out = pooled_empty({B, 5, C, size, size}, in.options().dtype(at::kFloat));
-  advise_huge_pages(out);
   if (in.scalar_type() == at::kFloat) {
     counting_loop<float, double>(plan, in.const_data_ptr<float>(), out.data_ptr<float>(), B, C);
   } else if (plan.int32_sums) {

@@ -2,11 +2,16 @@
 
 #include <torch/library.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace fastssl {
 namespace {
@@ -14,6 +19,19 @@ namespace {
 // A request of n bytes takes a free block of n .. n + n / 4 bytes (decoded batches vary in size).
 constexpr size_t kSlackDivisor = 4;
 constexpr size_t kAlignment = 4096;
+
+// A fresh block (tens of MB, mapped anew by the allocator) costs more in first-touch page faults than
+// in writes: one per 4 KiB, zeroed by the kernel, serialised between the threads. Transparent huge
+// pages, where the system grants them on request, make them 512 times fewer. Advisory; reused blocks
+// are already mapped.
+void advise_huge_pages(void* block, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  const auto data = reinterpret_cast<uintptr_t>(block);
+  const uintptr_t begin = (data + kHuge - 1) & ~(kHuge - 1), end = (data + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#endif
+}
 
 class HostPool {
  public:
@@ -37,6 +55,7 @@ class HostPool {
     }
     void* block = nullptr;
     TORCH_CHECK(posix_memalign(&block, kAlignment, bytes) == 0, "out of host memory allocating ", bytes, " bytes");
+    advise_huge_pages(block, bytes);
     return block;
   }
 
