@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../common/color.h"
+#include "sum.h"
 
 namespace fastssl {
 namespace cpu {
@@ -12,23 +13,6 @@ namespace {
 template <typename T>
 constexpr float value_scale() {
   return sizeof(T) == 1 ? 1.0f / 255.0f : 1.0f;
-}
-
-// Sum of n floats: float lanes per run of kRun values (vectorised), runs added in double; as accurate
-// as double sums for tiles of thousands of pixels, at float speed.
-constexpr int64_t kRun = 64;
-
-template <typename Fn>
-double blocked_sum(int64_t n, Fn term) {
-  double total = 0.0;
-  for (int64_t start = 0; start < n; start += kRun) {
-    const int64_t end = start + kRun < n ? start + kRun : n;
-    float run = 0.0f;
-#pragma omp simd reduction(+ : run)
-    for (int64_t i = start; i < end; ++i) run += term(i);
-    total += run;
-  }
-  return total;
 }
 
 // Copies channel `ch`'s tile into a contiguous float plane (the one strided read of the image) and
