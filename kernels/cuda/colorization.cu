@@ -8,13 +8,12 @@
 #include "../common/color.h"
 #include "../common/colorization.h"
 #include "../common/lab.h"
+#include "launch.cuh"
 
 namespace fastssl {
 namespace gpu {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = int64_t{1} << 20;  // beyond this the grid-stride loop takes over
 // Bin tables up to this size (Q <= 4096) are staged in shared memory; larger ones are read from
 // global memory (through L1), which is slower but has no size limit.
 constexpr size_t kMaxSharedBinBytes = 32 * 1024;
@@ -116,9 +115,7 @@ cudaError_t colorization_targets(const colorization::Args& args, int64_t batch, 
   if (total == 0) return cudaSuccess;
   const size_t bin_bytes = 2 * sizeof(float) * static_cast<size_t>(args.num_bins);
   const bool bins_in_shared = bin_bytes <= kMaxSharedBinBytes;
-  int64_t blocks = (total + kThreads - 1) / kThreads;
-  blocks = blocks < kMaxBlocks ? blocks : kMaxBlocks;
-  colorization_kernel<<<static_cast<unsigned>(blocks), kThreads, bins_in_shared ? bin_bytes : 0, stream>>>(
+  colorization_kernel<<<block_count(total), kThreads, bins_in_shared ? bin_bytes : 0, stream>>>(
       args, batch, images, l, ab, index, weight, bins_in_shared, color::srgb_table());
   return cudaGetLastError();
 }

@@ -16,14 +16,13 @@
 
 #include "../common/color.h"
 #include "../common/lab.h"
+#include "launch.cuh"
 
 namespace fastssl {
 namespace gpu {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kGroup = 4;  // pixels per thread
-constexpr int64_t kMaxBlocks = int64_t{1} << 20;  // beyond this the grid-stride loop takes over
 
 // ---- element conversions: compute in float32, round once on store ----
 
@@ -223,11 +222,6 @@ template <typename In, typename Out>
 bool vector_ok(const In* in, const Out* out, const ImageGeometry& g) {
   return aligned_to(in, 4 * sizeof(In)) && aligned_to(out, 4 * sizeof(Out)) &&
          (g.channels_last || g.pixels % kGroup == 0);
-}
-
-unsigned block_count(int64_t groups) {
-  const int64_t blocks = (groups + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
 }
 
 // Calls fn(T{}) with T the float type of t.
