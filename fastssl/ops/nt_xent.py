@@ -13,7 +13,7 @@ How each backend computes (the specification is fastssl/reference/nt_xent.py):
 * ``triton`` (CUDA; the CPU through TRITON_INTERPRET=1 for tests): fastssl/triton/nt_xent.py, a
   tiled forward that keeps an online log-sum-exp and stores only lse (M floats), and a backward
   that recomputes the logit tiles from it (see that module for the derivations).
-* ``cpp`` (CPU): csrc/nt_xent.cpp, ATen matmuls over row chunks of at most 32 MiB of logits.
+* ``cpp`` (CPU): kernels/cpu/nt_xent.h (bound in csrc/nt_xent.cpp), ATen matmuls over row chunks of at most 32 MiB of logits.
 * ``reference``: the full matrix (quadratic memory), float64-capable; backward by autograd.
 
 The fused backends share the O(N D) parts, written here: the per-row scales (inverse L2 norms,
