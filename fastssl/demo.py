@@ -52,8 +52,11 @@ DEFAULTS = {"task": "simclr", "minutes": 3.0, "images": 2400, "classes": 6, "bac
             "batch_size": 64, "seed": 0}
 #: Backbones for the tasks that cannot use the default one (MAE needs a ViT).
 TASK_BACKBONES = {"mae": "vit_tiny"}
-#: Task options for small images in a short run (SimCLR: the paper's CIFAR colour strength, larger crops).
-TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25}}
+#: Task options for small images in a short run (SimCLR: the paper's CIFAR colour strength, larger crops, and a
+#: sharper temperature: kNN 31.7% / linear 38.3% after 200 steps against 30.0% / 32.1% at 0.5 with lr 1e-3).
+TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.2}}
+#: Learning rates (AdamW) of a short run where the trainer's default is slower.
+TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.
 MINUTES_EACH = 0.3
 #: The schedule spans this multiple of the steps expected in the time budget, so that the time ends the run.
@@ -66,20 +69,21 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         images: int = DEFAULTS["images"], classes: int = DEFAULTS["classes"], backbone: str | None = None,
         image_size: int = DEFAULTS["image_size"], batch_size: int = DEFAULTS["batch_size"], out: str | None = None,
         device: str = "auto", decoder: str = "auto", seed: int = DEFAULTS["seed"], progress: bool = True,
-        task_options: dict | None = None, curve: bool = True, log=print) -> dict:
+        task_options: dict | None = None, curve: bool = True, data_dir: str | None = None, log=print) -> dict:
     """Runs the demo for ``task``; returns its report (also written to ``<out>/report.json``).
 
     ``minutes``: training time budget (ignored when ``steps`` is given: exactly that many steps, for runs that
     must not depend on the machine's speed). ``images``: how many JPEGs to generate (at least 2 per class;
     the report gives the number written). ``backbone``: default ``resnet10`` (``vit_tiny`` for MAE).
-    ``curve``: measure kNN at a few checkpoints for the figure.
+    ``curve``: measure kNN at a few checkpoints for the figure. ``data_dir``: where the images are written (and
+    reused), default ``out``.
     """
     _check(task=task, minutes=minutes, steps=steps, images=images, classes=classes, batch_size=batch_size)
     backbone = backbone or TASK_BACKBONES.get(task, DEFAULTS["backbone"])
     options = dict(TASK_OPTIONS.get(task, {}) if task_options is None else task_options)
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     os.makedirs(out, exist_ok=True)
-    data, written = write_data(out, images=images, classes=classes, seed=seed)
+    data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed)
     per_epoch = written // batch_size
     if per_epoch < 1:
         batch_size = written // 2
@@ -112,7 +116,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
                              warmup_epochs=min(1.0, 0.1 * planned / per_epoch), max_steps=steps,
                              time_limit_s=None if steps is not None else 60 * minutes, checkpoint_every=every,
                              keep_checkpoints=CURVE_POINTS + 3, overwrite=True, device=device, decoder=decoder,
-                             seed=seed, progress=progress, task_options=options)
+                             seed=seed, progress=progress, task_options=options, lr=TASK_LR.get(task))
         t0 = time.perf_counter()
         result = train(config)
         train_s = time.perf_counter() - t0
@@ -283,8 +287,8 @@ def run_all(*, minutes: float = MINUTES_EACH, steps: int | None = None, out: str
     reports = []
     for task in sorted(TASKS):
         try:
-            reports.append(run(task=task, minutes=minutes, steps=steps, out=os.path.join(out, task), curve=False,
-                               log=lambda line: None, **options))
+            reports.append(run(task=task, minutes=minutes, steps=steps, out=os.path.join(out, task), data_dir=out,
+                               curve=False, log=lambda line: None, **options))
         except (TrainError, ValueError, RuntimeError) as error:
             reports.append({"task": task, "error": str(error).strip().splitlines()[0]})
         log(table_row(reports[-1]) if len(reports) > 1 else table_header() + "\n" + table_row(reports[-1]))

@@ -11,7 +11,7 @@ from fastssl.data import synthetic
 from fastssl.train import plot
 
 #: The claim at a reduced, step-counted budget (deterministic: the same steps on any machine, however loaded).
-CLAIM = {"steps": 300, "images": 1200, "batch_size": 64}
+CLAIM = {"steps": 200, "images": 1200, "batch_size": 64}
 #: Gains (points) the reduced run must exceed: well below what it measures over seeds, well above its spread.
 KNN_GAIN, LINEAR_GAIN = 8.0, 4.0
 
@@ -55,6 +55,20 @@ def test_a_short_run_reports_files_that_exist_and_its_kNN_curve(tmp_path):
     steps = [s for s, _ in report["knn_curve"]]
     assert steps[0] == 0 and steps[-1] == 4 and steps == sorted(steps) and len(steps) >= 3
     assert "wrote: " + ", ".join(report["files"]) in "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_every_task_runs_in_the_table(tmp_path):
+    lines = []
+    reports = demo.run_all(steps=2, images=16, classes=2, batch_size=4, out=str(tmp_path), decoder="pil",
+                           progress=False, log=lines.append)
+    assert [r["task"] for r in reports] == sorted(demo.TASKS)
+    assert [r.get("error") for r in reports] == [None] * len(reports)
+    assert all(r["steps"] == 2 for r in reports)
+    table = "\n".join(lines)
+    assert table.splitlines()[0] == demo.table_header()
+    for report in reports:
+        assert demo.table_row(report) in table
 
 
 @pytest.mark.parametrize("gain, expected", [
