@@ -12,8 +12,10 @@ from fastssl.train import plot
 
 #: The claim at a reduced, step-counted budget (deterministic: the same steps on any machine, however loaded).
 CLAIM = {"steps": 200, "images": 1200, "batch_size": 64}
-#: Gains (points) the reduced run must exceed: well below what it measures over seeds, well above its spread.
-KNN_GAIN, LINEAR_GAIN = 8.0, 4.0
+#: Gains (points) the reduced run must exceed. Measured at this budget on 2 CPU cores: seed 0 (this test's run,
+#: the same on every run) +12.5 kNN / +16.7 linear probe, seed 2 +5.4 / +3.7; an untrained network scores +0 / +0
+#: (the baseline is the network the run starts from).
+KNN_GAIN, LINEAR_GAIN = 5.0, 3.0
 
 
 @pytest.mark.slow
