@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import re
 import subprocess
@@ -141,6 +142,16 @@ class Launch:
         return (self.kernel.fn.__module__, self.kernel.fn.__qualname__, tuple(self.signature.items()),
                 repr(sorted(self.constexprs.items())), repr(sorted(self.attrs.items())),
                 tuple(sorted(self.options.items())))
+
+    def __getstate__(self) -> dict:
+        # The kernel travels by name (the module attribute is the JITFunction, not its function):
+        # launches can be sent to the worker processes that compile them.
+        fn = self.kernel.fn if hasattr(self.kernel, "fn") else self.kernel
+        return dict(self.__dict__, kernel=(fn.__module__, fn.__qualname__))
+
+    def __setstate__(self, state: dict) -> None:
+        module, name = state["kernel"]
+        self.__dict__.update(state, kernel=getattr(importlib.import_module(module), name))
 
 
 def _plain(value):
