@@ -107,15 +107,6 @@ def _bench(args) -> int:
     return subprocess.call([sys.executable, str(script), *args.rest])
 
 
-def _demo(args) -> int:
-    from . import demo
-
-    demo.run(task=args.task, minutes=args.minutes, images=args.images, backbone=args.backbone,
-             image_size=args.image_size, out=args.out, device=args.device, decoder=args.decoder,
-             progress=not args.quiet)
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     from .tasks import TASKS
 
@@ -172,17 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
     bench.set_defaults(run=_bench)
 
+    from . import demo as demo_module
+
     demo = commands.add_parser("demo", help="pretrain on embedded generated data, evaluate vs random init, report")
-    demo.add_argument("--task", default="simclr", choices=sorted(TASKS))
-    demo.add_argument("--minutes", type=float, default=3.0, help="training time budget")
-    demo.add_argument("--images", type=int, default=1200)
-    demo.add_argument("--backbone", default="resnet10")
-    demo.add_argument("--image-size", type=int, default=32)
-    demo.add_argument("--out", help="folder for data, run, report and plot (default: a new temp folder)")
-    demo.add_argument("--device", default="auto")
-    demo.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"))
-    demo.add_argument("--quiet", action="store_true")
-    demo.set_defaults(run=_demo)
+    demo_module.add_arguments(demo)
+    demo.set_defaults(run=demo_module.main_from_args)
     return parser
 
 
