@@ -22,7 +22,7 @@ PYTHON=${PYTHON:-python}
 STORE=${STORE:-/tmp/fastssl-wheels}
 HERE="$ROOT/.gpu-wheels"
 # DALI, the libraries its "mixed" decoder loads, and its Python dependencies that are not in the GPU
-# machine's environment (see ../shared/ENVIRONMENT.md; numpy, packaging and six are there), pinned to the
+# machine's environment (numpy, packaging and six are there), pinned to the
 # versions pip resolves for DALI 2.4.0 (downloaded without dependency resolution). nvimgcodec's JPEG 2000
 # and TIFF libraries are left out: the benchmarks decode JPEGs.
 WHEELS=(nvidia-dali-cuda130==2.4.0 nvidia-nvimgcodec-cu13==0.9.0.20 nvidia-nvjpeg==13.3.2.43

@@ -16,7 +16,7 @@ Distributions (torchvision's sampling rules, per sample):
 - grayscale with probability p; Gaussian blur with probability p, sigma ~ U(0.1, 2.0), kernel
   about 10% of the output side (odd: 23 at 224); solarize (threshold 0.5) with probability p.
 
-Recipes (../shared/FIELD.md): SimCLR (strength s), BYOL (asymmetric blur / solarize per view),
+Recipes, as published: SimCLR (strength s), BYOL (asymmetric blur / solarize per view),
 MoCo v2, MAE (crop 0.2–1 + flip), multi-crop (2 x 224 + k x 96).
 """
 

@@ -159,15 +159,8 @@ def write_image_folder(root: str, *, classes: int = 10, per_class: int = 100, mi
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
     if not texture >= 0:
         raise ValueError(f"texture must be >= 0, got {texture}")
-    rng = np.random.default_rng(seed)
-    for label in range(classes):
-        folder = os.path.join(root, f"class_{label}")
-        os.makedirs(folder, exist_ok=True)
-        for i in range(per_class):
-            h, w = rng.integers(min_size, max_size + 1, 2)
-            with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
-                f.write(_encode(render(label, classes, int(h), int(w), rng, texture), quality=quality))
-    return root
+    return _write_classes(root, classes, per_class, min_size, max_size, quality, seed,
+                          lambda label, h, w, rng: render(label, classes, h, w, rng, texture))
 
 
 def write_object_folder(root: str, *, classes: int = 6, per_class: int = 300, min_size: int = 56,
@@ -178,6 +171,14 @@ def write_object_folder(root: str, *, classes: int = 6, per_class: int = 300, mi
         raise ValueError(f"classes must be in 1..{len(SHAPES)} and per_class >= 1, got {classes}, {per_class}")
     if not 8 <= min_size <= max_size:
         raise ValueError(f"need 8 <= min_size <= max_size, got {min_size}, {max_size}")
+    return _write_classes(root, classes, per_class, min_size, max_size, quality, seed,
+                          lambda label, h, w, rng: render_object(label, classes, h, w, rng))
+
+
+def _write_classes(root: str, classes: int, per_class: int, min_size: int, max_size: int, quality: int, seed: int,
+                   draw) -> str:
+    """``root/class_<c>/<i>.jpg`` from ``draw(label, h, w, rng)`` (an (h, w, 3) uint8 image), sides drawn in
+    [min_size, max_size] from one generator seeded by ``seed``."""
     rng = np.random.default_rng(seed)
     for label in range(classes):
         folder = os.path.join(root, f"class_{label}")
@@ -185,7 +186,7 @@ def write_object_folder(root: str, *, classes: int = 6, per_class: int = 300, mi
         for i in range(per_class):
             h, w = rng.integers(min_size, max_size + 1, 2)
             with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
-                f.write(_encode(render_object(label, classes, int(h), int(w), rng), quality=quality))
+                f.write(_encode(draw(label, int(h), int(w), rng), quality=quality))
     return root
 
 

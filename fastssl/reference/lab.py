@@ -1,6 +1,6 @@
 """sRGB <-> CIE Lab (D65, 2° observer), exactly as scikit-image and kornia define it.
 
-Constants (../shared/FIELD.md): linearisation threshold 0.04045; RGB->XYZ rows
+Constants (IEC 61966-2-1 sRGB, CIE 1976 L*a*b*, D65): linearisation threshold 0.04045; RGB->XYZ rows
 [0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227];
 white (0.95047, 1.0, 1.08883); f(t) = t^(1/3) if t > 0.008856 else 7.787 t + 16/116;
 L = 116 f(Y) - 16, a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z)). The inverse uses the exact

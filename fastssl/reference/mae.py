@@ -1,6 +1,6 @@
 """MAE masking (He et al. 2022): patchify, random masking by argsort of noise, norm-pix targets.
 
-Conventions (../shared/FIELD.md, "MAE"):
+Conventions (He et al. 2022, "Masked Autoencoders Are Scalable Vision Learners"):
 
 * patchify: (B, 3, H, W) -> (B, L, p*p*3), L = (H/p)(W/p), patches in row-major order of the grid,
   each flattened as (p, q, c) — MAE's ``einsum('nchpwq->nhwpqc')``.

@@ -1,6 +1,6 @@
 """The Triton backend of the fused augmentation against the reference (fastssl.reference.augment).
 
-Same tolerance as tests/ops/test_augment_backends.py (issue 4): on the [0, 1] scale, mean |error| <=
+Same tolerance as tests/ops/test_augment_backends.py: on the [0, 1] scale, mean |error| <=
 1/255 and max |error| <= 3/255 per view, nothing excluded; float32 outputs within FLOAT32_MAX.
 
 Here (no GPU) the kernels run through Triton's interpreter on CPU tensors (TRITON_INTERPRET=1): the
