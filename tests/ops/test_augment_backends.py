@@ -1,6 +1,6 @@
 """The fused augmentation backends against the reference (fastssl.reference.augment, the specification).
 
-Tolerance (issue 4): on the [0, 1] scale — the normalised output times std — the mean |error| over a
+Tolerance: on the [0, 1] scale — the normalised output times std — the mean |error| over a
 view is at most 1/255 and the max |error| at most 3/255, nothing excluded. float32 outputs are also
 held to a much tighter max error (FLOAT32_MAX), which catches any real divergence from the spec.
 """
