@@ -159,6 +159,8 @@ def cases() -> list[tuple[str, str, str, callable]]:
     for dt, channels_last in (("fp32", False), ("fp16", False), ("bf16", True)):
         out.append(("augment", f"simclr ragged up to 1080x1920{' channels_last' * channels_last}", dt,
                     lambda dt=dt, cl=channels_last: _augment(views.simclr(), dt, cl)))
+    out.append(("augment", "simclr 1x1 outputs of a ragged batch", "bf16",
+                lambda: _augment(views.simclr(size=1), "bf16", False)))
     return out
 
 
