@@ -7,11 +7,15 @@ Triton's interpreter, ``TRITON_INTERPRET=1`` set before Triton is imported).
 ``backend="auto"`` takes ``FASTSSL_BACKEND`` when it is set, else the first available backend of the
 op's preference list for the input's device. Any other value is used as given and raises
 :class:`BackendUnavailable` saying why and how to get it when it cannot run.
+
+An op lists its implementations in an :class:`OpBackends`; :func:`native` and :func:`lazy` name the
+compiled and the Triton ones without loading the extension or importing Triton until they run.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import os
 import warnings
@@ -78,6 +82,42 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
             return f"Triton does not run on {device}"
         return None
     return f"unknown backend {backend!r}; choose one of {', '.join(('auto',) + BACKENDS)}"
+
+
+def native(op_name: str) -> Callable:
+    """The implementation that calls fastssl._C's op ``op_name`` (``torch.ops.fastssl_C.<op_name>``).
+
+    The extension is loaded and the op looked up when it is called, never when it is named, so an op
+    module can name it at import. Example: ``OpBackends("rotations", {"cpp": native("rotations"), ...})``.
+    """
+
+    def call(*args, **kwargs):
+        return getattr(_native.ops(), op_name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = f"native({op_name!r})"
+    return call
+
+
+def lazy(module: str, name: str) -> Callable:
+    """The implementation ``module.name``, imported on its first call: names a Triton launcher without
+    importing Triton at ``import fastssl``.
+
+    Example:
+        >>> from fastssl.backends import lazy
+        >>> split = lazy("os.path", "split")  # nothing imported yet
+        >>> split("a/b")
+        ('a', 'b')
+    """
+    target = None
+
+    def call(*args, **kwargs):
+        nonlocal target
+        if target is None:
+            target = getattr(importlib.import_module(module), name)
+        return target(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = f"lazy({module!r}, {name!r})"
+    return call
 
 
 _REGISTRY: dict[str, "OpBackends"] = {}

@@ -91,3 +91,28 @@ def test_extension_built_before_an_op_existed():
         assert op.resolve("auto", torch.device("cpu")) == "reference"
     declared = OpBackends("lab_alias_for_test", {"cpp": lambda: None}, native_ops=("rgb_to_lab",))
     assert declared.resolve("auto", torch.device("cpu")) == "cpp"
+
+
+def test_lazy_imports_its_module_on_the_first_call_only(monkeypatch):
+    import sys
+
+    from fastssl.backends import lazy
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    to_hsv = lazy("colorsys", "rgb_to_hsv")
+    assert "colorsys" not in sys.modules
+    assert to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    assert "colorsys" in sys.modules
+
+
+def test_native_looks_the_op_up_when_called(monkeypatch):
+    from fastssl import _native
+    from fastssl.backends import native
+
+    class Ops:
+        def rotations(self, *args):
+            return ("called", args)
+
+    call = native("rotations")  # named first: the op is looked up when called
+    monkeypatch.setattr(_native, "ops", Ops)
+    assert call(1, 2) == ("called", (1, 2))

@@ -10,9 +10,8 @@ from typing import NamedTuple
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..reference import colorization as reference
 from ..reference.colorization import (  # noqa: F401  (public helpers)
     ANNEAL_T,
@@ -55,19 +54,13 @@ class ColorizationTargets(NamedTuple):
         return dense.scatter_(1, self.bin_index, self.bin_weight)
 
 
-def _triton():
-    from ..triton import colorization
-
-    return colorization
-
-
 COLORIZATION_TARGETS = OpBackends(
     "colorization_targets",
     {
         "reference": lambda images, bins, *args: _reference_call(images, bins, *args),
-        "cpp": lambda *args: _native.ops().colorization_targets(*args),
-        "cuda": lambda *args: _native.ops().colorization_targets(*args),
-        "triton": lambda *args: _triton().colorization_targets(*args),
+        "cpp": native("colorization_targets"),
+        "cuda": native("colorization_targets"),
+        "triton": lazy("fastssl.triton.colorization", "colorization_targets"),
     },
 )
 

@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..reference import counting as reference
 from ..reference.counting import output_dtype, tile_boxes  # noqa: F401  (public helpers)
 
 DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-def _triton():
-    from ..triton import counting
-
-    return counting
 
 
 def _float32_compute(fn):
@@ -36,8 +29,8 @@ COUNTING_TILES = OpBackends(
     "counting_tiles",
     {
         "reference": reference.counting_tiles,
-        "cpp": _float32_compute(lambda x, size: _native.ops().counting_tiles(x, size)),
-        "triton": _float32_compute(lambda x, size: _triton().counting_tiles(x, size)),
+        "cpp": _float32_compute(native("counting_tiles")),
+        "triton": _float32_compute(lazy("fastssl.triton.counting", "counting_tiles")),
     },
 )
 

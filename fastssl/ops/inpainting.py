@@ -12,9 +12,8 @@ from typing import NamedTuple
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..random import _as_ids
 from ..reference import inpainting as reference
 from ..reference.inpainting import MODES, center_box  # noqa: F401  (public helpers)
@@ -31,18 +30,12 @@ class InpaintingBatch(NamedTuple):
     boxes: torch.Tensor | None  #: (B, K, 4) int64 (top, left, height, width) of box holes; None for random_region
 
 
-def _triton():
-    from ..triton import inpainting
-
-    return inpainting
-
-
 INPAINT_BOXES = OpBackends(
     "inpaint_boxes",
     {
         "reference": reference.inpaint_boxes,
-        "cpp": lambda *args: _native.ops().inpaint_boxes(*args),
-        "triton": lambda *args: _triton().inpaint_boxes(*args),
+        "cpp": native("inpaint_boxes"),
+        "triton": lazy("fastssl.triton.inpainting", "inpaint_boxes"),
     },
 )
 

@@ -19,9 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends, triton_interpreter
+from ..backends import OpBackends, lazy, native, triton_interpreter
 from ..random import _as_ids
 from ..reference import jigsaw as reference
 from ..reference.jigsaw import CRITERIA, EPS, hamming_stats  # noqa: F401  (public helpers)
@@ -162,12 +161,6 @@ class JigsawTiles(NamedTuple):
     keep: torch.Tensor  #: (B, T) int64, per cell: the channel kept by channel dropping, -1 when none dropped
 
 
-def _triton():
-    from ..triton import jigsaw
-
-    return jigsaw
-
-
 def _float32_for(fn, widen):
     """The cpp kernel reads uint8/float32/float64; other float types (``widen``) go in as float32."""
 
@@ -177,12 +170,15 @@ def _float32_for(fn, widen):
     return call
 
 
+_triton_tiles = lazy("fastssl.triton.jigsaw", "jigsaw_tiles")
+
+
 def _triton_call(images, *args):
     """The kernel reads uint8 and float images as they are; bfloat16 goes in as float32 under the interpreter only
     (which has no bfloat16)."""
     if images.dtype == torch.bfloat16 and triton_interpreter():
         images = images.float()
-    return _triton().jigsaw_tiles(images, *args)
+    return _triton_tiles(images, *args)
 
 
 def _reference_call(images, origins, grey, keep, tile, normalize, eps):
@@ -193,7 +189,7 @@ JIGSAW_TILES = OpBackends(
     "jigsaw_tiles",
     {
         "reference": _reference_call,
-        "cpp": _float32_for(lambda *args: _native.ops().jigsaw_tiles(*args), (torch.float16, torch.bfloat16)),
+        "cpp": _float32_for(native("jigsaw_tiles"), (torch.float16, torch.bfloat16)),
         "triton": _triton_call,
     },
 )

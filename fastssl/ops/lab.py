@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import BackendUnavailable, OpBackends
+from ..backends import BackendUnavailable, OpBackends, lazy, native
 from ..reference import lab as reference
 
 RGB_DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
 LAB_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-def _triton():
-    from ..triton import lab
-
-    return lab
 
 
 def _native_dtype(fn):
@@ -53,9 +46,9 @@ RGB_TO_LAB = OpBackends(
     "rgb_to_lab",
     {
         "reference": lambda x, cl, dtype: reference.rgb_to_lab(x, channels_last=cl).to(dtype).contiguous(),
-        "cpp": _native_dtype(lambda x, cl, dtype: _native.ops().rgb_to_lab(x, cl, dtype)),
-        "cuda": _native_dtype(lambda x, cl, dtype: _native.ops().rgb_to_lab(x, cl, dtype)),
-        "triton": _native_dtype(lambda x, cl, dtype: _triton().rgb_to_lab(x, cl, dtype)),
+        "cpp": _native_dtype(native("rgb_to_lab")),
+        "cuda": _native_dtype(native("rgb_to_lab")),
+        "triton": _native_dtype(lazy("fastssl.triton.lab", "rgb_to_lab")),
     },
 )
 LAB_TO_RGB = OpBackends(
@@ -63,9 +56,9 @@ LAB_TO_RGB = OpBackends(
     {
         "reference": lambda x, cl, clip, dtype: reference.lab_to_rgb(x, channels_last=cl, clip=clip).to(dtype)
         .contiguous(),
-        "cpp": _native_dtype(lambda x, cl, clip, dtype: _native.ops().lab_to_rgb(x, cl, clip, dtype)),
-        "cuda": _native_dtype(lambda x, cl, clip, dtype: _native.ops().lab_to_rgb(x, cl, clip, dtype)),
-        "triton": _native_dtype(lambda x, cl, clip, dtype: _triton().lab_to_rgb(x, cl, clip, dtype)),
+        "cpp": _native_dtype(native("lab_to_rgb")),
+        "cuda": _native_dtype(native("lab_to_rgb")),
+        "triton": _native_dtype(lazy("fastssl.triton.lab", "lab_to_rgb")),
     },
 )
 

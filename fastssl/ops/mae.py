@@ -17,10 +17,9 @@ from typing import NamedTuple
 
 import torch
 
-from .. import _native
 from .. import _validation as v
 from .. import random
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..reference import mae as reference
 
 DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -48,18 +47,12 @@ class MaskedTokens(NamedTuple):
     ids_masked: torch.Tensor  #: (B, M) int64, ascending
 
 
-def _triton():
-    from ..triton import mae
-
-    return mae
-
-
 MAE_MASKING = OpBackends(
     "mae_masking",
     {
         "reference": lambda *args: tuple(t.contiguous() for t in reference.mae_masking(*args)),
-        "cpp": lambda *args: _native.ops().mae_masking(*args),
-        "triton": lambda *args: _triton().mae_masking(*args),
+        "cpp": native("mae_masking"),
+        "triton": lazy("fastssl.triton.mae", "mae_masking"),
     },
     auto_order={"cpu": ("cpp", "reference"), "cuda": ("triton", "reference")},
 )

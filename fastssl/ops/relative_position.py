@@ -11,9 +11,8 @@ from typing import NamedTuple
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..random import _as_ids
 from ..reference import relative_position as reference
 from ..reference.relative_position import DIRECTIONS, min_side  # noqa: F401  (public helpers)
@@ -28,12 +27,6 @@ class RelativePositionPairs(NamedTuple):
     labels: torch.Tensor  #: (B,) int64 in 0..7: the neighbour's direction (0 top-left ... 7 bottom-right)
     corners: torch.Tensor  #: (B, 2, 2) int64 top-left (y, x) of the centre and of the neighbour patch
     keep: torch.Tensor  #: (B, 2) int64: the channel each patch kept when colour-dropped, -1 when not dropped
-
-
-def _triton():
-    from ..triton import relative_position
-
-    return relative_position
 
 
 def _float_compute(fn):
@@ -53,8 +46,8 @@ RELATIVE_POSITION = OpBackends(
     "relative_position_pairs",
     {
         "reference": reference.relative_position_pairs,
-        "cpp": lambda *args: _native.ops().relative_position_pairs(*args),
-        "triton": _float_compute(lambda *args: _triton().relative_position_pairs(*args)),
+        "cpp": native("relative_position_pairs"),
+        "triton": _float_compute(lazy("fastssl.triton.relative_position", "relative_position_pairs")),
     },
 )
 

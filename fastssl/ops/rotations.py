@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
 from .. import _validation as v
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..reference import rotations as reference
 from ..reference.rotations import ORDERS, rotation_labels
 
 # Element sizes the kernels move (they copy bits, so any dtype of these sizes is lossless).
 _BITS_DTYPES = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _triton():
-    from ..triton import rotations
-
-    return rotations
 
 
 def _as_bits(fn):
@@ -37,8 +30,8 @@ ROTATIONS = OpBackends(
     "rotations",
     {
         "reference": lambda x, image_major: reference.rotations(x, "image" if image_major else "rotation")[0],
-        "cpp": _as_bits(lambda x, image_major: _native.ops().rotations(x, image_major)),
-        "triton": _as_bits(lambda x, image_major: _triton().rotations(x, image_major)),
+        "cpp": _as_bits(native("rotations")),
+        "triton": _as_bits(lazy("fastssl.triton.rotations", "rotations")),
     },
 )
 
