@@ -40,8 +40,10 @@ IMAGE_DTYPES = ("uint8",) + FLOATS
 SIDES = ((1, 1), (7, 13), (224, 224))
 EMBEDDING_DIMS = (64, 128, 256, 512, 2048)
 CONTRASTIVE_DIM = 128  # the D of the float32 and float16 cases
-SIMCLR_BATCH = 256  # pairs: 512 rows
+SIMCLR_BATCH = 256  # pairs: 512 rows: 32 x 32 tiles (their 64 x 64 tiles cannot fill 132 SMs)
+LARGE_BATCH = 4224  # pairs: 8448 rows, 64 x 64 tiles
 INFO_NCE_KEYS = 4096
+SINGLE_CHUNK_DIM = 16  # D held in one tile (no loop over D) for every dtype
 BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
 
 
@@ -78,15 +80,38 @@ def _rows(shape, dtype: str, seed: int = 0, grad: bool = False) -> torch.Tensor:
     return torch.randn(shape, generator=g).to(DTYPES[dtype]).requires_grad_(grad)
 
 
-def _nt_xent(d: int, dtype: str, normalize: bool = True):
-    z1, z2 = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((SIMCLR_BATCH, d), dtype, 2, True)
+def _nt_xent(d: int, dtype: str, normalize: bool = True, batch: int = SIMCLR_BATCH):
+    z1, z2 = _rows((batch, d), dtype, 1, True), _rows((batch, d), dtype, 2, True)
     ops.nt_xent_loss(z1, z2, normalize=normalize, backend="triton").backward()
 
 
-def _info_nce(d: int, dtype: str):
-    q, k = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((INFO_NCE_KEYS, d), dtype, 2, True)
-    positive = torch.arange(SIMCLR_BATCH) * 3
-    ops.info_nce_loss(q, k, positive, exclude_index=positive + 1, backend="triton").backward()
+def _info_nce(d: int, dtype: str, keys: int = INFO_NCE_KEYS, exclude: bool = True):
+    q, k = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((keys, d), dtype, 2, True)
+    positive = torch.arange(SIMCLR_BATCH) * (keys // SIMCLR_BATCH) % keys
+    exclude_index = (positive + 1) % keys if exclude else None
+    ops.info_nce_loss(q, k, positive, exclude_index=exclude_index, backend="triton").backward()
+
+
+def _contrastive_cases() -> list[tuple[str, str, str, callable]]:
+    """Every launch class of the contrastive kernels, for each dtype: 32 x 32 and 64 x 64 tiles, D in one
+    tile and D looped over in chunks, the fixed maximum (normalised) and the online one, with and without
+    excluded columns. D is a run-time argument: every D above one chunk runs the same kernels, so the other
+    dimensions of EMBEDDING_DIMS run in bfloat16 only (their launch plans)."""
+    out = []
+    for dt in FLOATS:
+        for d in EMBEDDING_DIMS if dt == "bf16" else (CONTRASTIVE_DIM,):
+            out.append(("nt_xent_loss", f"N={SIMCLR_BATCH} D={d} fwd+bwd", dt, lambda d=d, dt=dt: _nt_xent(d, dt)))
+            out.append(("info_nce_loss", f"M={SIMCLR_BATCH} K={INFO_NCE_KEYS} D={d} exclude fwd+bwd", dt,
+                        lambda d=d, dt=dt: _info_nce(d, dt)))
+        one = SINGLE_CHUNK_DIM
+        out.append(("nt_xent_loss", f"N={SIMCLR_BATCH} D={one} normalize=False fwd+bwd", dt,
+                    lambda dt=dt: _nt_xent(one, dt, normalize=False)))
+        for d, normalize in ((CONTRASTIVE_DIM, True), (one, False)):
+            out.append(("nt_xent_loss", f"N={LARGE_BATCH} D={d} normalize={normalize} fwd+bwd", dt,
+                        lambda d=d, dt=dt, n=normalize: _nt_xent(d, dt, normalize=n, batch=LARGE_BATCH)))
+        out.append(("info_nce_loss", f"M={SIMCLR_BATCH} K={SIMCLR_BATCH} D={one} fwd+bwd", dt,
+                    lambda dt=dt: _info_nce(one, dt, keys=SIMCLR_BATCH, exclude=False)))
+    return out
 
 
 def _ab_grid() -> torch.Tensor:
@@ -108,17 +133,7 @@ def _augment(recipe, dtype: str, channels_last: bool):
 
 def cases() -> list[tuple[str, str, str, callable]]:
     """(op, case, dtype, call) for every op and input this file covers."""
-    out = []
-    # Every D above one chunk of features (16 float32, 32 16-bit) runs the same kernels (D is a run-time
-    # argument): each dtype at one such D, plus D = 16 (one tile, no loop over D) without normalising
-    # (the online maximum); the other dimensions of EMBEDDING_DIMS in bfloat16 (their launch plans).
-    for dt in FLOATS:
-        for d in EMBEDDING_DIMS if dt == "bf16" else (CONTRASTIVE_DIM,):
-            out.append(("nt_xent_loss", f"N={SIMCLR_BATCH} D={d} fwd+bwd", dt, lambda d=d, dt=dt: _nt_xent(d, dt)))
-            out.append(("info_nce_loss", f"M={SIMCLR_BATCH} K={INFO_NCE_KEYS} D={d} exclude fwd+bwd", dt,
-                        lambda d=d, dt=dt: _info_nce(d, dt)))
-        out.append(("nt_xent_loss", f"N={SIMCLR_BATCH} D=16 normalize=False fwd+bwd", dt,
-                    lambda dt=dt: _nt_xent(16, dt, normalize=False)))
+    out = _contrastive_cases()
     for h, w in SIDES:
         for dt in IMAGE_DTYPES:
             x = (2, 3, h, w)

@@ -11,6 +11,7 @@ so later runs take a fraction of the first one's time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -92,6 +93,19 @@ def test_contrastive_kernels_spill_within_bound(records):
     spilling = [f"{_describe(r)} > {bound} allowed" for r in _compiled(records)
                 if r["op"] in CONTRASTIVE_OPS and r["spill_bytes"] > bound]
     _fail_listing(spilling, "NT-Xent / InfoNCE kernels spill more than fastssl.triton.nt_xent.MAX_SPILL_BYTES")
+
+
+def test_contrastive_cases_cover_every_launch_class(records):
+    """Both tile sizes (32 x 32 for batches that 64 x 64 tiles cannot spread over the GPU) x D in one tile or
+    in chunks, for each dtype and both kernels: the classes whose shared memory and registers differ."""
+    covered = set()
+    for r in _compiled(records):
+        if r["op"] in CONTRASTIVE_OPS:
+            constants = dict(item.split("=", 1) for item in r["constants"].split())
+            covered.add((r["kernel"], r["dtype"], constants["BLOCK_M"], constants["SINGLE_D"]))
+    wanted = set(itertools.product(("_lse_kernel", "_grad_kernel"), ("fp32", "fp16", "bf16"), ("32", "64"),
+                                   ("True", "False")))
+    assert wanted <= covered, f"launch classes compile_cases.py does not reach: {sorted(wanted - covered)}"
 
 
 def test_grids_within_cuda_limits(records):
