@@ -116,3 +116,30 @@ def test_native_looks_the_op_up_when_called(monkeypatch):
     call = native("rotations")  # named first: the op is looked up when called
     monkeypatch.setattr(_native, "ops", Ops)
     assert call(1, 2) == ("called", (1, 2))
+
+
+def test_kernel_dtypes_converts_what_the_kernel_cannot_read_or_write():
+    from fastssl._dtypes import kernel_dtypes
+
+    seen = []
+
+    def kernel(x, table, dtype):
+        seen.append((x.dtype, table.dtype, dtype))
+        return (x + table).to(dtype)
+
+    x, table = torch.ones(2, dtype=torch.float16), torch.ones(2, dtype=torch.float16)
+    wrapped = kernel_dtypes(kernel, reads=(torch.float32,), converted=(0, 1), writes=(torch.float32,))
+    assert wrapped(x, table, torch.float64).dtype == torch.float64
+    assert seen[-1] == (torch.float32, torch.float32, torch.float32)
+    assert kernel_dtypes(kernel, reads=(torch.float32,), converted=(0, 1))(x, table, torch.float32).dtype == torch.float16
+    assert kernel_dtypes(kernel, reads=(torch.float32,), converted=(0, 1), cast_back=False)(
+        x, table, torch.float32).dtype == torch.float32
+
+
+def test_as_bits_moves_any_dtype_exactly():
+    from fastssl._dtypes import as_bits
+
+    x = torch.tensor([[True, False], [False, True]])
+    assert torch.equal(as_bits(torch.rot90)(x), torch.rot90(x))
+    z = torch.randn(3, dtype=torch.complex64)
+    assert torch.equal(as_bits(torch.flip)(z, [0]), z.flip(0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from .. import _validation as v
+from .._dtypes import kernel_dtypes
 from ..backends import OpBackends, lazy, native
 from ..reference import counting as reference
 from ..reference.counting import output_dtype, tile_boxes  # noqa: F401  (public helpers)
@@ -15,22 +16,14 @@ from ..reference.counting import output_dtype, tile_boxes  # noqa: F401  (public
 DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
-def _float32_compute(fn):
-    """The kernels read uint8 or float32 and write float32: other dtypes go through float32 and back."""
-
-    def call(images, size):
-        x = images if images.dtype in (torch.uint8, torch.float32) else images.float()
-        return fn(x, size).to(output_dtype(images.dtype))
-
-    return call
-
+KERNEL_READS = (torch.uint8, torch.float32)  # and write float32: other dtypes go through float32 and back
 
 COUNTING_TILES = OpBackends(
     "counting_tiles",
     {
         "reference": reference.counting_tiles,
-        "cpp": _float32_compute(native("counting_tiles")),
-        "triton": _float32_compute(lazy("fastssl.triton.counting", "counting_tiles")),
+        "cpp": kernel_dtypes(native("counting_tiles"), reads=KERNEL_READS),
+        "triton": kernel_dtypes(lazy("fastssl.triton.counting", "counting_tiles"), reads=KERNEL_READS),
     },
 )
 

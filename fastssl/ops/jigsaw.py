@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .. import _validation as v
-from ..backends import OpBackends, lazy, native, triton_interpreter
+from .._dtypes import kernel_dtypes, triton_reads
+from ..backends import OpBackends, lazy, native
 from ..random import _as_ids
 from ..reference import jigsaw as reference
 from ..reference.jigsaw import CRITERIA, EPS, hamming_stats  # noqa: F401  (public helpers)
@@ -161,26 +162,6 @@ class JigsawTiles(NamedTuple):
     keep: torch.Tensor  #: (B, T) int64, per cell: the channel kept by channel dropping, -1 when none dropped
 
 
-def _float32_for(fn, widen):
-    """The cpp kernel reads uint8/float32/float64; other float types (``widen``) go in as float32."""
-
-    def call(images, *args):
-        return fn(images.float() if images.dtype in widen else images, *args)
-
-    return call
-
-
-_triton_tiles = lazy("fastssl.triton.jigsaw", "jigsaw_tiles")
-
-
-def _triton_call(images, *args):
-    """The kernel reads uint8 and float images as they are; bfloat16 goes in as float32 under the interpreter only
-    (which has no bfloat16)."""
-    if images.dtype == torch.bfloat16 and triton_interpreter():
-        images = images.float()
-    return _triton_tiles(images, *args)
-
-
 def _reference_call(images, origins, grey, keep, tile, normalize, eps):
     return reference.tiles_at(images, origins, grey, keep, tile, normalize, eps).float().contiguous()
 
@@ -189,8 +170,11 @@ JIGSAW_TILES = OpBackends(
     "jigsaw_tiles",
     {
         "reference": _reference_call,
-        "cpp": _float32_for(native("jigsaw_tiles"), (torch.float16, torch.bfloat16)),
-        "triton": _triton_call,
+        # The kernels write float32 tiles. The cpp kernel reads uint8/float32/float64, the Triton one every dtype.
+        "cpp": kernel_dtypes(native("jigsaw_tiles"), reads=(torch.uint8, torch.float32, torch.float64),
+                             cast_back=False),
+        "triton": kernel_dtypes(lazy("fastssl.triton.jigsaw", "jigsaw_tiles"), reads=triton_reads(DTYPES),
+                                cast_back=False),
     },
 )
 

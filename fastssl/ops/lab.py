@@ -10,24 +10,15 @@ from __future__ import annotations
 import torch
 
 from .. import _validation as v
+from .._dtypes import kernel_dtypes
 from ..backends import BackendUnavailable, OpBackends, lazy, native
 from ..reference import lab as reference
 
 RGB_DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
 LAB_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-def _native_dtype(fn):
-    """The native and Triton kernels compute in float32 and write float32/16-bit results: a float64 result
-    is computed in float32 and widened (float64 *inputs* never reach them: see :func:`_backend_for`)."""
-
-    def call(x, channels_last, *args):
-        dtype = args[-1]
-        if dtype == torch.float64:
-            return fn(x, channels_last, *args[:-1], torch.float32).to(dtype)
-        return fn(x, channels_last, *args)
-
-    return call
+# The native and Triton kernels compute in float32 and write float32/16-bit results: a float64 result is
+# computed in float32 and widened (float64 *inputs* never reach them: see _backend_for).
+KERNEL_WRITES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _backend_for(op: OpBackends, backend: str, x: torch.Tensor) -> str:
@@ -46,9 +37,9 @@ RGB_TO_LAB = OpBackends(
     "rgb_to_lab",
     {
         "reference": lambda x, cl, dtype: reference.rgb_to_lab(x, channels_last=cl).to(dtype).contiguous(),
-        "cpp": _native_dtype(native("rgb_to_lab")),
-        "cuda": _native_dtype(native("rgb_to_lab")),
-        "triton": _native_dtype(lazy("fastssl.triton.lab", "rgb_to_lab")),
+        "cpp": kernel_dtypes(native("rgb_to_lab"), writes=KERNEL_WRITES),
+        "cuda": kernel_dtypes(native("rgb_to_lab"), writes=KERNEL_WRITES),
+        "triton": kernel_dtypes(lazy("fastssl.triton.lab", "rgb_to_lab"), writes=KERNEL_WRITES),
     },
 )
 LAB_TO_RGB = OpBackends(
@@ -56,9 +47,9 @@ LAB_TO_RGB = OpBackends(
     {
         "reference": lambda x, cl, clip, dtype: reference.lab_to_rgb(x, channels_last=cl, clip=clip).to(dtype)
         .contiguous(),
-        "cpp": _native_dtype(native("lab_to_rgb")),
-        "cuda": _native_dtype(native("lab_to_rgb")),
-        "triton": _native_dtype(lazy("fastssl.triton.lab", "lab_to_rgb")),
+        "cpp": kernel_dtypes(native("lab_to_rgb"), writes=KERNEL_WRITES),
+        "cuda": kernel_dtypes(native("lab_to_rgb"), writes=KERNEL_WRITES),
+        "triton": kernel_dtypes(lazy("fastssl.triton.lab", "lab_to_rgb"), writes=KERNEL_WRITES),
     },
 )
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 
 from .. import _validation as v
+from .._dtypes import kernel_dtypes, triton_reads
 from ..backends import OpBackends, lazy, native
 from ..random import _as_ids
 from ..reference import relative_position as reference
@@ -29,25 +30,14 @@ class RelativePositionPairs(NamedTuple):
     keep: torch.Tensor  #: (B, 2) int64: the channel each patch kept when colour-dropped, -1 when not dropped
 
 
-def _float_compute(fn):
-    """The kernels handle uint8/float32/float16/float64; bfloat16 goes in as float32 under the interpreter."""
-
-    def call(images, corners, keep, keys, table, patch):
-        from ..backends import triton_interpreter
-
-        if images.dtype == torch.bfloat16 and triton_interpreter():
-            return fn(images.float(), corners, keep, keys, table.float(), patch).to(torch.bfloat16)
-        return fn(images, corners, keep, keys, table, patch)
-
-    return call
-
-
 RELATIVE_POSITION = OpBackends(
     "relative_position_pairs",
     {
         "reference": reference.relative_position_pairs,
         "cpp": native("relative_position_pairs"),
-        "triton": _float_compute(lazy("fastssl.triton.relative_position", "relative_position_pairs")),
+        # the images and the noise table (arguments 0 and 4) share the dtype the kernel reads
+        "triton": kernel_dtypes(lazy("fastssl.triton.relative_position", "relative_position_pairs"),
+                                reads=triton_reads(DTYPES), converted=(0, 4)),
     },
 )
 

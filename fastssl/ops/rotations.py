@@ -8,30 +8,17 @@ from __future__ import annotations
 import torch
 
 from .. import _validation as v
+from .._dtypes import BITS_DTYPES, as_bits
 from ..backends import OpBackends, lazy, native
 from ..reference import rotations as reference
 from ..reference.rotations import ORDERS, rotation_labels
-
-# Element sizes the kernels move (they copy bits, so any dtype of these sizes is lossless).
-_BITS_DTYPES = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _as_bits(fn):
-    """Runs ``fn`` on the images viewed as same-size integers (bool, float16, complex64, ... alike)."""
-
-    def call(images, image_major):
-        x = images.contiguous()
-        return fn(x.view(_BITS_DTYPES[x.element_size()]), image_major).view(images.dtype)
-
-    return call
-
 
 ROTATIONS = OpBackends(
     "rotations",
     {
         "reference": lambda x, image_major: reference.rotations(x, "image" if image_major else "rotation")[0],
-        "cpp": _as_bits(native("rotations")),
-        "triton": _as_bits(lazy("fastssl.triton.rotations", "rotations")),
+        "cpp": as_bits(native("rotations")),  # the kernels copy bits: any dtype of 1-8 bytes
+        "triton": as_bits(lazy("fastssl.triton.rotations", "rotations")),
     },
 )
 
@@ -79,7 +66,7 @@ def rotations(images: torch.Tensor, *, order: str = "image", backend: str = "aut
                          f"crop them first")
     if images.numel() == 0:
         raise ValueError(f"images is empty (shape {tuple(images.shape)})")
-    if images.element_size() not in _BITS_DTYPES:
+    if images.element_size() not in BITS_DTYPES:
         raise TypeError(f"images must have 1, 2, 4 or 8-byte elements, got {images.dtype}")
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
