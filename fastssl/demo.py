@@ -16,12 +16,12 @@ pretraining (k = 20 cosine kNN and an L-BFGS linear probe, on the held-out split
 ``report.json``, ``report.png`` and ``report.svg`` (loss and kNN per step) under ``out``.
 :func:`run_all` runs every task for a short budget each and prints one table.
 
-Example (a few seconds; the real demo is ``fastssl demo``):
+Example (one step on 12 images, about a second; the real demo is ``fastssl demo``):
     >>> import tempfile
-    >>> report = run(steps=2, images=24, classes=2, batch_size=8, out=tempfile.mkdtemp(), decoder="pil",
+    >>> report = run(steps=1, images=12, classes=2, batch_size=4, curve=False, out=tempfile.mkdtemp(), decoder="pil",
     ...              progress=False, log=lambda line: None)
     >>> report["steps"], report["images"], sorted(report["scores"])
-    (2, 24, ['random_init', 'trained'])
+    (1, 12, ['random_init', 'trained'])
 """
 
 from __future__ import annotations

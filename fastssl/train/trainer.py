@@ -41,10 +41,10 @@ Example:
     >>> from fastssl.data import synthetic
     >>> root = synthetic.write_image_folder(tempfile.mkdtemp(), classes=2, per_class=4, seed=0)
     >>> config = TrainConfig(task="rotation", data=root, out=tempfile.mkdtemp(), backbone="resnet10", image_size=32,
-    ...                      batch_size=4, epochs=1, decoder="pil", progress=False)
+    ...                      batch_size=4, epochs=1, max_steps=1, decoder="pil", progress=False)
     >>> result = train(config)
     >>> result.steps, len(result.losses), result.skipped_files
-    (2, 2, 0)
+    (1, 1, 0)
 """
 
 from __future__ import annotations
