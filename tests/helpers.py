@@ -18,8 +18,21 @@ def triton_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def backend_cases(backends=("reference", "cpp", "cuda", "triton")):
-    """pytest params (backend, device), marked so that cuda/triton cases skip cleanly where they cannot run."""
+def backend_cases(backends=("reference", "cpp", "cuda", "triton"), *, compared_with_reference=False):
+    """pytest params (backend, device), marked so that cuda/triton cases skip cleanly where they cannot run.
+
+    The reference runs on the CPU and on CUDA. ``compared_with_reference=True`` is for tests that check each case
+    against the reference computed on the CPU: the reference's CPU case, which would compare the reference with
+    itself, is left out (its CUDA case stays: it checks the reference's arithmetic on the GPU).
+
+    Example:
+        >>> [case.id for case in backend_cases()]
+        ['reference', 'reference-cuda', 'cpp', 'cuda', 'triton']
+        >>> [case.id for case in backend_cases(compared_with_reference=True)]
+        ['reference-cuda', 'cpp', 'cuda', 'triton']
+        >>> [case.id for case in backend_cases(("cpp", "triton"))]
+        ['cpp', 'triton']
+    """
     cases = []
     for backend in backends:
         if backend == "cuda":
@@ -27,7 +40,8 @@ def backend_cases(backends=("reference", "cpp", "cuda", "triton")):
         elif backend == "triton":
             cases.append(pytest.param("triton", triton_device(), marks=pytest.mark.triton, id="triton"))
         else:
-            cases.append(pytest.param(backend, "cpu", id=backend))
+            if not (backend == "reference" and compared_with_reference):
+                cases.append(pytest.param(backend, "cpu", id=backend))
             if backend == "reference":
                 cases.append(pytest.param(backend, "cuda", marks=pytest.mark.cuda, id="reference-cuda"))
     return cases
