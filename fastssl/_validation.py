@@ -13,6 +13,10 @@ How the answer reaches the host depends on the device:
   FASTSSL_CHECK_FINITE=0 skips the value checks (NaN then propagates to the outputs).
 
 While torch.compile traces, the value checks are skipped.
+
+Argument checks (:func:`check_int`, :func:`check_number`) read Python values only; tensor range checks
+(:func:`check_range`, :func:`check_index_range`) follow the value checks' rules above. A public op
+checks its inputs once, here; its kernels check shapes and dtypes only.
 """
 
 from __future__ import annotations
@@ -127,19 +131,93 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     check_values(x, name)
 
 
+def check_int(value, name: str, low: int = 1) -> int:
+    """``value`` if it is an int >= ``low`` (not a bool); else ValueError naming ``name`` and the value.
+
+    Example:
+        >>> check_int(3, "grid", 2)
+        3
+        >>> check_int(1, "grid", 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: grid must be an integer >= 2, got 1
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_number(value, name: str, low: float = 0.0, high: float = float("inf"), *, open_low: bool = False,
+                 what: str = "a number") -> float:
+    """``value`` as a float in [low, high] ((low, high] with ``open_low``); else ValueError naming ``name``,
+    ``what`` it must be ("a number", "a probability") and the value.
+
+    Example:
+        >>> check_number(0.5, "p", 0, 1, what="a probability")
+        0.5
+        >>> check_number(1.5, "p", 0, 1, what="a probability")
+        Traceback (most recent call last):
+        ...
+        ValueError: p must be a probability in [0, 1], got 1.5
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value <= high
+    ok = ok and (value > low if open_low else value >= low)
+    if not ok:
+        raise ValueError(f"{name} must be {what} in {'(' if open_low else '['}{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def check_per_channel(value, name: str, channels: int) -> torch.Tensor:
+    """(channels,) float64 CPU tensor from a finite number or ``channels`` finite numbers (e.g. a fill value)."""
+    values = torch.as_tensor(value, dtype=torch.float64, device="cpu").flatten()
+    if values.numel() not in (1, channels):
+        raise ValueError(f"{name} must be a number or {channels} numbers (one per channel), got {value!r}")
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return values.expand(channels)
+
+
+def check_integer_tensor(t, name: str, shapes: tuple[tuple[int, ...], ...], device) -> torch.Tensor:
+    """An integer tensor of one of ``shapes`` as int64 on ``device`` (shape and dtype only: no value read)."""
+    check_tensor(t, name)
+    if tuple(t.shape) not in shapes:
+        raise ValueError(f"{name} must have shape {' or '.join(map(str, shapes))}, got {tuple(t.shape)}")
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, got {t.dtype}")
+    return t.to(device=device, dtype=torch.int64)
+
+
+def _check_bounds(t: torch.Tensor, low: int, high: int, message: str) -> None:
+    """Raises ``message`` when ``t`` has a value outside [low, high] (both included), naming up to 8 of them
+    on the CPU; on CUDA without a host read. Always checked, except while torch.compile traces."""
+    if t.numel() == 0 or torch.compiler.is_compiling():
+        return
+    lo, hi = torch.aminmax(t)
+    if checks_asynchronously(t):
+        _assert_async((lo >= low) & (hi <= high), message)
+        return
+    if int(lo) < low or int(hi) > high:
+        bad = t[(t < low) | (t > high)]
+        more = f" and {bad.numel() - 8} more" if bad.numel() > 8 else ""
+        raise ValueError(f"{message}, got {bad[:8].tolist()}{more}")
+
+
+def check_range(t: torch.Tensor, name: str, low: int, high: int) -> None:
+    """Raises when an integer tensor has a value outside [low, high] (both included): see :func:`_check_bounds`.
+
+    Example:
+        >>> check_range(torch.tensor([0, 9, 3]), "labels", 0, 7)
+        Traceback (most recent call last):
+        ...
+        ValueError: labels out of range: every value must lie in [0, 7], got [9]
+    """
+    _check_bounds(t, low, high, f"{name} out of range: every value must lie in [{low}, {high}]")
+
+
 def check_index_range(index: torch.Tensor, name: str, low: int, high: int) -> None:
-    """Raises when an integer tensor has a value outside [low, high); on CUDA without a host read (always
-    checked, whatever FASTSSL_CHECK_FINITE says, except while torch.compile traces)."""
-    if index.numel() == 0 or torch.compiler.is_compiling():
-        return
-    lo, hi = torch.aminmax(index)
-    message = f"{name} must lie in [{low}, {high})"
-    if checks_asynchronously(index):
-        _assert_async((lo >= low) & (hi < high), message)
-        return
-    lo, hi = int(lo), int(hi)
-    if lo < low or hi >= high:
-        raise ValueError(f"{message}, got values in [{lo}, {hi}]")
+    """Raises when an integer tensor has a value outside [low, high), ``high`` excluded as for an index;
+    on CUDA without a host read (always checked, except while torch.compile traces)."""
+    _check_bounds(index, low, high - 1, f"{name} must lie in [{low}, {high})")
 
 
 def check_none_equal(a: torch.Tensor, b: torch.Tensor, message: str) -> None:

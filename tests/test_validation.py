@@ -44,6 +44,7 @@ def test_asynchronous_path_reads_nothing_and_still_fails():
     with v.asynchronous_checks(), count_host_reads() as reads:
         v.check_values(good, "images", unit_range=True)
         v.check_index_range(torch.tensor([0, 3]), "positive_index", 0, 4)
+        v.check_range(torch.tensor([-1, 2]), "keep", -1, 2)
         v.check_none_equal(torch.tensor([0, 1]), torch.tensor([1, 0]), "equal")
     assert reads == [], reads
     with v.asynchronous_checks():
@@ -53,8 +54,29 @@ def test_asynchronous_path_reads_nothing_and_still_fails():
             v.check_values(good / 0 - good / 0, "images", unit_range=True)
         with pytest.raises(RuntimeError, match=r"positive_index must lie in \[0, 4\)"):
             v.check_index_range(torch.tensor([0, 4]), "positive_index", 0, 4)
+        with pytest.raises(RuntimeError, match=r"keep out of range: every value must lie in \[-1, 2\]"):
+            v.check_range(torch.tensor([3, 0]), "keep", -1, 2)
         with pytest.raises(RuntimeError, match="equal"):
             v.check_none_equal(torch.tensor([0, 1]), torch.tensor([1, 1]), "equal")
+
+
+def test_range_checks_name_the_bad_values_on_the_cpu():
+    with pytest.raises(ValueError, match=r"^offsets out of range: every value must lie in \[0, 4\], got \[5, -1\]$"):
+        v.check_range(torch.tensor([[0, 5], [-1, 4]]), "offsets", 0, 4)
+    with pytest.raises(ValueError, match=r"^ids must lie in \[0, 3\), got \[3, 4, 5, 6, 7, 8, 9, 10\] and 2 more$"):
+        v.check_index_range(torch.arange(13), "ids", 0, 3)
+
+
+def test_argument_checks_name_the_argument_and_the_value():
+    assert v.check_int(2, "grid", 2) == 2
+    for bad in (1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=f"^grid must be an integer >= 2, got {bad!r}$"):
+            v.check_int(bad, "grid", 2)
+    assert v.check_number(1, "fraction", 0, 1) == 1.0
+    with pytest.raises(ValueError, match=r"^eps must be a number in \(0, 1\], got 0$"):
+        v.check_number(0, "eps", 0, 1, open_low=True)
+    with pytest.raises(ValueError, match=r"^p must be a probability in \[0, 1\], got True$"):
+        v.check_number(True, "p", 0, 1, what="a probability")
 
 
 def test_sync_mode_reads_back(monkeypatch):

@@ -136,8 +136,7 @@ def colorization_targets(images: torch.Tensor, *, bins: torch.Tensor | None = No
     v.check_finite(bins, "bins")
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
+    v.check_int(factor, "factor", 1)
     if not isinstance(k, int) or not 1 <= k <= min(MAX_K, bins.shape[0]):
         raise ValueError(f"k must be an integer in [1, min({MAX_K}, Q={bins.shape[0]})], got {k!r}")
     if not sigma > 0:

@@ -71,6 +71,5 @@ def counting_tiles(images: torch.Tensor, *, size: int | None = None, backend: st
         raise ValueError(f"images must be at least 2 x 2 to have 2x2 tiles, got {H} x {W}")
     v.check_finite(images, "images")
     size = min(H, W) // 2 if size is None else size
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    v.check_int(size, "size", 1)
     return _counting_tiles(images, size, COUNTING_TILES.resolve(backend, images.device))

@@ -55,21 +55,10 @@ def _(images, boxes, fill, backend):
 
 def _fill(fill, images: torch.Tensor) -> torch.Tensor:
     """(C,) fill in the images' dtype from a number or C numbers."""
-    C = images.shape[1]
-    values = torch.as_tensor(fill, dtype=torch.float64).flatten()
-    if values.numel() not in (1, C):
-        raise ValueError(f"fill must be a number or {C} numbers (one per channel), got {fill!r}")
-    if not bool(torch.isfinite(values).all()):
-        raise ValueError(f"fill must be finite, got {fill!r}")
+    values = v.check_per_channel(fill, "fill", images.shape[1])
     if images.dtype == torch.uint8:
         values = values.round().clamp(0, 255)
-    return values.expand(C).to(dtype=images.dtype, device=images.device).contiguous()
-
-
-def _fraction(value, name: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return values.to(dtype=images.dtype, device=images.device).contiguous()
 
 
 def _boxes(mode, ids, H, W, overlap, blocks, min_fraction, max_fraction, key) -> torch.Tensor:
@@ -78,9 +67,9 @@ def _boxes(mode, ids, H, W, overlap, blocks, min_fraction, max_fraction, key) ->
             raise ValueError(f"overlap must be an integer in [0, min(H, W) // 4) so the hole is not empty, "
                              f"got {overlap!r} for {H} x {W} images")
         return torch.tensor(center_box(H, W, overlap), dtype=torch.int64, device=ids.device).expand(len(ids), 1, 4)
-    if not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1:
-        raise ValueError(f"blocks must be an integer >= 1, got {blocks!r}")
-    min_fraction, max_fraction = _fraction(min_fraction, "min_fraction"), _fraction(max_fraction, "max_fraction")
+    v.check_int(blocks, "blocks", 1)
+    min_fraction = v.check_number(min_fraction, "min_fraction", 0, 1)
+    max_fraction = v.check_number(max_fraction, "max_fraction", 0, 1)
     if min_fraction > max_fraction:
         raise ValueError(f"min_fraction ({min_fraction}) must be <= max_fraction ({max_fraction})")
     return reference.random_boxes(ids, H, W, blocks, min_fraction, max_fraction, **key)
@@ -132,9 +121,8 @@ def inpainting_masks(images: torch.Tensor, mode: str = "center", *, fill=0.0, ov
     key = dict(seed=seed, epoch=epoch, view=view)
     chosen = INPAINT_BOXES.resolve(backend, images.device)
     if mode == "random_region":
-        if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1:
-            raise ValueError(f"grid must be an integer >= 1, got {grid!r}")
-        mask = reference.region_mask(ids, H, W, grid, _fraction(fraction, "fraction"), **key)
+        v.check_int(grid, "grid", 1)
+        mask = reference.region_mask(ids, H, W, grid, v.check_number(fraction, "fraction", 0, 1), **key)
         return InpaintingBatch(reference.apply_mask(images, mask, fill_values), mask, images, None)
     boxes = _boxes(mode, ids, H, W, overlap, blocks, min_fraction, max_fraction, key).contiguous()
     masked, mask = _inpaint_boxes(images, boxes, fill_values, chosen)

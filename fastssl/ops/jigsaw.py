@@ -79,12 +79,6 @@ def _store(path: Path, p: np.ndarray) -> None:
                       f"to a writable folder to avoid recomputing them", RuntimeWarning, stacklevel=4)
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
 @functools.lru_cache(maxsize=16)
 def _permutations(n: int, grid: int, criterion: str, seed: int, cache: bool) -> np.ndarray:
     path = _cache_path(n, grid, criterion, seed)
@@ -135,11 +129,11 @@ def hamming_permutations(n: int, grid: int = 3, criterion: str = "maxmin", seed:
         >>> p.shape, fastssl.ops.jigsaw.hamming_stats(p)[0]
         (torch.Size([100, 9]), 6)
     """
-    _check_int(grid, "grid", 2)
+    v.check_int(grid, "grid", 2)
     if grid > reference.MAX_ENUMERATED_GRID:
         raise ValueError(f"grid must be 2 or 3: the greedy search enumerates all (grid²)! permutations, and "
                          f"({grid}²)! = {reference.permutation_count(grid):.3g} is too many; got grid={grid}")
-    _check_int(n, "n", 1)
+    v.check_int(n, "n", 1)
     if n > reference.permutation_count(grid):
         raise ValueError(f"n must be <= (grid²)! = {reference.permutation_count(grid)} for grid={grid}, got {n}")
     if criterion not in CRITERIA:
@@ -190,25 +184,6 @@ def _(images, origins, grey, keep, tile, normalize, eps, backend):
     return images.new_empty(origins.shape[0], origins.shape[1], 3, tile, tile, dtype=torch.float32)
 
 
-def _integer_tensor(t, name: str, shapes: tuple[tuple, ...], device) -> torch.Tensor:
-    v.check_tensor(t, name)
-    if tuple(t.shape) not in shapes:
-        raise ValueError(f"{name} must have shape {' or '.join(map(str, shapes))}, got {tuple(t.shape)}")
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got {t.dtype}")
-    return t.to(device=device, dtype=torch.int64)
-
-
-def _check_range(t: torch.Tensor, name: str, low: int, high: int) -> None:
-    # Reading values while torch.compile traces would break the graph: skipped there. The gathers by
-    # these indices check their bounds, and every backend keeps the tiles inside the image.
-    if torch.compiler.is_compiling():
-        return
-    if t.numel() and not bool(((t >= low) & (t <= high)).all()):
-        bad = t[(t < low) | (t > high)]
-        raise ValueError(f"{name} out of range: every value must lie in [{low}, {high}], got {bad[:8].tolist()}")
-
-
 def check_permutations(permutations, grid: int) -> torch.Tensor:
     """(P, grid²) integer tensor of distinct permutations of 0..grid²-1 -> int64 (errors name ``permutations``)."""
     T = grid * grid
@@ -219,7 +194,7 @@ def check_permutations(permutations, grid: int) -> torch.Tensor:
     if permutations.dtype.is_floating_point or permutations.dtype.is_complex or permutations.dtype == torch.bool:
         raise TypeError(f"permutations must be an integer tensor, got {permutations.dtype}")
     p = permutations.to(torch.int64)
-    if torch.compiler.is_compiling():  # value checks skipped while tracing, as in _check_range
+    if torch.compiler.is_compiling():  # value checks skipped while tracing, as in fastssl._validation
         return p
     rows_ok = (p.sort(dim=1).values == torch.arange(T, device=p.device)).all(dim=1)
     if not bool(rows_ok.all()):
@@ -236,17 +211,11 @@ def check_permutations(permutations, grid: int) -> torch.Tensor:
     return p
 
 
-def _check_probability(p, name: str) -> float:
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
-
-
 def _check_geometry(images: torch.Tensor, grid: int, cell: int, tile: int, channel_shift: int, eps) -> None:
-    _check_int(grid, "grid", 2)
-    _check_int(cell, "cell", 1)
-    _check_int(tile, "tile", 1)
-    _check_int(channel_shift, "channel_shift", 0)
+    v.check_int(grid, "grid", 2)
+    v.check_int(cell, "cell", 1)
+    v.check_int(tile, "tile", 1)
+    v.check_int(channel_shift, "channel_shift", 0)
     if tile > cell:
         raise ValueError(f"tile must be <= cell (each tile lies inside its cell), got tile={tile}, cell={cell}")
     H, W = images.shape[-2:]
@@ -305,7 +274,8 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     v.check_rgb(images, "images", False, DTYPES, min_dim=4, max_dim=4)
     v.check_finite(images, "images")
     _check_geometry(images, grid, cell, tile, channel_shift, eps)
-    greyscale, channel_drop = _check_probability(greyscale, "greyscale"), _check_probability(channel_drop, "channel_drop")
+    greyscale = v.check_number(greyscale, "greyscale", 0, 1, what="a probability")
+    channel_drop = v.check_number(channel_drop, "channel_drop", 0, 1, what="a probability")
     device, (B, _, H, W), T = images.device, images.shape, grid * grid
     perms = hamming_permutations(100, grid) if permutations is None else permutations
     perms = check_permutations(perms, grid).to(device)
@@ -315,12 +285,12 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, greyscale, channel_drop,
                        seed=seed, epoch=epoch, view=view)
     if permutation_index is not None:
-        p["permutation_index"] = _integer_tensor(permutation_index, "permutation_index", ((B,),), device)
-        _check_range(p["permutation_index"], "permutation_index", 0, len(perms) - 1)
+        p["permutation_index"] = v.check_integer_tensor(permutation_index, "permutation_index", ((B,),), device)
+        v.check_range(p["permutation_index"], "permutation_index", 0, len(perms) - 1)
     shifts = p["shifts"] if channel_shift > 0 else None
     if offsets is not None:
-        p["offsets"] = _integer_tensor(offsets, "offsets", ((B, T, 2), (B, T, 3, 2)), device)
-        _check_range(p["offsets"], "offsets", 0, cell - tile)
+        p["offsets"] = v.check_integer_tensor(offsets, "offsets", ((B, T, 2), (B, T, 3, 2)), device)
+        v.check_range(p["offsets"], "offsets", 0, cell - tile)
         shifts = None if p["offsets"].dim() == 4 else shifts
     if grey is not None:
         v.check_tensor(grey, "grey")
@@ -328,8 +298,8 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
             raise ValueError(f"grey must be a bool tensor of shape {(B, T)}, got {grey.dtype} {tuple(grey.shape)}")
         p["grey"] = grey.to(device)
     if keep is not None:
-        p["keep"] = _integer_tensor(keep, "keep", ((B, T),), device)
-        _check_range(p["keep"], "keep", -1, 2)
+        p["keep"] = v.check_integer_tensor(keep, "keep", ((B, T),), device)
+        v.check_range(p["keep"], "keep", -1, 2)
     where = reference.origins(p["offsets"], shifts, H, W, grid, cell, tile)  # per cell
     cells = perms[p["permutation_index"]]  # (B, T): the cell shown at each puzzle position
     tiles = _jigsaw_tiles(images, where.gather(1, cells[:, :, None, None].expand(B, T, 3, 2)).contiguous(),
@@ -363,6 +333,6 @@ def jigsaw_unpermute(tiles: torch.Tensor, labels: torch.Tensor, permutations: to
     if grid * grid != T:
         raise ValueError(f"tiles must have a square number of tiles in dimension 1, got {T}")
     perms = check_permutations(permutations, grid).to(tiles.device)
-    labels = _integer_tensor(labels, "labels", ((tiles.shape[0],),), tiles.device)
-    _check_range(labels, "labels", 0, len(perms) - 1)
+    labels = v.check_integer_tensor(labels, "labels", ((tiles.shape[0],),), tiles.device)
+    v.check_range(labels, "labels", 0, len(perms) - 1)
     return reference.unpermute(tiles, labels, perms)

@@ -129,8 +129,7 @@ _mae_masking.register_autograd(_mae_masking_grad, setup_context=_save_for_backwa
 
 
 def _check_patch_size(patch_size, H: int, W: int) -> int:
-    if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
+    v.check_int(patch_size, "patch_size", 1)
     if H % patch_size or W % patch_size:
         raise ValueError(f"patch_size {patch_size} must divide the image height and width, got {H} x {W}")
     return patch_size

@@ -53,34 +53,10 @@ def _(images, corners, keep, keys, table, patch, backend):
     return images.new_empty(images.shape[0], 2, 3, patch, patch)
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _given(t, name: str, shape: tuple, device) -> torch.Tensor:
-    v.check_tensor(t, name)
-    if tuple(t.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got {t.dtype}")
-    return t.to(device=device, dtype=torch.int64)
-
-
-def _check_range(t: torch.Tensor, name: str, low, high) -> None:
-    """low <= t <= high elementwise (low/high scalars or broadcastable tensors)."""
-    if t.numel() and not bool(((t >= low) & (t <= high)).all()):
-        raise ValueError(f"{name} out of range: every value must lie in [{low}, {high}], got {t.tolist()}")
-
-
 def _fill_tensor(fill, dtype) -> float | tuple:
     if fill is None:
         return 128.0 if dtype == torch.uint8 else 0.5
-    values = torch.as_tensor(fill, dtype=torch.float64).flatten()
-    if values.numel() not in (1, 3):
-        raise ValueError(f"drop_fill must be a number or 3 numbers, got {fill!r}")
-    return tuple(values.expand(3).tolist())
+    return tuple(v.check_per_channel(fill, "drop_fill", 3).tolist())
 
 
 def relative_position_pairs(images: torch.Tensor, *, patch: int = 96, gap: int = 48, jitter: int = 7,
@@ -120,28 +96,27 @@ def relative_position_pairs(images: torch.Tensor, *, patch: int = 96, gap: int =
     v.check_rgb(images, "images", False, DTYPES, min_dim=4, max_dim=4)
     v.check_finite(images, "images")
     B, _, H, W = images.shape
-    patch, gap, jitter = _check_int(patch, "patch", 1), _check_int(gap, "gap", 0), _check_int(jitter, "jitter", 0)
+    patch, gap, jitter = v.check_int(patch, "patch", 1), v.check_int(gap, "gap", 0), v.check_int(jitter, "jitter", 0)
     need = min_side(patch, gap, jitter)
     if H < need or W < need:
         raise ValueError(f"images of {H} x {W} are too small for patch={patch}, gap={gap}, jitter={jitter}: "
                          f"both sides must be >= 3*patch + 2*gap + 2*jitter = {need}")
-    if not 0.0 <= colour_drop <= 1.0:
-        raise ValueError(f"colour_drop must be a probability in [0, 1], got {colour_drop!r}")
+    colour_drop = v.check_number(colour_drop, "colour_drop", 0, 1, what="a probability")
     ids = torch.arange(B, device=images.device) if ids is None else _as_ids(ids).to(images.device)
     if ids.shape[0] != B:
         raise ValueError(f"ids must have one id per image ({B}), got {ids.shape[0]}")
     p = reference.draw(ids, H, W, patch, gap, jitter, colour_drop, seed=seed, epoch=epoch, view=view)
     if labels is not None:
-        p["labels"] = _given(labels, "labels", (B,), images.device)
-        _check_range(p["labels"], "labels", 0, 7)
+        p["labels"] = v.check_integer_tensor(labels, "labels", ((B,),), images.device)
+        v.check_range(p["labels"], "labels", 0, 7)
     if offsets is not None:
-        p["offsets"] = _given(offsets, "offsets", (B, 2), images.device)
-        _check_range(p["offsets"], "offsets", -jitter, jitter)
+        p["offsets"] = v.check_integer_tensor(offsets, "offsets", ((B, 2),), images.device)
+        v.check_range(p["offsets"], "offsets", -jitter, jitter)
     if positions is not None:
-        p["positions"] = _given(positions, "positions", (B, 2), images.device)
+        p["positions"] = v.check_integer_tensor(positions, "positions", ((B, 2),), images.device)
         margin = patch + gap + jitter
-        _check_range(p["positions"][:, 0], "positions[:, 0] (y)", margin, H - 2 * patch - gap - jitter)
-        _check_range(p["positions"][:, 1], "positions[:, 1] (x)", margin, W - 2 * patch - gap - jitter)
+        v.check_range(p["positions"][:, 0], "positions[:, 0] (y)", margin, H - 2 * patch - gap - jitter)
+        v.check_range(p["positions"][:, 1], "positions[:, 1] (x)", margin, W - 2 * patch - gap - jitter)
     corners = reference.patch_corners(p["positions"], p["offsets"], p["labels"], patch, gap)
     noise = drop_noise if drop_noise is not None else (2.55 if images.dtype == torch.uint8 else 0.01)
     table = reference.noise_table(_fill_tensor(drop_fill, images.dtype), noise, images.dtype, images.device)

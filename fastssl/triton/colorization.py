@@ -22,7 +22,6 @@ from .lab import _linear_rgb_to_lab, _load_linear, _pixel_offsets, srgb_table
 BLOCK = 128
 INTERPRETER_MAX_BLOCK = 4096
 NUM_WARPS = 4
-MAX_K = 8
 
 
 @triton.jit
@@ -185,8 +184,6 @@ def colorization_targets(images: torch.Tensor, bins: torch.Tensor, channels_last
                          mean_pool: bool, k: int, sigma: float):
     """uint8 (B, 3, H, W) or (B, H, W, 3), bins (Q, 2) -> (L - 50 (B, 1, H, W) f32, ab (B, 2, h, w) f32,
     index (B, k, h, w) int64, weight (B, k, h, w) f32), h, w = ceil(H / factor), ceil(W / factor)."""
-    if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be in [1, {MAX_K}], got {k}")
     x = images.contiguous()
     bins = bins.to(device=x.device, dtype=torch.float32).contiguous()
     B = x.shape[0]
