@@ -3,7 +3,7 @@
 Per batch (ids from :class:`~fastssl.data.order.EpochOrder`): read the files (thread pool), decode them
 (:mod:`fastssl.data.decoders`: DALI on the GPU or CPU, else torchvision or Pillow), then run the
 transform on the decoded :class:`~fastssl.ragged.RaggedImages` where it lies — by default the views of a
-:class:`~fastssl.views.Recipe` through ``fastssl.ops.augment`` (cpp on the CPU, the GPU kernels on CUDA).
+:class:`~fastssl.recipes.Recipe` through ``fastssl.ops.augment`` (cpp on the CPU, the GPU kernels on CUDA).
 Decoding runs one batch ahead of the views, in a thread of its own, and up to ``prefetch`` batches are
 made ahead while the consumer trains.
 
@@ -19,10 +19,10 @@ ends the epoch with a :class:`BadImageError` naming some of the files instead of
 
 Example:
     >>> import tempfile
-    >>> from fastssl import views
+    >>> from fastssl import recipes
     >>> from fastssl.data import Loader, synthetic
     >>> root = synthetic.write_image_folder(tempfile.mkdtemp(), classes=2, per_class=3, seed=0)
-    >>> loader = Loader(root, batch_size=4, views=views.simclr(size=32), decoder="pil")
+    >>> loader = Loader(root, batch_size=4, views=recipes.simclr(size=32), decoder="pil")
     >>> batch = next(iter(loader.epoch(0)))
     >>> batch["ids"].shape, [v.shape for v in batch["views"]]
     (torch.Size([4]), [torch.Size([4, 3, 32, 32]), torch.Size([4, 3, 32, 32])])
@@ -42,7 +42,7 @@ import torch
 
 from ..ops.augment import Augment
 from ..ragged import RaggedImages
-from ..views import Recipe
+from ..recipes import Recipe
 from .decoders import make_decoder
 from .headers import MAX_PIXELS
 from .order import EpochOrder
@@ -81,7 +81,7 @@ class Loader:
         source: an image folder (class subfolders → labels, or flat), a ``.txt`` file list, a ``.tar``
             shard or a list of them, or a :class:`~fastssl.data.sources.Source`.
         batch_size: samples per batch (per rank).
-        views: a :class:`~fastssl.views.Recipe` whose views every batch gets (``transform`` otherwise).
+        views: a :class:`~fastssl.recipes.Recipe` whose views every batch gets (``transform`` otherwise).
         transform: ``f(images, ids, epoch) -> dict`` run on each decoded batch instead of ``views``.
         device: where decoding and the views happen ("cpu" or a CUDA device).
         decoder: "auto" | "dali" | "torchvision" | "pil" (auto: the first installed, in that order).

@@ -36,7 +36,8 @@ from .. import _native
 from ..backends import OpBackends
 from ..ragged import RaggedImages
 from ..reference import augment as reference
-from ..views import AugmentParams, Recipe, draw
+from ..recipes import Recipe, draw
+from .augment_params import AugmentParams
 from .augment_weights import axis_weights, native_axis_weights
 
 
@@ -137,7 +138,8 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
     Args:
         images: uint8 images: a dense (B, 3, H, W) tensor, a list of (3, H_b, W_b) tensors, or
             :class:`fastssl.ragged.RaggedImages` (what a decoder hands over).
-        params: :class:`fastssl.views.AugmentParams` for the B samples (e.g. from :func:`fastssl.views.draw`).
+        params: :class:`~fastssl.ops.augment_params.AugmentParams` for the B samples (e.g. from
+            :func:`fastssl.recipes.draw`).
         backend: "auto" | "reference" | "cpp" (CPU tensors) | "triton" (CUDA tensors; CPU tensors under
             TRITON_INTERPRET=1). "auto" takes cpp on the CPU when fastssl._C is built, triton on CUDA
             tensors when Triton is installed, else the reference. There is no "cuda" kernel.
@@ -153,14 +155,14 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
 
     Example:
         >>> import torch
-        >>> from fastssl import views
+        >>> from fastssl import recipes
         >>> images = torch.randint(0, 256, (2, 3, 64, 80), dtype=torch.uint8)
-        >>> params = views.draw(views.simclr(size=32), torch.arange(2), torch.tensor([[64, 80]] * 2), seed=0)
+        >>> params = recipes.draw(recipes.simclr(size=32), torch.arange(2), torch.tensor([[64, 80]] * 2), seed=0)
         >>> augment(images, params[0]).shape
         torch.Size([2, 3, 32, 32])
     """
     if not isinstance(params, AugmentParams):
-        raise TypeError(f"params must be fastssl.views.AugmentParams, got {type(params).__name__}")
+        raise TypeError(f"params must be fastssl.ops.augment_params.AugmentParams, got {type(params).__name__}")
     batch = _as_ragged(images)
     params.validate(batch.host_sizes)
     device = batch.device
@@ -183,8 +185,8 @@ class Augment(torch.nn.Module):
 
     Example:
         >>> import torch
-        >>> from fastssl import views
-        >>> transform = Augment(views.simclr(size=32), seed=0)
+        >>> from fastssl import recipes
+        >>> transform = Augment(recipes.simclr(size=32), seed=0)
         >>> out, params = transform(torch.randint(0, 256, (4, 3, 48, 48), dtype=torch.uint8), torch.arange(4), epoch=0)
         >>> [v.shape for v in out]
         [torch.Size([4, 3, 32, 32]), torch.Size([4, 3, 32, 32])]

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from ..ragged import RaggedImages
-from ..views import AugmentParams
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -102,7 +101,7 @@ def blur(x: torch.Tensor, sigma: float, taps: int) -> torch.Tensor:
     return out.squeeze(0)
 
 
-def augment_one(image: torch.Tensor, params: AugmentParams, b: int, compute_dtype=torch.float32) -> torch.Tensor:
+def augment_one(image: torch.Tensor, params, b: int, compute_dtype=torch.float32) -> torch.Tensor:
     """One sample: uint8 (3, H, W) source -> (3, h, w) float in compute_dtype, normalised."""
     top, left, height, width = (int(v) for v in params.crop[b])
     x = image[:, top:top + height, left:left + width].to(compute_dtype) / 255
@@ -127,8 +126,12 @@ def augment_one(image: torch.Tensor, params: AugmentParams, b: int, compute_dtyp
     return (x - mean) / std
 
 
-def augment(images, params: AugmentParams, compute_dtype=torch.float32) -> torch.Tensor:
-    """Images — dense uint8 (B, 3, H, W), a list of (3, H_b, W_b), or :class:`RaggedImages` — -> (B, 3, h, w)."""
+def augment(images, params, compute_dtype=torch.float32) -> torch.Tensor:
+    """Images — dense uint8 (B, 3, H, W), a list of (3, H_b, W_b), or :class:`RaggedImages` — -> (B, 3, h, w).
+
+    ``params`` is a :class:`fastssl.ops.augment_params.AugmentParams`, read for its fields only: the
+    specification imports nothing from the ops (tests/test_import_contract.py).
+    """
     if isinstance(images, RaggedImages):
         sources = [images.image(b) for b in range(len(images))]
     else:

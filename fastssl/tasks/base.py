@@ -29,26 +29,26 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .. import models, random, views
+from .. import models, random, recipes
 from ..ops.augment import augment
 from ..ops.nt_xent import info_nce_loss
 from ..ragged import RaggedImages
 
-IMAGENET_MEAN = torch.tensor(views.IMAGENET_MEAN).view(1, 3, 1, 1)
-IMAGENET_STD = torch.tensor(views.IMAGENET_STD).view(1, 3, 1, 1)
+IMAGENET_MEAN = torch.tensor(recipes.IMAGENET_MEAN).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor(recipes.IMAGENET_STD).view(1, 3, 1, 1)
 
 #: A view with geometry only (crop, flip), values in [0, 1]: the base of the puzzle-cutting tasks.
-PLAIN = views.ViewRecipe(jitter=(0.0, 0.0, 0.0, 0.0), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0,
-                         mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+PLAIN = recipes.ViewRecipe(jitter=(0.0, 0.0, 0.0, 0.0), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0,
+                           mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
 def squares(images: RaggedImages, ids: torch.Tensor, epoch: int, size: int, *, seed: int,
             scale: tuple[float, float] | None = (0.35, 1.0), flip: bool = True, view: int = 0,
-            recipe: views.ViewRecipe = PLAIN) -> torch.Tensor:
+            recipe: recipes.ViewRecipe = PLAIN) -> torch.Tensor:
     """(B, 3, size, size) float32 in [0, 1] (with ``PLAIN``): a random resized crop of each image, or
     with ``scale=None`` the whole image squashed to the square (evaluation)."""
     vr = replace(recipe, size=size, flip_p=0.5 if flip else 0.0, scale=scale or (1.0, 1.0))
-    params = views.draw_view(vr, ids, images.host_sizes, seed=seed, epoch=epoch, view_index=view)
+    params = recipes.draw_view(vr, ids, images.host_sizes, seed=seed, epoch=epoch, view_index=view)
     if scale is None:  # the whole image: crop = (0, 0, H, W)
         sizes = images.host_sizes.to(params.crop.device)
         params = replace(params, crop=torch.cat([torch.zeros_like(sizes), sizes], 1))

@@ -10,7 +10,7 @@ drawn at random (4096; the whole bank when it is smaller) by a softmax at temper
 (InfoNCE, ``fastssl.ops.info_nce_loss``, the softmax form of Wu et al.'s NCE); after the loss the
 rows of the batch move to the new embeddings with momentum 0.5.
 
-Views: the SimCLR recipe's view (``fastssl.views.simclr``: crop scale 0.2–1 as Wu et al., flip,
+Views: the SimCLR recipe's view (``fastssl.recipes.simclr``: crop scale 0.2–1 as Wu et al., flip,
 colour jitter 0.8 with p = 0.8 in random order, grayscale 0.2, blur 0.5 with a kernel of ~10% of the
 side), at ``image_size`` (64 by default; 32 in tests), ImageNet-normalised. Embedding: backbone →
 Linear(feature_dim, dim = 128).
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import views
+from .. import recipes
 from .base import MemoryBank, Task, check_int, check_number, squares
 
 
@@ -51,7 +51,7 @@ class ExemplarTask(Task):
         self.negatives = check_int(negatives, "negatives", 1)
         self.temperature = check_number(temperature, "temperature", 0.0, open_low=True)
         self.momentum = check_number(momentum, "momentum", 0.0, 1.0)
-        self.view = views.simclr(check_number(strength, "strength", 0.0), image_size).views[0]
+        self.view = recipes.simclr(check_number(strength, "strength", 0.0), image_size).views[0]
         super().__init__(backbone, image_size, seed)
         self.projection = nn.Linear(self.feature_dim, check_int(dim, "dim"))
         self.memory = MemoryBank(num_samples, dim, seed)

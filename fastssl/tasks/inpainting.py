@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .. import views
+from .. import recipes
 from ..ops import inpainting_masks
 from ..ops.inpainting import MODES, center_box
 from .base import OP_VIEW, Task, check_int, check_number, normalize, squares
@@ -124,7 +124,7 @@ class InpaintingTask(Task):
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.image_size, seed=self.seed)
         options = dict(overlap=self.overlap) if self.mode == "center" else self.hole_options
-        out = inpainting_masks(x, self.mode, fill=views.IMAGENET_MEAN, ids=ids, seed=self.seed, epoch=epoch,
+        out = inpainting_masks(x, self.mode, fill=recipes.IMAGENET_MEAN, ids=ids, seed=self.seed, epoch=epoch,
                                view=OP_VIEW, **options)
         weights = out.mask.float()
         if self.mode == "center" and self.overlap > 0:  # the band between the hole and the predicted region

@@ -7,7 +7,7 @@ output to a narrower width, puts a shared mask token at every removed position (
 adds fixed sin-cos positions, runs a few transformer blocks and predicts the p·p·3 pixels of every
 patch; the loss is the MSE on the removed patches only, against norm-pix targets (each patch
 normalised by its own mean and variance, + 1e−6). Views: random resized crop scale 0.2–1 + flip,
-bicubic (``fastssl.views.mae``), ImageNet-normalised.
+bicubic (``fastssl.recipes.mae``), ImageNet-normalised.
 
 Noise is keyed by (seed, epoch, sample id): a sample gets a new mask every epoch, the same one in any
 batch or on resume.
@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import views
+from .. import recipes
 from ..models import sincos_position_embedding
 from ..ops import mae_masking, mae_unshuffle
 from .base import OP_VIEW, Task, check_int, check_number, squares
@@ -56,7 +56,7 @@ class MAETask(Task):
             raise ValueError(f"decoder_dim must be a multiple of 4 and of decoder_heads ({decoder_heads}), "
                              f"got {decoder_dim}")
         self.norm_pix = bool(norm_pix)
-        self.view = views.mae(image_size).views[0]
+        self.view = recipes.mae(image_size).views[0]
         super().__init__(backbone, image_size, seed)
         if not hasattr(self.backbone, "tokens"):
             raise ValueError(f"backbone must be a ViT (vit_tiny, vit_small) for MAE, got {backbone!r}")

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import views
+from .. import recipes
 from ..ops import jigsaw_tiles
 from .base import OP_VIEW, MemoryBank, Task, TileTrunk, check_int, check_number, squares
 from .jigsaw import jigsaw_geometry, permutation_set
@@ -65,7 +65,7 @@ class PIRLTask(Task):
         self.momentum = check_number(momentum, "momentum", 0.0, 1.0)
         self.lam = check_number(lam, "lam", 0.0, 1.0)
         self.cell, self.tile, _ = jigsaw_geometry(check_int(image_size, "image_size", 6))
-        self.view = views.mocov2(image_size).views[0]
+        self.view = recipes.mocov2(image_size).views[0]
         perms = permutation_set(permutations, 3)
         super().__init__(backbone, image_size, seed)
         self.register_buffer("permutations", perms, persistent=False)

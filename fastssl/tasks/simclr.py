@@ -1,6 +1,6 @@
 """SimCLR (Chen et al. 2020): two augmented views per image, NT-Xent over their projections.
 
-Views from the SimCLR recipe (``fastssl.views.simclr``: crop ``min_scale``–1 of the area (0.08 in the paper), flip, colour jitter 0.8·s with
+Views from the SimCLR recipe (``fastssl.recipes.simclr``: crop ``min_scale``–1 of the area (0.08 in the paper), flip, colour jitter 0.8·s with
 p = 0.8 in random order, grayscale p = 0.2, blur p = 0.5 — blur kernel 10% of the side), made by
 ``fastssl.ops.augment`` on the decoded batch; backbone → 2-layer MLP projection (hidden = feature dim,
 output 128) → ``fastssl.ops.nt_xent_loss`` (τ = 0.5 by default here for small batches; the paper's
@@ -23,7 +23,7 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
-from .. import views
+from .. import recipes
 from ..models import mlp
 from ..ops import nt_xent_loss
 from ..ops.augment import augment
@@ -41,13 +41,13 @@ class SimCLRTask(Task):
         self.temperature = temperature
         if not 0 < min_scale <= 1:
             raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
-        recipe = views.simclr(strength, size=image_size)
+        recipe = recipes.simclr(strength, size=image_size)
         self.recipe = replace(recipe, views=tuple(replace(v, scale=(min_scale, 1.0)) for v in recipe.views))
         self.projector = mlp(self.feature_dim, self.feature_dim, projection_dim)
 
     @torch.no_grad()
     def transform(self, images, ids, epoch):
-        params = views.draw(self.recipe, ids, images.host_sizes, seed=self.seed, epoch=epoch)
+        params = recipes.draw(self.recipe, ids, images.host_sizes, seed=self.seed, epoch=epoch)
         return {"views": [augment(images, p) for p in params]}
 
     def forward(self, batch):

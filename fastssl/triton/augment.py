@@ -450,7 +450,7 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
         (B, 3, h, w) of ``dtype``, (x - mean) / std of the augmented view x in [0, 1].
 
     Checks: only the arguments' types, shapes and devices (metadata, nothing read). The values are checked
-    once, by the public op (:meth:`fastssl.views.AugmentParams.validate`, :class:`fastssl.ragged.RaggedImages`),
+    once, by the public op (:meth:`fastssl.ops.augment_params.AugmentParams.validate`, :class:`fastssl.ragged.RaggedImages`),
     and the weights come from :func:`~fastssl.ops.augment_weights.axis_weights`: this launcher trusts them.
 
     Passes: on CPU tensors (the interpreter) the blur and contrast passes run only when a sample needs them

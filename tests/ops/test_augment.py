@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from fastssl import BackendUnavailable, views
+from fastssl import BackendUnavailable, recipes
+from fastssl.ops.augment_params import AugmentParams
 from fastssl.ops.augment import Augment, augment
 from fastssl.ragged import RaggedImages
 from fastssl.reference import augment as reference
@@ -72,12 +73,12 @@ def torchvision_view(image, p, b):
     return tvF.normalize(y, list(p.mean), list(p.std))
 
 
-@pytest.mark.parametrize("recipe", [views.simclr(size=32), views.byol(size=32), views.mocov2(size=32)],
+@pytest.mark.parametrize("recipe", [recipes.simclr(size=32), recipes.byol(size=32), recipes.mocov2(size=32)],
                          ids=lambda r: r.name)
 def test_views_match_torchvision_per_sample(recipe):
     images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for h, w in [(50, 70), (41, 33), (64, 64), (20, 90)]]
     sizes = torch.tensor([list(im.shape[1:]) for im in images])
-    for p in views.draw(recipe, torch.arange(4) + 100, sizes, seed=3, epoch=2):
+    for p in recipes.draw(recipe, torch.arange(4) + 100, sizes, seed=3, epoch=2):
         out = augment(images, p, backend="reference")
         for b, im in enumerate(images):
             expected = torchvision_view(im, p, b)
@@ -88,22 +89,22 @@ def test_views_match_torchvision_per_sample(recipe):
 
 def test_parameters_depend_only_on_seed_epoch_id_view():
     sizes = torch.tensor([[375, 500]] * 8)
-    full = views.draw(views.simclr(), torch.arange(8), sizes, seed=7, epoch=1)
-    part = views.draw(views.simclr(), torch.tensor([5, 2]), sizes[:2], seed=7, epoch=1)
+    full = recipes.draw(recipes.simclr(), torch.arange(8), sizes, seed=7, epoch=1)
+    part = recipes.draw(recipes.simclr(), torch.tensor([5, 2]), sizes[:2], seed=7, epoch=1)
     for v in range(2):
         for name, value in part[v].per_sample().items():
             assert torch.equal(value, full[v].per_sample()[name][[5, 2]]), name
-    other_epoch = views.draw(views.simclr(), torch.arange(8), sizes, seed=7, epoch=2)
+    other_epoch = recipes.draw(recipes.simclr(), torch.arange(8), sizes, seed=7, epoch=2)
     assert not torch.equal(other_epoch[0].crop, full[0].crop)
     assert not torch.equal(full[0].crop, full[1].crop), "the two views differ"
 
 
-@pytest.mark.parametrize("recipe", [views.simclr(), views.byol(), views.multicrop(2, 3)], ids=lambda r: r.name)
+@pytest.mark.parametrize("recipe", [recipes.simclr(), recipes.byol(), recipes.multicrop(2, 3)], ids=lambda r: r.name)
 def test_views_of_equal_recipes_drawn_together_equal_views_drawn_one_by_one(recipe):
     ids, sizes = torch.tensor([3, 17, 4, 90, 5]), torch.tensor([[375, 500], [64, 48], [500, 333], [31, 700], [224, 224]])
-    together = views.draw(recipe, ids, sizes, seed=11, epoch=4)
+    together = recipes.draw(recipe, ids, sizes, seed=11, epoch=4)
     for v, view in enumerate(recipe.views):
-        alone = views.draw_view(view, ids, sizes, seed=11, epoch=4, view_index=v)
+        alone = recipes.draw_view(view, ids, sizes, seed=11, epoch=4, view_index=v)
         assert together[v].settings() == alone.settings()
         for name, value in alone.per_sample().items():
             assert torch.equal(together[v].per_sample()[name], value), (v, name)
@@ -112,7 +113,7 @@ def test_views_of_equal_recipes_drawn_together_equal_views_drawn_one_by_one(reci
 def test_recipe_distributions():
     n = 20000
     sizes = torch.tensor([[375, 500]]).expand(n, 2)
-    p = views.draw(views.simclr(), torch.arange(n), sizes, seed=0)[0]
+    p = recipes.draw(recipes.simclr(), torch.arange(n), sizes, seed=0)[0]
     assert abs(p.flip.float().mean().item() - 0.5) < 0.02
     assert abs((p.brightness != 1).float().mean().item() - 0.8) < 0.02
     assert abs(p.grayscale.float().mean().item() - 0.2) < 0.02
@@ -136,23 +137,23 @@ def test_recipe_distributions():
 
 def test_byol_views_are_asymmetric():
     n = 20000
-    p1, p2 = views.draw(views.byol(), torch.arange(n), torch.tensor([[256, 256]]).expand(n, 2), seed=1)
+    p1, p2 = recipes.draw(recipes.byol(), torch.arange(n), torch.tensor([[256, 256]]).expand(n, 2), seed=1)
     assert (p1.blur_sigma > 0).all() and not p1.solarize.any()
     assert abs((p2.blur_sigma > 0).float().mean().item() - 0.1) < 0.01
     assert abs(p2.solarize.float().mean().item() - 0.2) < 0.015
 
 
 def test_crop_fallback_on_extreme_aspect():
-    p = views.draw(views.simclr(), torch.arange(50), torch.tensor([[4, 400]]).expand(50, 2), seed=0)[0]
+    p = recipes.draw(recipes.simclr(), torch.arange(50), torch.tensor([[4, 400]]).expand(50, 2), seed=0)[0]
     p.validate(torch.tensor([[4, 400]]).expand(50, 2))
     aspect = p.crop[:, 3].double() / p.crop[:, 2]
     assert math.isclose(aspect.max().item(), 4 / 3, rel_tol=0.5)
 
 
 def test_multicrop_and_mae_recipes():
-    mc = views.draw(views.multicrop(2, 4), torch.arange(3), torch.tensor([[300, 400]] * 3), seed=0)
+    mc = recipes.draw(recipes.multicrop(2, 4), torch.arange(3), torch.tensor([[300, 400]] * 3), seed=0)
     assert [p.size for p in mc] == [(224, 224)] * 2 + [(96, 96)] * 4
-    (m,) = views.draw(views.mae(), torch.arange(3), torch.tensor([[300, 400]] * 3), seed=0)
+    (m,) = recipes.draw(recipes.mae(), torch.arange(3), torch.tensor([[300, 400]] * 3), seed=0)
     assert m.interpolation == "bicubic" and not m.grayscale.any() and (m.blur_sigma == 0).all()
     assert (m.brightness == 1).all() and (m.hue == 0).all()
 
@@ -164,7 +165,7 @@ def test_ragged_batches_and_module():
         assert torch.equal(ragged.image(b), im)
     dense = torch.randint(0, 256, (2, 3, 8, 9), dtype=torch.uint8)
     assert torch.equal(RaggedImages.from_dense(dense).image(1), dense[1])
-    out, params = Augment(views.simclr(size=16), seed=0)(ragged, torch.tensor([3, 4, 5]), epoch=1)
+    out, params = Augment(recipes.simclr(size=16), seed=0)(ragged, torch.tensor([3, 4, 5]), epoch=1)
     assert [o.shape for o in out] == [(3, 3, 16, 16)] * 2
     again = augment(images, params[1], backend="reference")
     torch.testing.assert_close(out[1], again)
@@ -172,7 +173,7 @@ def test_ragged_batches_and_module():
 
 def test_output_dtype_and_layout():
     images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8)
-    (p,) = views.draw(views.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0,
+    (p,) = recipes.draw(recipes.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0,
                       dtype=torch.bfloat16, channels_last=True)
     out = augment(images, p)
     assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
@@ -180,25 +181,25 @@ def test_output_dtype_and_layout():
 
 def test_bad_parameters_are_named():
     images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8)
-    (p,) = views.draw(views.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
+    (p,) = recipes.draw(recipes.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
     bad_crop = p.crop.clone()
     bad_crop[1] = torch.tensor([25, 0, 10, 10])
     with pytest.raises(ValueError, match=r"params.crop\[1\].*outside image 1"):
-        augment(images, views.AugmentParams(**{**p.per_sample(), "crop": bad_crop}, size=p.size))
+        augment(images, AugmentParams(**{**p.per_sample(), "crop": bad_crop}, size=p.size))
     with pytest.raises(ValueError, match="params describe 1 samples, the batch has 2"):
         augment(images, p.select(slice(0, 1)))
     with pytest.raises(ValueError, match="params.hue must be in"):
-        augment(images, views.AugmentParams(**{**p.per_sample(), "hue": torch.full((2,), 0.7)}, size=p.size))
+        augment(images, AugmentParams(**{**p.per_sample(), "hue": torch.full((2,), 0.7)}, size=p.size))
     for name in ("brightness", "contrast", "saturation", "hue", "blur_sigma"):
         for value in (float("nan"), float("inf")):
             bad = getattr(p, name).clone().float()
             bad[1] = value
             with pytest.raises(ValueError, match=f"params.{name} must be finite"):
-                augment(images, views.AugmentParams(**{**p.per_sample(), name: bad}, size=p.size))
+                augment(images, AugmentParams(**{**p.per_sample(), name: bad}, size=p.size))
     with pytest.raises(ValueError, match="params.mean and params.std must be finite"):
-        augment(images, views.AugmentParams(**p.per_sample(), size=p.size, mean=(0.5, float("nan"), 0.5)))
+        augment(images, AugmentParams(**p.per_sample(), size=p.size, mean=(0.5, float("nan"), 0.5)))
     with pytest.raises(ValueError, match="params.order rows must be permutations"):
-        augment(images, views.AugmentParams(**{**p.per_sample(), "order": torch.zeros(2, 4, dtype=torch.int64)}))
+        augment(images, AugmentParams(**{**p.per_sample(), "order": torch.zeros(2, 4, dtype=torch.int64)}))
     with pytest.raises(ValueError, match="images must be a uint8"):
         augment(images.float(), p)
     with pytest.raises(ValueError, match=r"images\[1\] must be a 3-D uint8"):

@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fastssl import views
+from fastssl import recipes
+from fastssl.ops.augment_params import AugmentParams
 from fastssl.ops import augment_weights
 from fastssl.ops.augment import AUGMENT, Augment, augment
 from fastssl.ragged import RaggedImages
@@ -50,24 +51,24 @@ def check(images, params, backend="cpp"):
     return mean_err, max_err
 
 
-def make_params(B, size=(32, 32), **overrides) -> views.AugmentParams:
+def make_params(B, size=(32, 32), **overrides) -> AugmentParams:
     """Identity parameters for B samples (whole-image crops must be set by the caller) with overrides."""
     base = dict(crop=torch.zeros(B, 4, dtype=torch.int64), flip=torch.zeros(B, dtype=torch.bool),
                 brightness=torch.ones(B), contrast=torch.ones(B), saturation=torch.ones(B), hue=torch.zeros(B),
                 order=torch.arange(4).repeat(B, 1), grayscale=torch.zeros(B, dtype=torch.bool),
                 blur_sigma=torch.zeros(B), solarize=torch.zeros(B, dtype=torch.bool), size=size)
     base.update(overrides)
-    return views.AugmentParams(**base)
+    return AugmentParams(**base)
 
 
 IMAGENET_LIKE = [(375, 500), (500, 375), (333, 500), (240, 320), (96, 128), (500, 500)]
-RECIPES = [views.simclr(), views.byol(), views.mocov2(), views.mae(), views.multicrop(2, 3)]
+RECIPES = [recipes.simclr(), recipes.byol(), recipes.mocov2(), recipes.mae(), recipes.multicrop(2, 3)]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name.split("(")[0])
 def test_recipes_match_reference(recipe):
     images = random_batch(IMAGENET_LIKE, seed=1)
-    for params in views.draw(recipe, torch.arange(6) + 11, images.sizes, seed=5, epoch=3):
+    for params in recipes.draw(recipe, torch.arange(6) + 11, images.sizes, seed=5, epoch=3):
         check(images, params)
 
 
@@ -76,7 +77,7 @@ def test_fresh_random_parameters_every_op_on(seed):
     """Jitter, grayscale, blur and solarize forced on for every sample, in random orders."""
     images = random_batch([(120, 90), (64, 200), (150, 150), (33, 47)], seed=seed)
     g = torch.Generator().manual_seed(seed)
-    (p,) = views.draw(views.Recipe("all", (views.ViewRecipe(size=56, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
+    (p,) = recipes.draw(recipes.Recipe("all", (recipes.ViewRecipe(size=56, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
                                                             solarize_p=0.5),)), torch.arange(4), images.sizes,
                       seed=seed)
     hue = torch.rand(4, generator=g) - 0.5
@@ -158,7 +159,7 @@ def test_blur_and_solarize(sigma, size):
 def test_ragged_batch_mixing_sizes():
     sizes = [(1, 1), (2, 3), (375, 500), (17, 900), (900, 17), (64, 64), (3, 3), (250, 251)]
     images = random_batch(sizes, seed=6)
-    (p,) = views.draw(views.Recipe("r", (views.ViewRecipe(size=48),)), torch.arange(8), images.sizes, seed=9)
+    (p,) = recipes.draw(recipes.Recipe("r", (recipes.ViewRecipe(size=48),)), torch.arange(8), images.sizes, seed=9)
     check(images, p)
 
 
@@ -166,7 +167,7 @@ def test_ragged_batch_mixing_sizes():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_half_precision_outputs(dtype, channels_last):
     images = random_batch(IMAGENET_LIKE[:4], seed=7)
-    (p, _) = views.draw(views.simclr(size=64), torch.arange(4), images.sizes, seed=2, dtype=dtype,
+    (p, _) = recipes.draw(recipes.simclr(size=64), torch.arange(4), images.sizes, seed=2, dtype=dtype,
                         channels_last=channels_last)
     check(images, p)
     out = augment(images, p, backend="cpp")
@@ -203,19 +204,19 @@ def assert_halves_agree(images_list, params, backend, split):
 
 def test_channels_last_is_the_same_view():
     images = random_batch(IMAGENET_LIKE[:3], seed=10)
-    (p, _) = views.draw(views.byol(size=40), torch.arange(3), images.sizes, seed=1)
+    (p, _) = recipes.draw(recipes.byol(size=40), torch.arange(3), images.sizes, seed=1)
     assert_channels_last_is_the_same_view(images, p, "cpp")
 
 
 def test_a_batch_and_its_halves_agree_exactly():
     images_list = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for h, w in IMAGENET_LIKE]
-    (p, _) = views.draw(views.simclr(size=32), torch.arange(6), RaggedImages.from_list(images_list).sizes, seed=4)
+    (p, _) = recipes.draw(recipes.simclr(size=32), torch.arange(6), RaggedImages.from_list(images_list).sizes, seed=4)
     assert_halves_agree(images_list, p, "cpp", 3)
 
 
 def test_dense_list_and_ragged_inputs_agree():
     dense = torch.randint(0, 256, (3, 3, 50, 60), dtype=torch.uint8)
-    (p, _) = views.draw(views.simclr(size=24), torch.arange(3), torch.tensor([[50, 60]] * 3), seed=0)
+    (p, _) = recipes.draw(recipes.simclr(size=24), torch.arange(3), torch.tensor([[50, 60]] * 3), seed=0)
     out = augment(dense, p, backend="cpp")
     assert torch.equal(out, augment(list(dense), p, backend="cpp"))
     assert torch.equal(out, augment(RaggedImages.from_dense(dense), p, backend="cpp"))
@@ -227,7 +228,7 @@ def test_transform_groups_views_without_changing_them(backend, channels_last):
     """Augment makes runs of views with equal settings in one call on the repeated batch: each view equals
     its own call exactly, is contiguous, and views of other sizes (multi-crop) stay apart."""
     images = random_batch(IMAGENET_LIKE[:4], seed=21)
-    recipe = views.multicrop(global_views=2, local_views=3, global_size=40, local_size=16)
+    recipe = recipes.multicrop(global_views=2, local_views=3, global_size=40, local_size=16)
     transform = Augment(recipe, seed=5, channels_last=channels_last, backend=backend)
     out, params = transform(images, torch.arange(10, 14), epoch=2)
     assert [v.shape[-1] for v in out] == [40, 40, 16, 16, 16]
@@ -239,11 +240,11 @@ def test_transform_groups_views_without_changing_them(backend, channels_last):
 
 def test_params_concatenate_only_with_equal_settings():
     images = random_batch(IMAGENET_LIKE[:2], seed=3)
-    a, b = views.draw(views.byol(size=24), torch.arange(2), images.sizes, seed=0)
-    both = views.AugmentParams.cat([a, b])
+    a, b = recipes.draw(recipes.byol(size=24), torch.arange(2), images.sizes, seed=0)
+    both = AugmentParams.cat([a, b])
     assert len(both) == 4 and torch.equal(both.crop, torch.cat([a.crop, b.crop]))
     with pytest.raises(ValueError, match=r"params\[1\] has other batch-wide settings"):
-        views.AugmentParams.cat([a, replace(b, size=(16, 16))])
+        AugmentParams.cat([a, replace(b, size=(16, 16))])
     repeated = images.repeat(2)
     assert len(repeated) == 4 and repeated.data is images.data and torch.equal(repeated.sizes[2:], images.sizes)
 
@@ -263,7 +264,7 @@ def op_args(images, params, backend):
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_opcheck(channels_last):
     images = random_batch([(30, 40), (25, 19)], seed=11)
-    (p, _) = views.draw(views.simclr(size=12), torch.arange(2), images.sizes, seed=0,
+    (p, _) = recipes.draw(recipes.simclr(size=12), torch.arange(2), images.sizes, seed=0,
                         channels_last=channels_last)
     torch.library.opcheck(torch.ops.fastssl.augment.default, op_args(images, p, "cpp"))
 
@@ -316,7 +317,7 @@ def test_bad_native_arguments_are_named(changes, message):
 
 def test_bad_public_arguments_are_named():
     images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8)
-    (p,) = views.draw(views.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
+    (p,) = recipes.draw(recipes.mae(size=16), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
     bad = p.crop.clone()
     bad[0, 3] = 41
     with pytest.raises(ValueError, match=r"params.crop\[0\].*outside image 0"):

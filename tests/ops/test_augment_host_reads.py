@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fastssl import _validation, views
+from fastssl import _validation, recipes
 from fastssl.ops.augment import Augment, augment
 from fastssl.ragged import RaggedImages
 from helpers import require, triton_device
@@ -42,7 +42,7 @@ def decoded_batch(seed: int) -> RaggedImages:
 def test_augment_forward_reads_nothing():
     """SimCLR's two views (blur and contrast jitter in the batch) of a ragged batch."""
     images, ids = decoded_batch(seed=1), torch.arange(len(SHAPES)) + 3
-    transform = Augment(views.simclr(size=16), seed=2, backend="triton")
+    transform = Augment(recipes.simclr(size=16), seed=2, backend="triton")
     expected, _ = transform(images, ids)  # first call: imports, constants built once on the host
     with _validation.asynchronous_checks(), count_host_reads() as reads:
         out, params = transform(images, ids)
@@ -51,10 +51,10 @@ def test_augment_forward_reads_nothing():
     assert all(torch.equal(a, b) for a, b in zip(out, expected, strict=True))
 
 
-@pytest.mark.parametrize("recipe", [views.simclr(size=16), views.mae(size=12)], ids=("simclr", "mae"))
+@pytest.mark.parametrize("recipe", [recipes.simclr(size=16), recipes.mae(size=12)], ids=("simclr", "mae"))
 def test_augment_op_with_params_reads_nothing(recipe):
     images = decoded_batch(seed=3)
-    params = views.draw(recipe, torch.arange(len(SHAPES)), images.host_sizes, seed=4)[0]
+    params = recipes.draw(recipe, torch.arange(len(SHAPES)), images.host_sizes, seed=4)[0]
     expected = augment(images, params, backend="triton")
     with _validation.asynchronous_checks(), count_host_reads() as reads:
         out = augment(images, params, backend="triton")
@@ -65,7 +65,7 @@ def test_augment_op_with_params_reads_nothing(recipe):
 def test_asynchronous_checks_still_refuse_bad_params():
     """On the CUDA path the checks are torch._assert_async: on the CPU they raise at once, with the message."""
     images = decoded_batch(seed=5)
-    (params,) = views.draw(views.mae(size=8), torch.arange(len(SHAPES)), images.host_sizes, seed=6)
+    (params,) = recipes.draw(recipes.mae(size=8), torch.arange(len(SHAPES)), images.host_sizes, seed=6)
     crop = params.crop.clone()
     crop[1, 2] = SHAPES[1][0] + 1
     order = params.order.clone()
@@ -83,7 +83,7 @@ def test_asynchronous_checks_still_refuse_bad_params():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_augment_does_not_synchronise():
     images, ids = decoded_batch(seed=7), torch.arange(len(SHAPES))
-    transform = Augment(views.simclr(size=64), seed=8, backend="triton")
+    transform = Augment(recipes.simclr(size=64), seed=8, backend="triton")
     transform(images, ids)  # compile the kernels first: Triton's first launch may sync
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")

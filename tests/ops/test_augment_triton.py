@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fastssl import views
+from fastssl import recipes
 from fastssl.ops import augment_weights
 from fastssl.ops.augment import AUGMENT, Augment, augment
 from fastssl.ragged import RaggedImages
@@ -41,21 +41,21 @@ def check_triton(images, params):
 
 
 SMALL_RAGGED = [(40, 52), (33, 47), (1, 1), (20, 30), (45, 12)]
-RECIPES = [views.simclr(size=24), views.byol(size=20), views.mocov2(size=16), views.mae(size=24),
-           views.multicrop(1, 2, global_size=24, local_size=12)]
+RECIPES = [recipes.simclr(size=24), recipes.byol(size=20), recipes.mocov2(size=16), recipes.mae(size=24),
+           recipes.multicrop(1, 2, global_size=24, local_size=12)]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name.split("(")[0])
 def test_recipes_match_reference(recipe):
     images = random_batch(SMALL_RAGGED, seed=1)
-    for params in views.draw(recipe, torch.arange(5) + 7, images.sizes, seed=5, epoch=2):
+    for params in recipes.draw(recipe, torch.arange(5) + 7, images.sizes, seed=5, epoch=2):
         check_triton(images, params)
 
 
 def test_every_op_on_in_random_orders():
     """Jitter, grayscale, blur and solarize forced on for every sample, hue over its whole range."""
     images = random_batch([(50, 40), (24, 70), (31, 31), (9, 13)], seed=2)
-    (p,) = views.draw(views.Recipe("all", (views.ViewRecipe(size=20, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
+    (p,) = recipes.draw(recipes.Recipe("all", (recipes.ViewRecipe(size=20, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
                                                             solarize_p=0.5),)), torch.arange(4), images.sizes,
                       seed=3)
     check_triton(images, replace(p, hue=torch.tensor([-0.5, 0.5, 0.37, -0.11])))
@@ -88,7 +88,7 @@ def test_blur_and_solarize(sigma, size):
 def test_ragged_batch_with_one_pixel_images():
     sizes = [(1, 1), (2, 3), (75, 100), (17, 90), (90, 17), (1, 1), (3, 3)]
     images = random_batch(sizes, seed=6)
-    (p,) = views.draw(views.Recipe("r", (views.ViewRecipe(size=16, blur_p=0.5),)), torch.arange(7), images.sizes,
+    (p,) = recipes.draw(recipes.Recipe("r", (recipes.ViewRecipe(size=16, blur_p=0.5),)), torch.arange(7), images.sizes,
                       seed=9)
     check_triton(images, p)
 
@@ -96,7 +96,7 @@ def test_ragged_batch_with_one_pixel_images():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_float16_output_is_the_float32_view_rounded(channels_last):
     images = random_batch(SMALL_RAGGED[:4], seed=7)
-    (p, _) = views.draw(views.simclr(size=20), torch.arange(4), images.sizes, seed=2, dtype=torch.float16,
+    (p, _) = recipes.draw(recipes.simclr(size=20), torch.arange(4), images.sizes, seed=2, dtype=torch.float16,
                         channels_last=channels_last)
     check_triton(images, p)
     batch = on_device(images)
@@ -108,27 +108,27 @@ def test_float16_output_is_the_float32_view_rounded(channels_last):
 def test_bfloat16_output_matches_reference():
     """Under the interpreter the kernels write float32 and the launcher casts (no bfloat16 there)."""
     images = random_batch(SMALL_RAGGED[:3], seed=8)
-    (p, _) = views.draw(views.simclr(size=16), torch.arange(3), images.sizes, seed=4, dtype=torch.bfloat16)
+    (p, _) = recipes.draw(recipes.simclr(size=16), torch.arange(3), images.sizes, seed=4, dtype=torch.bfloat16)
     check_triton(images, p)
 
 
 def test_channels_last_is_the_same_view():
     images = on_device(random_batch(SMALL_RAGGED[:3], seed=10))
-    (p, _) = views.draw(views.byol(size=18), torch.arange(3), images.sizes, seed=1)
+    (p, _) = recipes.draw(recipes.byol(size=18), torch.arange(3), images.sizes, seed=1)
     assert_channels_last_is_the_same_view(images, p, "triton")
 
 
 def test_a_batch_and_its_halves_agree_exactly():
     """A sample's view does not depend on the batch (its own tap counts, its own contrast mean)."""
     images_list = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8).to(DEVICE) for h, w in SMALL_RAGGED]
-    (p, _) = views.draw(views.simclr(size=16), torch.arange(5), torch.tensor(SMALL_RAGGED), seed=4)
+    (p, _) = recipes.draw(recipes.simclr(size=16), torch.arange(5), torch.tensor(SMALL_RAGGED), seed=4)
     assert_halves_agree(images_list, p, "triton", 2)
 
 
 def test_close_to_cpp():
     require("cpp", "cpu")
     images = random_batch(SMALL_RAGGED, seed=12)
-    (p, _) = views.draw(views.simclr(size=16), torch.arange(5), images.sizes, seed=6)
+    (p, _) = recipes.draw(recipes.simclr(size=16), torch.arange(5), images.sizes, seed=6)
     cpp = augment(images, p, backend="cpp")
     mean_err, max_err = unit_scale_errors(augment(on_device(images), p, backend="triton").cpu(), cpp, p)
     assert max_err <= 2e-4, (mean_err, max_err)
@@ -142,7 +142,7 @@ def test_auto_takes_triton_on_cuda():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_opcheck(channels_last):
     images = on_device(random_batch([(14, 18), (11, 9)], seed=11))
-    (p, _) = views.draw(views.simclr(size=6), torch.arange(2), images.sizes, seed=0, channels_last=channels_last)
+    (p, _) = recipes.draw(recipes.simclr(size=6), torch.arange(2), images.sizes, seed=0, channels_last=channels_last)
     torch.library.opcheck(torch.ops.fastssl.augment.default, op_args(images, p.to(DEVICE), "triton"))
 
 
@@ -153,7 +153,7 @@ def test_views_times_batch_beyond_the_grid_limit_launch_in_parts(monkeypatch):
     from fastssl.triton._common import watch_launches
 
     images = on_device(random_batch(SMALL_RAGGED, seed=13))
-    transform = Augment(views.Recipe("v", (views.ViewRecipe(size=16, jitter_p=1.0, blur_p=0.5),) * 2), seed=3,
+    transform = Augment(recipes.Recipe("v", (recipes.ViewRecipe(size=16, jitter_p=1.0, blur_p=0.5),) * 2), seed=3,
                         backend="triton")
     whole, _ = transform(images, torch.arange(5))
     monkeypatch.setattr(kernels, "MAX_BATCH", 4)
@@ -204,7 +204,7 @@ def test_bad_launcher_arguments_are_named(changes, error, message):
 
 def test_bad_public_arguments_are_named():
     images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8, device=DEVICE)
-    (p,) = views.draw(views.mae(size=8), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
+    (p,) = recipes.draw(recipes.mae(size=8), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
     bad = p.crop.clone()
     bad[1, 2] = 31
     with pytest.raises(ValueError, match=r"params.crop\[1\].*outside image 1"):
@@ -233,15 +233,15 @@ def test_gpu_simclr_256_images_to_224(dtype):
     images = random_batch([(375, 500)] * 192, seed=20)
     images = RaggedImages.from_list([images.image(b) for b in range(len(images))]
                                     + [imagenet_like(64, 21).image(b) for b in range(64)])
-    for p in views.draw(views.simclr(size=224), torch.arange(256), images.sizes, seed=1, dtype=dtype):
+    for p in recipes.draw(recipes.simclr(size=224), torch.arange(256), images.sizes, seed=1, dtype=dtype):
         check(on_device(images), p, backend="triton")
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("recipe", [views.byol(), views.mae(), views.multicrop(2, 4)], ids=("byol", "mae", "multicrop"))
+@pytest.mark.parametrize("recipe", [recipes.byol(), recipes.mae(), recipes.multicrop(2, 4)], ids=("byol", "mae", "multicrop"))
 def test_gpu_recipes_bfloat16_channels_last(recipe):
     images = imagenet_like(48, 22)
-    for p in views.draw(recipe, torch.arange(48), images.sizes, seed=3, dtype=torch.bfloat16, channels_last=True):
+    for p in recipes.draw(recipe, torch.arange(48), images.sizes, seed=3, dtype=torch.bfloat16, channels_last=True):
         check(on_device(images), p, backend="triton")
 
 
@@ -250,7 +250,7 @@ def test_gpu_recipes_bfloat16_channels_last(recipe):
 def test_gpu_half_outputs_round_like_torch(dtype):
     """The kernel's own bfloat16 / float16 stores (not available in the interpreter) round to nearest even."""
     images = on_device(imagenet_like(16, 23))
-    (p, _) = views.draw(views.simclr(size=96), torch.arange(16), images.sizes, seed=5, dtype=dtype)
+    (p, _) = recipes.draw(recipes.simclr(size=96), torch.arange(16), images.sizes, seed=5, dtype=dtype)
     out = augment(images, p, backend="triton")
     assert torch.equal(out, augment(images, replace(p, dtype=torch.float32), backend="triton").to(dtype))
 
@@ -258,7 +258,7 @@ def test_gpu_half_outputs_round_like_torch(dtype):
 @pytest.mark.cuda
 def test_gpu_every_op_on_large_sources():
     images = imagenet_like(32, 24)
-    (p,) = views.draw(views.Recipe("all", (views.ViewRecipe(size=224, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
+    (p,) = recipes.draw(recipes.Recipe("all", (recipes.ViewRecipe(size=224, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0,
                                                             solarize_p=0.5),)), torch.arange(32), images.sizes,
                       seed=6)
     check(on_device(images), p, backend="triton")
