@@ -334,7 +334,7 @@ def test_nan_propagates_when_the_check_is_off(backend, monkeypatch):
 
 
 def test_gather_needs_torch_distributed():
-    with pytest.raises(RuntimeError, match="torch.distributed to be initialised"):
+    with pytest.raises(RuntimeError, match="torch.distributed to be initialized"):
         nt_xent_loss(torch.randn(4, 8), torch.randn(4, 8), gather=True)
 
 
