@@ -11,6 +11,7 @@
 namespace fastssl {
 namespace {
 
+// Shapes and dtypes only: fastssl.ops.jigsaw checks the values (offsets, keep) before they reach here.
 void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey,
                        const at::Tensor& keep, int64_t tile) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
@@ -18,16 +19,19 @@ void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, cons
   TORCH_CHECK(type == at::kByte || type == at::kFloat || type == at::kDouble,
               "images must be uint8, float32 or float64, got ", type);
   const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
-  TORCH_CHECK(tile >= 1, "tile must be >= 1, got ", tile);
+  TORCH_CHECK(tile >= 1 && tile <= H && tile <= W, "tile must be in [1, min(H, W)], got ", tile, " for images of ",
+              H, " x ", W);
   check_tensor(origins, "origins", at::kLong, {B, -1, 3, 2});
   const int64_t T = origins.size(1);
   check_tensor(grey, "grey", at::kLong, {B, T});
   check_tensor(keep, "keep", at::kLong, {B, T});
-  if (origins.numel() == 0) return;
-  TORCH_CHECK(origins.min().item<int64_t>() >= 0 && origins.select(3, 0).max().item<int64_t>() + tile <= H &&
-                  origins.select(3, 1).max().item<int64_t>() + tile <= W,
-              "origins put a tile of ", tile, " outside the images of ", H, " x ", W);
-  TORCH_CHECK(keep.min().item<int64_t>() >= -1 && keep.max().item<int64_t>() <= 2, "keep must be in -1..2");
+}
+
+// The kernel reads every tile whole, trusting its origin: the origins are clamped into the image rather than
+// read back and checked (a no-op for the checked origins of fastssl.ops.jigsaw; a call that skipped the
+// checks, traced by torch.compile say, cannot make the kernel read outside the image).
+at::Tensor origins_inside(const at::Tensor& origins, int64_t tile, int64_t H, int64_t W) {
+  return at::stack({origins.select(3, 0).clamp(0, H - tile), origins.select(3, 1).clamp(0, W - tile)}, 3);
 }
 
 template <typename T>
@@ -54,7 +58,8 @@ at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins,
                             const at::Tensor& keep, int64_t tile, bool normalize, double eps) {
   check_jigsaw_args(images, origins, grey, keep, tile);
   // The kernel reads the images at their strides (no copy); the small parameter tensors are made contiguous.
-  const auto o = origins.contiguous(), g = grey.contiguous(), k = keep.contiguous();
+  const auto o = origins_inside(origins, tile, images.size(2), images.size(3));
+  const auto g = grey.contiguous(), k = keep.contiguous();
   at::Tensor out = pooled_empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
   switch (images.scalar_type()) {
     case at::kByte: tiles_loop<uint8_t>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;

@@ -29,20 +29,25 @@ void pairs_loop(const at::Tensor& in, const at::Tensor& corners, const at::Tenso
   });
 }
 
+// Shapes and dtypes only: fastssl.ops.relative_position checks the values (labels, positions, offsets).
 void check_pairs_args(const at::Tensor& images, const at::Tensor& corners, const at::Tensor& keep,
                       const at::Tensor& keys, const at::Tensor& table, int64_t P) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
   const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
-  TORCH_CHECK(P >= 1, "patch must be >= 1, got ", P);
-  const at::Tensor c = check_tensor(corners, "corners", at::kLong, {B, 2, 2});
+  TORCH_CHECK(P >= 1 && P <= H && P <= W, "patch must be in [1, min(H, W)], got ", P, " for images of ", H, " x ",
+              W);
+  check_tensor(corners, "corners", at::kLong, {B, 2, 2});
   check_tensor(keep, "keep", at::kLong, {B, 2});
   check_tensor(keys, "keys", at::kLong, {B});
   check_tensor(table, "table", images.scalar_type(), {3, relative_position::kNoiseLevels});
-  TORCH_CHECK(c.min().item<int64_t>() >= 0 && c.select(2, 0).max().item<int64_t>() + P <= H &&
-                  c.select(2, 1).max().item<int64_t>() + P <= W,
-              "corners put a patch of ", P, " outside the images of ", H, " x ", W);
-  TORCH_CHECK(keep.numel() == 0 || (keep.min().item<int64_t>() >= -1 && keep.max().item<int64_t>() <= 2),
-              "keep must be in -1..2");
+}
+
+// The kernel copies every patch whole, trusting its corner: the corners are clamped into the image rather
+// than read back and checked (a no-op for the checked corners of fastssl.ops.relative_position; a call that
+// skipped the checks, traced by torch.compile say, cannot make the kernel read outside the image). keep is
+// only compared with the channel, so any value is safe.
+at::Tensor corners_inside(const at::Tensor& corners, int64_t P, int64_t H, int64_t W) {
+  return at::stack({corners.select(2, 0).clamp(0, H - P), corners.select(2, 1).clamp(0, W - P)}, 2);
 }
 
 at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tensor& corners, const at::Tensor& keep,
@@ -50,7 +55,8 @@ at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tenso
   check_pairs_args(images, corners, keep, keys, table, patch);
   const at::Tensor in = images.contiguous();
   at::Tensor out = pooled_empty({in.size(0), 2, 3, patch, patch}, in.options());
-  const auto c = corners.contiguous(), k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
+  const auto c = corners_inside(corners, patch, in.size(2), in.size(3));
+  const auto k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
   dispatch_element_size(in, "images", [&](auto bits) { pairs_loop<decltype(bits)>(in, c, k, s, t, patch, out); });
   return out;
 }

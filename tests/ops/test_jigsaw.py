@@ -351,12 +351,17 @@ def test_unpermute_bad_input():
         jigsaw_unpermute(torch.zeros(1, 5), torch.tensor([0]), perms)
 
 
-def test_native_binding_rejects_tiles_outside_the_image():
+def test_native_binding_keeps_tiles_inside_the_image():
+    # The binding reads no values: origins past the edge are clamped into the image, never read outside it.
     require("cpp", "cpu")
     from fastssl import _native
 
-    x = torch.zeros(1, 3, 10, 10, dtype=torch.uint8)
-    origins = torch.full((1, 1, 3, 2), 5)
-    zeros = torch.zeros(1, 1, dtype=torch.int64)
-    with pytest.raises(RuntimeError, match="origins put a tile of 6 outside"):
-        _native.ops().jigsaw_tiles(x, origins, zeros, zeros, 6, True, 1e-6)
+    x = random_images((1, 3, 10, 10), torch.uint8)
+    keep = torch.tensor([[-1, 7]])  # only compared with the channel: any value is safe
+    zeros = torch.zeros(1, 2, dtype=torch.int64)
+    out = _native.ops().jigsaw_tiles(x, torch.tensor([[[[5, 9]] * 3, [[-3, 2]] * 3]]), zeros, keep, 6, False, 1e-6)
+    inside = torch.tensor([[[[4, 4]] * 3, [[0, 2]] * 3]])
+    expected = reference.tiles_at(x, inside, zeros, keep, 6, False, 1e-6).float()
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(RuntimeError, match="tile must be in"):
+        _native.ops().jigsaw_tiles(x, torch.zeros(1, 2, 3, 2, dtype=torch.int64), zeros, zeros, 11, False, 1e-6)

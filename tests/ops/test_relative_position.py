@@ -128,3 +128,16 @@ def test_opcheck(backend, device):
 def test_bad_input_is_named(x, kwargs, error, match):
     with pytest.raises(error, match=match):
         relative_position_pairs(x, **kwargs)
+
+
+def test_native_binding_keeps_patches_inside_the_image():
+    # The binding reads no values: corners past the edge are clamped into the image, never read outside it.
+    require("cpp", "cpu")
+    from fastssl import _native
+
+    x = random_images((1, 3, 12, 12), torch.uint8)
+    keep, keys = torch.tensor([[-1, -1]]), torch.tensor([3])
+    table = reference.noise_table(128.0, 2.55, torch.uint8)
+    out = _native.ops().relative_position_pairs(x, torch.tensor([[[-2, 9], [11, 0]]]), keep, keys, table, 5)
+    expected = reference.relative_position_pairs(x, torch.tensor([[[0, 7], [7, 0]]]), keep, keys, table, 5)
+    assert torch.equal(out, expected)
