@@ -1,5 +1,5 @@
-// Torch bindings of the inpainting box holes: schema of fastssl_C::inpaint_boxes and its CPU
-// implementation (threads over images). Boxes are drawn in Python.
+// Torch bindings of the inpainting box holes: schema of fastssl_C::inpainting_masks and its CPU
+// implementation (threads over images). Boxes are drawn in Python (fastssl.ops.inpainting).
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -30,8 +30,8 @@ void inpaint_loop(const at::Tensor& in, const at::Tensor& boxes, const at::Tenso
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> inpaint_boxes_cpu(const at::Tensor& images, const at::Tensor& boxes,
-                                                     const at::Tensor& fill) {
+std::tuple<at::Tensor, at::Tensor> inpainting_masks_cpu(const at::Tensor& images, const at::Tensor& boxes,
+                                                        const at::Tensor& fill) {
   TORCH_CHECK(images.dim() == 4 && images.numel() > 0, "images must have shape (B, C, H, W), got ", images.sizes());
   const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
   const at::Tensor b = check_tensor(boxes, "boxes", at::kLong, {B, -1, 4});
@@ -46,9 +46,9 @@ std::tuple<at::Tensor, at::Tensor> inpaint_boxes_cpu(const at::Tensor& images, c
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
-  m.def("inpaint_boxes(Tensor images, Tensor boxes, Tensor fill) -> (Tensor, Tensor)");
+  m.def("inpainting_masks(Tensor images, Tensor boxes, Tensor fill) -> (Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("inpaint_boxes", &inpaint_boxes_cpu); }
+TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) { m.impl("inpainting_masks", &inpainting_masks_cpu); }
 
 }  // namespace fastssl

@@ -30,24 +30,24 @@ class InpaintingBatch(NamedTuple):
     boxes: torch.Tensor | None  #: (B, K, 4) int64 (top, left, height, width) of box holes; None for random_region
 
 
-INPAINT_BOXES = OpBackends(
-    "inpaint_boxes",
+INPAINTING_MASKS = OpBackends(
+    "inpainting_masks",
     {
-        "reference": reference.inpaint_boxes,
-        "cpp": native("inpaint_boxes"),
-        "triton": lazy("fastssl.triton.inpainting", "inpaint_boxes"),
+        "reference": reference.inpainting_masks,
+        "cpp": native("inpainting_masks"),
+        "triton": lazy("fastssl.triton.inpainting", "inpainting_masks"),
     },
 )
 
 
-@torch.library.custom_op("fastssl::inpaint_boxes", mutates_args=())
-def _inpaint_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, backend: str
+@torch.library.custom_op("fastssl::inpainting_masks", mutates_args=())
+def _inpainting_masks(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, backend: str
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    masked, mask = INPAINT_BOXES(backend, images, boxes, fill)
+    masked, mask = INPAINTING_MASKS(backend, images, boxes, fill)
     return masked, mask
 
 
-@_inpaint_boxes.register_fake
+@_inpainting_masks.register_fake
 def _(images, boxes, fill, backend):
     B, C, H, W = images.shape
     return images.new_empty(B, C, H, W), images.new_empty(B, 1, H, W, dtype=torch.bool)
@@ -119,11 +119,11 @@ def inpainting_masks(images: torch.Tensor, mode: str = "center", *, fill=0.0, ov
     if ids.shape[0] != B:
         raise ValueError(f"ids must have one id per image ({B}), got {ids.shape[0]}")
     key = dict(seed=seed, epoch=epoch, view=view)
-    chosen = INPAINT_BOXES.resolve(backend, images.device)
+    chosen = INPAINTING_MASKS.resolve(backend, images.device)
     if mode == "random_region":
         v.check_int(grid, "grid", 1)
         mask = reference.region_mask(ids, H, W, grid, v.check_number(fraction, "fraction", 0, 1), **key)
         return InpaintingBatch(reference.apply_mask(images, mask, fill_values), mask, images, None)
     boxes = _boxes(mode, ids, H, W, overlap, blocks, min_fraction, max_fraction, key).contiguous()
-    masked, mask = _inpaint_boxes(images, boxes, fill_values, chosen)
+    masked, mask = _inpainting_masks(images, boxes, fill_values, chosen)
     return InpaintingBatch(masked, mask, images, boxes)

@@ -38,7 +38,7 @@ def _inpaint_kernel(x_ptr, boxes_ptr, fill_ptr, out_ptr, mask_ptr, C, H, W, K, b
         tl.store(out_ptr + offset, tl.where(hole, fill, value), mask=inside)
 
 
-def inpaint_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def inpainting_masks(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, C, H, W), (B, K, 4) int64, (C,) -> masked (B, C, H, W), mask (B, 1, H, W) bool."""
     dtype = images.dtype
     x = images.contiguous()

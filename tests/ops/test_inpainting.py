@@ -93,7 +93,7 @@ def test_opcheck(backend, device):
     require(backend, device)
     x = torch.rand(2, 3, 9, 11, device=device)
     boxes = torch.tensor([[[1, 2, 3, 4], [5, 0, 2, 11]], [[0, 0, 9, 1], [8, 10, 1, 1]]], device=device)
-    torch.library.opcheck(torch.ops.fastssl.inpaint_boxes.default, (x, boxes, torch.zeros(3, device=device), backend))
+    torch.library.opcheck(torch.ops.fastssl.inpainting_masks.default, (x, boxes, torch.zeros(3, device=device), backend))
 
 
 @pytest.mark.parametrize(
