@@ -10,8 +10,9 @@ fmix32 is a bijection with full avalanche, so distinct keys differ in about half
 All arithmetic is exact in int64 tensors (32-bit products are split into 16-bit halves), so CPU and
 GPU give identical bits.
 
-Slots: each op names the slots it uses (e.g. MAE uses slots 0..L-1 for the per-token noise, a crop
-uses one slot per parameter), so parameters of one sample never share a number.
+Views and slots: the caller chooses the view key; within a view, each parameter of a sample has its
+own slots, so no two parameters share a number. :data:`TAKEN` lists every (view, slot) range in use,
+and the ``*_SLOTS`` layouts below are where the ops take their slot numbers from.
 
 Example:
     >>> import torch
@@ -24,14 +25,16 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from . import _validation
 
 _MASK32 = 0xFFFFFFFF
 _START = 0x9E3779B9  # any odd constant; the golden-ratio one by convention
-_C1 = 0x85EBCA6B  # murmur3 fmix32 multipliers
-_C2 = 0xC2B2AE35
+#: murmur3's fmix32 multipliers (the Triton and C++ kernels hash with the same two)
+FMIX32_MULTIPLIERS = (0x85EBCA6B, 0xC2B2AE35)
 
 
 def _mul32(x, c: int):
@@ -41,11 +44,20 @@ def _mul32(x, c: int):
     return (lo + (hi << 16)) & _MASK32
 
 
-def _fmix32(h):  # an int64 tensor or a Python int
+def fmix32(h):
+    """murmur3's 32-bit finaliser of ``h`` in [0, 2^32): a Python int, or an int64 tensor elementwise.
+
+    A bijection of 32-bit words with full avalanche; the building block of :func:`bits`, and the hash
+    of per-pixel noise streams (``fmix32(key ^ n)``).
+
+    Example:
+        >>> fmix32(1) == 0x514E28B7
+        True
+    """
     h = h ^ (h >> 16)
-    h = _mul32(h, _C1)
+    h = _mul32(h, FMIX32_MULTIPLIERS[0])
     h = h ^ (h >> 13)
-    h = _mul32(h, _C2)
+    h = _mul32(h, FMIX32_MULTIPLIERS[1])
     return h ^ (h >> 16)
 
 
@@ -57,7 +69,9 @@ def _word(value, name: str) -> int:
     return value
 
 
-def _as_ids(ids) -> torch.Tensor:
+def as_ids(ids) -> torch.Tensor:
+    """``ids`` (a 1-D integer tensor or sequence of sample ids in [0, 2^32)) as an int64 tensor; else an error
+    naming ``ids`` (the range is checked without a host read on a GPU)."""
     ids = torch.as_tensor(ids)
     if ids.dim() != 1:
         raise ValueError(f"ids must be a 1-D tensor of sample ids, got shape {tuple(ids.shape)}")
@@ -66,6 +80,17 @@ def _as_ids(ids) -> torch.Tensor:
     ids = ids.to(torch.int64)
     # on a GPU without a host read; skipped under torch.compile (it would break the graph)
     _validation.check_index_range(ids, "ids", 0, _MASK32 + 1)
+    return ids
+
+
+def batch_ids(ids, count: int, device) -> torch.Tensor:
+    """The (count,) int64 sample ids keying a batch's draws, on ``device``: ``ids`` checked by :func:`as_ids`,
+    one per sample, or 0..count-1 when ``ids`` is None."""
+    if ids is None:
+        return torch.arange(count, device=device)
+    ids = as_ids(ids).to(device)
+    if ids.shape[0] != count:
+        raise ValueError(f"ids must have one id per image ({count}), got {ids.shape[0]}")
     return ids
 
 
@@ -87,15 +112,15 @@ def bits(ids, slots, *, seed: int, epoch: int = 0, view=0) -> torch.Tensor:
     ``slots`` is a number S (slots 0..S-1) or a 1-D integer tensor of slot numbers. ``view`` is an int,
     or a (len(ids),) integer tensor giving each row its own view (several views of a batch in one call).
     """
-    ids = _as_ids(ids)
+    ids = as_ids(ids)
     slots = torch.arange(slots, device=ids.device) if isinstance(slots, int) else torch.as_tensor(slots, device=ids.device)
     if slots.dim() != 1:
         raise ValueError(f"slots must be a count or a 1-D tensor, got shape {tuple(slots.shape)}")
     # The words before the ids are Python ints: the same exact arithmetic, without tensor ops.
-    h = _fmix32(_fmix32(_START ^ _word(seed, "seed")) ^ _word(epoch, "epoch"))
-    h = _fmix32(ids ^ h)  # (B,)
-    h = _fmix32(h ^ _views(view, ids))
-    return _fmix32(h[:, None] ^ slots.to(torch.int64)[None, :])
+    h = fmix32(fmix32(_START ^ _word(seed, "seed")) ^ _word(epoch, "epoch"))
+    h = fmix32(ids ^ h)  # (B,)
+    h = fmix32(h ^ _views(view, ids))
+    return fmix32(h[:, None] ^ slots.to(torch.int64)[None, :])
 
 
 def uniform(ids, slots, *, seed: int, epoch: int = 0, view=0, dtype=torch.float32) -> torch.Tensor:
@@ -115,3 +140,93 @@ def bernoulli(ids, slots, p: float, *, seed: int, epoch: int = 0, view=0) -> tor
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p!r}")
     return uniform(ids, slots, seed=seed, epoch=epoch, view=view, dtype=torch.float64) < p
+
+
+# --- who draws which (view, slot) numbers --------------------------------------------------------------
+
+
+class AugmentSlots(NamedTuple):
+    """Slots of one augmentation view (fastssl.recipes.draw_view): the first slot of each parameter."""
+
+    crop: int = 0  #: 40: 10 tries x (area, log-ratio, top, left)
+    flip: int = 40
+    jitter_apply: int = 41
+    factors: int = 42  #: 4: brightness, contrast, saturation, hue
+    order: int = 46  #: 4 keys sorted into the jitter order
+    gray: int = 50
+    blur_apply: int = 51
+    sigma: int = 52
+    solarize: int = 53
+    count: int = 54
+
+
+class RelativePositionSlots(NamedTuple):
+    """Slots of fastssl.ops.relative_position_pairs: the first slot of each parameter."""
+
+    label: int = 0
+    position: int = 1  #: 2: the centre's (y, x)
+    offset: int = 3  #: 2: the neighbour's jitter (y, x)
+    drop: int = 5  #: 2: whether each patch drops color
+    keep: int = 7  #: 2: the channel each patch keeps
+    noise_key: int = 9  #: the key of the per-pixel noise stream
+    count: int = 10
+
+
+class JigsawSlots(NamedTuple):
+    """Slots of fastssl.ops.jigsaw_tiles for T cells: the first slot of each parameter (see :func:`jigsaw_slots`)."""
+
+    permutation: int  #: 1
+    offsets: int  #: 2T: 1 + 2c + axis
+    shifts: int  #: 6T: per cell, channel and axis
+    gray: int  #: T
+    drop: int  #: T
+    keep: int  #: T
+    count: int
+
+
+def jigsaw_slots(cells: int) -> JigsawSlots:
+    """The slot layout of jigsaw puzzles of ``cells`` = T cells (1 + 11 T slots)."""
+    T = cells
+    return JigsawSlots(permutation=0, offsets=1, shifts=1 + 2 * T, gray=1 + 8 * T, drop=1 + 9 * T, keep=1 + 10 * T,
+                       count=1 + 11 * T)
+
+
+AUGMENT_SLOTS = AugmentSlots()
+RELATIVE_POSITION_SLOTS = RelativePositionSlots()
+INPAINTING_BLOCK_SLOTS = 4  #: random_block: block k takes slots 4k .. 4k+3 (height, width, top, left)
+
+# View keys chosen by the training tasks (fastssl.tasks): an op draws in the view key it is given.
+TASK_OP_VIEW = 1  #: the task's own op (puzzles, holes, masks); its crop of ``squares`` is view 0
+PIRL_JIGSAW_CROP_VIEW = 2  #: PIRL: the crop of the jigsaw view
+MEMORY_BANK_VIEW = 7  #: negatives of a memory bank, keyed by the batch's first id
+# Slots of draws made once, away from the per-sample ones (high slots, far from every op's range).
+SHUFFLE_SLOT = 0x5348  #: fastssl.data.order: the epoch's order (view 0)
+VALIDATION_SLOT = 0x4556  #: fastssl.train.evaluate.split: the train / validation split (epoch 0, view 0)
+
+
+class Taken(NamedTuple):
+    """One row of :data:`TAKEN`."""
+
+    view: str  #: the view key(s)
+    slots: str  #: the slot range
+    drawn_by: str
+
+
+#: Every (view, slot) range drawn in fastssl. Per-sample draws of a view k of a recipe, of an op, or of a
+#: task share keys only when their rows say so; a new user takes a free view key or free slots.
+TAKEN = (
+    Taken("k = 0 .. views - 1", f"0 .. {AUGMENT_SLOTS.count - 1} (AugmentSlots)",
+          "fastssl.recipes.draw: view k of a recipe; tasks' squares crop in view 0"),
+    Taken(f"{PIRL_JIGSAW_CROP_VIEW} (PIRL_JIGSAW_CROP_VIEW)", f"0 .. {AUGMENT_SLOTS.count - 1} (AugmentSlots)",
+          "fastssl.tasks.pirl: the crop of the jigsaw view"),
+    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "0 .. L - 1, one per patch", "fastssl.ops.mae_masking(_tokens)"),
+    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "0 .. 11 T (jigsaw_slots)", "fastssl.ops.jigsaw_tiles"),
+    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", f"0 .. {RELATIVE_POSITION_SLOTS.count - 1} (RelativePositionSlots)",
+          "fastssl.ops.relative_position_pairs"),
+    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "random_block: 0 .. 4 blocks - 1; random_region: 0 .. grid² - 1",
+          "fastssl.ops.inpainting_masks"),
+    Taken(f"{MEMORY_BANK_VIEW} (MEMORY_BANK_VIEW)", "0 .. negatives - 1", "fastssl.tasks.base.MemoryBank"),
+    Taken("0", f"{SHUFFLE_SLOT:#x} (SHUFFLE_SLOT)", "fastssl.data.order"),
+    Taken("0 (epoch 0)", f"{VALIDATION_SLOT:#x} (VALIDATION_SLOT)", "fastssl.train.evaluate.split"),
+    Taken("0 (epoch 0, id 0)", "0", "fastssl.ops.hamming_permutations: the first permutation"),
+)

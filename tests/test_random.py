@@ -57,3 +57,31 @@ def test_bad_keys_are_named():
         random.bits(torch.tensor([1]), 2, seed=0, epoch=1.5)
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 4294967296\)"):
         random.bits(torch.tensor([2**32]), 2, seed=0)
+
+
+def test_fmix32_is_murmur3s_finaliser_on_ints_and_tensors():
+    words = [0, 1, 0x85EBCA6B, 2**32 - 1, 123456789]
+    assert [random.fmix32(w) for w in words] == [fmix32(w) for w in words]
+    assert random.fmix32(torch.tensor(words)).tolist() == [fmix32(w) for w in words]
+
+
+def test_batch_ids_default_to_the_row_index_and_must_match_the_batch():
+    assert random.batch_ids(None, 3, "cpu").tolist() == [0, 1, 2]
+    assert random.batch_ids([7, 2], 2, "cpu").dtype == torch.int64
+    with pytest.raises(ValueError, match=r"ids must have one id per image \(2\), got 3"):
+        random.batch_ids(torch.arange(3), 2, "cpu")
+
+
+@pytest.mark.parametrize("layout", [random.AUGMENT_SLOTS, random.RELATIVE_POSITION_SLOTS, random.jigsaw_slots(4),
+                                    random.jigsaw_slots(9)], ids=["augment", "relative_position", "jigsaw4", "jigsaw9"])
+def test_slot_layouts_give_each_parameter_its_own_slots(layout):
+    starts = list(layout)
+    assert starts == sorted(set(starts)) and starts[0] == 0, layout  # increasing: ranges end where the next begins
+    assert layout.count > starts[-2]
+
+
+def test_the_table_names_every_fixed_key():
+    listed = " ".join(" ".join(row) for row in random.TAKEN)
+    for name in ("AugmentSlots", "RelativePositionSlots", "jigsaw_slots", "PIRL_JIGSAW_CROP_VIEW", "MEMORY_BANK_VIEW",
+                 "SHUFFLE_SLOT", "VALIDATION_SLOT", "TASK_OP_VIEW"):
+        assert name in listed, name

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 
 from .. import _validation as v
+from .. import random
 from ..backends import OpBackends, lazy, native
-from ..random import _as_ids
 from ..reference import inpainting as reference
 from ..reference.inpainting import MODES, center_box  # noqa: F401  (public helpers)
 
@@ -115,9 +115,7 @@ def inpainting_masks(images: torch.Tensor, mode: str = "center", *, fill=0.0, ov
         raise ValueError(f"images must be at least 2 x 2, got {H} x {W}")
     v.check_finite(images, "images")
     fill_values = _fill(fill, images)
-    ids = torch.arange(B, device=images.device) if ids is None else _as_ids(ids).to(images.device)
-    if ids.shape[0] != B:
-        raise ValueError(f"ids must have one id per image ({B}), got {ids.shape[0]}")
+    ids = random.batch_ids(ids, B, images.device)
     key = dict(seed=seed, epoch=epoch, view=view)
     chosen = INPAINTING_MASKS.resolve(backend, images.device)
     if mode == "random_region":

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .. import _validation as v
+from .. import random
 from .._dtypes import kernel_dtypes, triton_reads
 from ..backends import OpBackends, lazy, native
-from ..random import _as_ids
 from ..reference import jigsaw as reference
 from ..reference.jigsaw import CRITERIA, EPS, hamming_stats  # noqa: F401  (public helpers)
 
@@ -279,9 +279,7 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     device, (B, _, H, W), T = images.device, images.shape, grid * grid
     perms = hamming_permutations(100, grid) if permutations is None else permutations
     perms = check_permutations(perms, grid).to(device)
-    ids = torch.arange(B, device=device) if ids is None else _as_ids(ids).to(device)
-    if ids.shape[0] != B:
-        raise ValueError(f"ids must have one id per image ({B}), got {ids.shape[0]}")
+    ids = random.batch_ids(ids, B, device)
     p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, greyscale, channel_drop,
                        seed=seed, epoch=epoch, view=view)
     if permutation_index is not None:

@@ -156,10 +156,7 @@ def _masking_noise(noise, ids, B: int, L: int, device: torch.device, seed: int, 
     if ids is None:
         raise ValueError("pass ids (the (B,) dataset indices of the samples, so that masks are a function of "
                          "(seed, epoch, sample, view) and change every epoch) or noise (B, L)")
-    ids = random._as_ids(ids)
-    if ids.shape != (B,):
-        raise ValueError(f"ids must have shape (B,) = ({B},), got {tuple(ids.shape)}")
-    return random.uniform(ids.to(device), L, seed=seed, epoch=epoch, view=view)
+    return random.uniform(random.batch_ids(ids, B, device), L, seed=seed, epoch=epoch, view=view)
 
 
 # --- public functions ------------------------------------------------------------------------------

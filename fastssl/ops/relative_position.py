@@ -12,9 +12,9 @@ from typing import NamedTuple
 import torch
 
 from .. import _validation as v
+from .. import random
 from .._dtypes import kernel_dtypes, triton_reads
 from ..backends import OpBackends, lazy, native
-from ..random import _as_ids
 from ..reference import relative_position as reference
 from ..reference.relative_position import DIRECTIONS, min_side  # noqa: F401  (public helpers)
 
@@ -102,9 +102,7 @@ def relative_position_pairs(images: torch.Tensor, *, patch: int = 96, gap: int =
         raise ValueError(f"images of {H} x {W} are too small for patch={patch}, gap={gap}, jitter={jitter}: "
                          f"both sides must be >= 3*patch + 2*gap + 2*jitter = {need}")
     colour_drop = v.check_number(colour_drop, "colour_drop", 0, 1, what="a probability")
-    ids = torch.arange(B, device=images.device) if ids is None else _as_ids(ids).to(images.device)
-    if ids.shape[0] != B:
-        raise ValueError(f"ids must have one id per image ({B}), got {ids.shape[0]}")
+    ids = random.batch_ids(ids, B, images.device)
     p = reference.draw(ids, H, W, patch, gap, jitter, colour_drop, seed=seed, epoch=epoch, view=view)
     if labels is not None:
         p["labels"] = v.check_integer_tensor(labels, "labels", ((B,),), images.device)

@@ -16,7 +16,8 @@ units), the rest the original. The target is the original image itself (no copy)
 the mask (e.g. ``((pred - target)**2 * mask).sum() / mask.sum()``).
 
 Randomness (fastssl.random, keyed by (seed, epoch, id, view)): random_block uses slots 4k..4k+3 for
-block k (height, width, top, left); random_region slots 0..grid^2-1.
+block k (height, width, top, left; fastssl.random.INPAINTING_BLOCK_SLOTS per block); random_region slots
+0..grid^2-1.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def _side_range(side: int, min_fraction: float, max_fraction: float) -> tuple[in
 def random_boxes(ids: torch.Tensor, height: int, width: int, blocks: int, min_fraction: float,
                  max_fraction: float, *, seed: int, epoch: int, view: int) -> torch.Tensor:
     """(B, blocks, 4) int64 (top, left, height, width) of random boxes inside a H x W image."""
-    u = frandom.uniform(ids, 4 * blocks, seed=seed, epoch=epoch, view=view, dtype=torch.float64).view(-1, blocks, 4)
+    per_block = frandom.INPAINTING_BLOCK_SLOTS
+    u = frandom.uniform(ids, per_block * blocks, seed=seed, epoch=epoch, view=view, dtype=torch.float64)
+    u = u.view(-1, blocks, per_block)
     (h_lo, h_hi), (w_lo, w_hi) = _side_range(height, min_fraction, max_fraction), _side_range(width, min_fraction,
                                                                                               max_fraction)
     h = h_lo + (u[..., 0] * (h_hi - h_lo + 1)).floor().long()

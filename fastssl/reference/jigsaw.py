@@ -23,7 +23,8 @@ spans ``cell`` pixels. The tile of cell c is ``tile`` x ``tile`` pixels at ``off
 Output tile t is the tile of cell perm[t], perm = permutations[permutation_index[b]]; the label is
 permutation_index. Un-permuting: ``cells[b, perm[t]] = tiles[b, t]``.
 
-Randomness (fastssl.random, keyed by (seed, epoch, id, view)), with T = grid² cells: slot 0 the
+Randomness (fastssl.random, keyed by (seed, epoch, id, view); slots fastssl.random.jigsaw_slots), with
+T = grid² cells: slot 0 the
 permutation index, 1 + 2c + a the offset of cell c along axis a (0 = y), 1 + 2T + 6c + 2ch + a the
 shift of channel ch, 1 + 8T + c greyscale, 1 + 9T + c dropping, 1 + 10T + c the kept channel.
 """
@@ -101,10 +102,6 @@ def hamming_stats(permutations: torch.Tensor) -> tuple[int, float]:
 # --- random parameters --------------------------------------------------------------------------------
 
 
-def slot_count(cells: int) -> int:
-    return 1 + 11 * cells
-
-
 def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channel_shift: int, greyscale: float,
          channel_drop: float, *, seed: int, epoch: int, view: int) -> dict[str, torch.Tensor]:
     """Random parameters per sample (B = len(ids), T = ``cells``), all int64 or bool on the device of ``ids``.
@@ -112,8 +109,8 @@ def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channe
     ``span`` = cell - tile + 1 offsets per axis. Returns permutation_index (B,), offsets (B, T, 2),
     shifts (B, T, 3, 2) in [-channel_shift, channel_shift], grey (B, T) bool, keep (B, T) in -1..2.
     """
-    T = cells
-    h = frandom.bits(ids, slot_count(T), seed=seed, epoch=epoch, view=view)  # (B, S) 32-bit hashes
+    T, slots = cells, frandom.jigsaw_slots(cells)
+    h = frandom.bits(ids, slots.count, seed=seed, epoch=epoch, view=view)  # (B, S) 32-bit hashes
     B = h.shape[0]
 
     def below(x, high):  # multiply-shift to [0, high), as fastssl.random.randint
@@ -122,12 +119,12 @@ def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channe
     def uniform(x):
         return (x >> 8).to(torch.float64) / 2**24
 
-    offsets = below(h[:, 1:1 + 2 * T], span).view(B, T, 2)
-    shifts = below(h[:, 1 + 2 * T:1 + 8 * T], 2 * channel_shift + 1).view(B, T, 3, 2) - channel_shift
-    grey = uniform(h[:, 1 + 8 * T:1 + 9 * T]) < greyscale
-    drop = uniform(h[:, 1 + 9 * T:1 + 10 * T]) < channel_drop
-    keep = torch.where(drop, below(h[:, 1 + 10 * T:1 + 11 * T], 3), -1)
-    return {"permutation_index": below(h[:, 0], num_permutations), "offsets": offsets, "shifts": shifts,
+    offsets = below(h[:, slots.offsets:slots.offsets + 2 * T], span).view(B, T, 2)
+    shifts = below(h[:, slots.shifts:slots.shifts + 6 * T], 2 * channel_shift + 1).view(B, T, 3, 2) - channel_shift
+    grey = uniform(h[:, slots.gray:slots.gray + T]) < greyscale
+    drop = uniform(h[:, slots.drop:slots.drop + T]) < channel_drop
+    keep = torch.where(drop, below(h[:, slots.keep:slots.keep + T], 3), -1)
+    return {"permutation_index": below(h[:, slots.permutation], num_permutations), "offsets": offsets, "shifts": shifts,
             "grey": grey, "keep": keep}
 
 

@@ -17,9 +17,10 @@ and clamped to [0, 255] for uint8), so every backend writes identical values. Do
 noise of about 1/100 of the channel's std; the defaults here are fill = mid-range (0.5, or 128 for
 uint8) and noise_std = 1/100 of the range.
 
-Randomness (fastssl.random, keyed by (seed, epoch, id, view)): slot 0 the label, 1-2 the centre (y, x),
-3-4 the offset (y, x), 5-6 whether each patch drops colour, 7-8 the channel each keeps, 9 the key of the
-noise: the hash of value n of a sample is fmix32(key ^ n), n = ((patch * 3 + channel) * P + y) * P + x.
+Randomness (fastssl.random, keyed by (seed, epoch, id, view); slots fastssl.random.RELATIVE_POSITION_SLOTS):
+slot 0 the label, 1-2 the centre (y, x), 3-4 the offset (y, x), 5-6 whether each patch drops colour, 7-8
+the channel each keeps, 9 the key of the noise: the hash of value n of a sample is fmix32(key ^ n)
+(fastssl.random.fmix32), n = ((patch * 3 + channel) * P + y) * P + x.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 from .. import random as frandom
 
-SLOT_LABEL, SLOT_POSITION, SLOT_OFFSET, SLOT_DROP, SLOT_KEEP, SLOT_NOISE_KEY = 0, 1, 3, 5, 7, 9
+SLOTS = frandom.RELATIVE_POSITION_SLOTS
 NOISE_LEVELS = 1021  # sums of 4 bytes: 0 .. 1020
 NOISE_SCALE = 1.0 / math.sqrt(4 * (256**2 - 1) / 12)
 
@@ -56,15 +57,15 @@ def draw(ids: torch.Tensor, height: int, width: int, patch: int, gap: int, jitte
     """
     key = dict(seed=seed, epoch=epoch, view=view)
     margin = patch + gap + jitter
-    u = frandom.uniform(ids, 9, dtype=torch.float64, **key)
+    u = frandom.uniform(ids, SLOTS.noise_key, dtype=torch.float64, **key)  # every slot before the noise key
     span = torch.tensor([height - 3 * patch - 2 * gap - 2 * jitter + 1, width - 3 * patch - 2 * gap - 2 * jitter + 1],
                         dtype=torch.float64, device=ids.device)
-    labels = (u[:, SLOT_LABEL] * 8).floor().long()
-    positions = margin + (u[:, SLOT_POSITION:SLOT_POSITION + 2] * span).floor().long()
-    offsets = (u[:, SLOT_OFFSET:SLOT_OFFSET + 2] * (2 * jitter + 1)).floor().long() - jitter
-    drop = u[:, SLOT_DROP:SLOT_DROP + 2] < colour_drop
-    keep = torch.where(drop, (u[:, SLOT_KEEP:SLOT_KEEP + 2] * 3).floor().long(), -1)
-    keys = frandom.bits(ids, [SLOT_NOISE_KEY], **key)[:, 0]
+    labels = (u[:, SLOTS.label] * 8).floor().long()
+    positions = margin + (u[:, SLOTS.position:SLOTS.position + 2] * span).floor().long()
+    offsets = (u[:, SLOTS.offset:SLOTS.offset + 2] * (2 * jitter + 1)).floor().long() - jitter
+    drop = u[:, SLOTS.drop:SLOTS.drop + 2] < colour_drop
+    keep = torch.where(drop, (u[:, SLOTS.keep:SLOTS.keep + 2] * 3).floor().long(), -1)
+    keys = frandom.bits(ids, [SLOTS.noise_key], **key)[:, 0]
     return {"labels": labels, "positions": positions, "offsets": offsets, "keep": keep, "keys": keys}
 
 
@@ -88,7 +89,7 @@ def noise_table(fill, noise_std: float, dtype: torch.dtype, device=None) -> torc
 def noise_sums(keys: torch.Tensor, patch: int) -> torch.Tensor:
     """(B, 2, 3, P, P) int64 in 0..1020: the byte sums of fmix32(key ^ n) for every (patch, channel, y, x)."""
     n = torch.arange(2 * 3 * patch * patch, dtype=torch.int64, device=keys.device)
-    h = frandom._fmix32(keys[:, None] ^ n[None, :])
+    h = frandom.fmix32(keys[:, None] ^ n[None, :])
     s = (h & 255) + ((h >> 8) & 255) + ((h >> 16) & 255) + (h >> 24)
     return s.view(-1, 2, 3, patch, patch)
 

@@ -2,7 +2,7 @@
 
 Launchers wrap every launch in :func:`device_guard`, so that a kernel runs on the device (and the
 current stream) of its tensors, not on whichever CUDA device happens to be current, and allocate
-outputs of :func:`kernel_output_dtype`.
+outputs of :func:`kernel_output_dtype`. Kernels hash with :func:`fmix32`, fastssl.random's hash.
 
 Checking launches on a machine without a GPU:
 
@@ -42,8 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 import torch
+import triton
+import triton.language as tl
 
 from .. import backends
+from .. import random
 from ..backends import triton_interpreter
 
 #: Streaming multiprocessors of the GPU that capture_launches launches on: an H100/H200 SXM.
@@ -97,6 +100,21 @@ def multiprocessor_count(device: torch.device) -> int:
 @functools.cache
 def _cuda_multiprocessor_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+FMIX32_C1 = tl.constexpr(random.FMIX32_MULTIPLIERS[0])
+FMIX32_C2 = tl.constexpr(random.FMIX32_MULTIPLIERS[1])
+
+
+@triton.jit
+def fmix32(h):
+    """murmur3's 32-bit finaliser of a uint32 tensor: :func:`fastssl.random.fmix32` (its multipliers), wrapping
+    mod 2^32 as uint32 arithmetic does."""
+    h = h ^ (h >> 16)
+    h = h * FMIX32_C1
+    h = h ^ (h >> 13)
+    h = h * FMIX32_C2
+    return h ^ (h >> 16)
 
 
 def kernel_output_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -2,7 +2,7 @@
 
 Specification: fastssl.reference.relative_position. A pixel of a colour-dropped channel is
 ``table[c, s]`` with s the byte sum of fmix32(key ^ n), n = ((patch * 3 + channel) * P + y) * P + x
-(murmur3's finaliser in uint32 arithmetic, as fastssl.random); any other pixel is copied from the image.
+(fastssl.random's hash, in uint32 arithmetic); any other pixel is copied from the image.
 """
 
 from __future__ import annotations
@@ -11,19 +11,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import device_guard
+from ._common import device_guard, fmix32
 
 BLOCK = 1024
 NOISE_LEVELS = tl.constexpr(1021)
-
-
-@triton.jit
-def _fmix32(h):
-    h = h ^ (h >> 16)
-    h = h * 0x85EBCA6B
-    h = h ^ (h >> 13)
-    h = h * 0xC2B2AE35
-    return h ^ (h >> 16)
 
 
 @triton.jit
@@ -43,7 +34,7 @@ def _pairs_kernel(x_ptr, corners_ptr, keep_ptr, keys_ptr, table_ptr, out_ptr, H,
     src = x_ptr + (b.to(tl.int64) * 3 + c) * H * W + (y0 + i // P) * W + (x0 + i % P)
     value = tl.load(src, mask=inside & ~dropped, other=0)
     key = tl.load(keys_ptr + b).to(tl.uint32)
-    h = _fmix32(key ^ (task % 6 * P * P + i).to(tl.uint32))
+    h = fmix32(key ^ (task % 6 * P * P + i).to(tl.uint32))
     s = ((h & 255) + ((h >> 8) & 255) + ((h >> 16) & 255) + (h >> 24)).to(tl.int32)
     noise = tl.load(table_ptr + c * NOISE_LEVELS + s, mask=inside & dropped, other=0)
     tl.store(out_ptr + task.to(tl.int64) * P * P + i, tl.where(dropped, noise, value), mask=inside)
