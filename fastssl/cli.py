@@ -12,11 +12,16 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+
+#: What a task option without a default gets from the trainer.
+FILLED_BY_TRAINER = {"num_samples": "the number of images in --data"}
 
 
 def _info(args) -> int:
@@ -27,18 +32,111 @@ def _info(args) -> int:
     return 0
 
 
-def _task_options(pairs: list[str]) -> dict:
-    """``key=value`` strings → a dict (values parsed as JSON when they parse, else kept as strings)."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help in which every option shows its default (unless its help already says it) and numbers their type;
+    descriptions and epilogs keep their lines."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default is argparse.SUPPRESS or isinstance(default, list))
+        if shown and "default" not in text:
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+    def _get_default_metavar_for_optional(self, action):
+        return {int: "INT", float: "FLOAT"}.get(action.type, action.dest.upper())
+
+
+class _TaskParser(argparse.ArgumentParser):
+    """The parser of ``fastssl train <task>``: its help ends with the task's own options, read when it is shown."""
+
+    def __init__(self, *args, task: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def format_help(self) -> str:
+        self.epilog = task_options_help(self.task)
+        return super().format_help()
+
+
+def task_options(task: str) -> dict[str, tuple[str, str]]:
+    """The options ``--option`` sets for ``task``: name → (type, default), as text, from the task's signature.
+
+    Example:
+        >>> task_options("simclr")["temperature"]
+        ('float', '0.5')
+        >>> task_options("rotation")
+        {}
+    """
+    from .tasks import task_class
+
+    options = {}
+    for p in inspect.signature(task_class(task).__init__).parameters.values():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY:  # self, backbone, image_size, seed: flags of their own
+            continue
+        if p.default is inspect.Parameter.empty:
+            default = FILLED_BY_TRAINER.get(p.name, "required")
+        else:
+            default = repr(p.default)
+        if p.annotation is not inspect.Parameter.empty:
+            kind = p.annotation if isinstance(p.annotation, str) else p.annotation.__name__
+        else:
+            kind = "any" if p.default in (None, inspect.Parameter.empty) else type(p.default).__name__
+        options[p.name] = (kind, default)
+    return options
+
+
+def task_options_help(task: str) -> str:
+    """The lines that ``fastssl train <task> --help`` ends with."""
+    options = task_options(task)
+    if not options:
+        return f"{task} has no task options."
+    width = max(len(name) for name in options) + 2
+    lines = [f"{task} options (--option KEY=VALUE, repeatable; VALUE is read as JSON: 0.5, 3, true, null, "
+             f"\"text\" or text):"]
+    lines += [f"  {name:<{width}}{kind:<14}(default: {default})" for name, (kind, default) in options.items()]
+    return "\n".join(lines)
+
+
+def _task_options(task: str, pairs: list[str]) -> dict:
+    """``key=value`` strings → a dict (values parsed as JSON when they parse, else kept as strings), each key an
+    option of ``task`` and each value of its type."""
+    known = task_options(task)
     options = {}
     for pair in pairs:
         if "=" not in pair:
             raise SystemExit(f"fastssl: --option expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)
+        if key not in known:
+            valid = f"its options: {', '.join(known)}" if known else "it takes none"
+            raise SystemExit(f"fastssl train: {task} has no option {key!r} ({valid}; see fastssl train {task} --help)")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+        kind = known[key][0]
+        if not _of_type(options[key], kind):
+            spelled = " (JSON: true or false)" if "bool" in kind else ""
+            raise SystemExit(f"fastssl train: --option {key} expects {kind}{spelled}, got {value!r}")
     return options
+
+
+def _of_type(value, kind: str) -> bool:
+    """Whether ``value`` fits the annotation text ``kind`` ("float", "int | None", ...); kinds other than
+    int, float, bool, str and None are not checked here (the task checks them)."""
+    accepted = {part.strip() for part in kind.split("|")}
+    if not accepted <= {"int", "float", "bool", "str", "None"}:
+        return True
+    if value is None:
+        return "None" in accepted
+    if isinstance(value, bool):
+        return "bool" in accepted
+    if isinstance(value, int):
+        return bool(accepted & {"int", "float"})
+    if isinstance(value, float):
+        return "float" in accepted
+    return isinstance(value, str) and "str" in accepted
 
 
 def _train(args) -> int:
@@ -57,7 +155,7 @@ def _train(args) -> int:
                              checkpoint_every=args.checkpoint_every, resume=args.resume,
                              resume_anyway=args.resume_anyway, overwrite=args.overwrite, max_steps=args.max_steps,
                              collective_timeout_s=args.collective_timeout, progress=not args.quiet,
-                             task_options=_task_options(args.option))
+                             task_options=_task_options(args.task, args.option))
         result = train(config)
     except (TrainError, BadImageError, FloatingPointError, ValueError) as error:  # one line, no traceback
         raise SystemExit(f"fastssl train: {str(error).strip()}") from None
@@ -110,65 +208,91 @@ def _bench(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     from .tasks import TASKS
 
-    parser = argparse.ArgumentParser(prog="fastssl", description="fastssl: fast data and augmentation engine for SSL")
+    parser = argparse.ArgumentParser(prog="fastssl", description="fastssl: fast data and augmentation engine for SSL",
+                                     formatter_class=_HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    info = commands.add_parser("info", help="versions, native build, backends per device, decoders, GPU")
+    info = commands.add_parser("info", help="versions, native build, backends per device, decoders, GPU",
+                               formatter_class=_HelpFormatter)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(run=_info)
 
-    train = commands.add_parser("train", help="pretrain a backbone with a pretext task")
-    train.add_argument("task", choices=sorted(TASKS))
-    train.add_argument("--data", required=True, help="image folder, .txt file list or .tar shard")
-    train.add_argument("--out", required=True, help="run folder: log.csv, checkpoints/, tensorboard/")
-    train.add_argument("--backbone", default="resnet18")
-    train.add_argument("--image-size", type=int, default=64)
-    train.add_argument("--batch-size", type=int, default=64, help="per process")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--optimizer", default="adamw", choices=("sgd", "lars", "adamw"))
-    train.add_argument("--lr", type=float, help="default: 1e-3 adamw, 0.1 sgd, 0.3 x batch/256 lars")
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--warmup-epochs", type=float, default=1.0)
-    train.add_argument("--clip-grad", type=float, default=3.0, help="max gradient norm (0: off)")
-    train.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
-    train.add_argument("--no-channels-last", action="store_true")
-    train.add_argument("--compile", action="store_true", help="torch.compile the backbone")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"))
-    train.add_argument("--threads", type=int, help="decoding threads")
-    train.add_argument("--checkpoint-every", type=int, default=500, help="steps")
-    train.add_argument("--resume", action="store_true", help="continue from the newest usable checkpoint in --out")
-    train.add_argument("--resume-anyway", action="store_true",
-                       help="with --resume: continue even if data, lr, schedule, batch, ... differ from the checkpoint's")
-    train.add_argument("--overwrite", action="store_true", help="delete the run already in --out and start again")
-    train.add_argument("--collective-timeout", type=float, default=600.0,
-                       help="distributed: seconds a rank waits for the others before failing")
-    train.add_argument("--max-steps", type=int, help="stop early (the schedule still spans --epochs)")
-    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option (repeatable)")
-    train.add_argument("--quiet", action="store_true", help="no progress line")
-    train.set_defaults(run=_train)
+    train = commands.add_parser("train", help="pretrain a backbone with a pretext task", formatter_class=_HelpFormatter,
+                                usage="%(prog)s TASK --data DATA --out OUT [options]",
+                                description="Pretrain a backbone with a pretext task. fastssl train TASK --help "
+                                            "lists the options,\nthe task's own included.")
+    tasks = train.add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_TaskParser,
+                                 title="tasks", description=textwrap.fill("  ".join(sorted(TASKS)), 76),
+                                 help=argparse.SUPPRESS)
+    for task in sorted(TASKS):
+        _add_train_arguments(tasks.add_parser(task, task=task, prog=f"{train.prog} {task}",
+                                              formatter_class=_HelpFormatter))
 
-    ev = commands.add_parser("eval", help="kNN and linear probe of a checkpoint's frozen features")
-    ev.add_argument("--checkpoint", required=True)
+    ev = commands.add_parser("eval", help="kNN and linear probe of a checkpoint's frozen features",
+                             formatter_class=_HelpFormatter)
+    ev.add_argument("--checkpoint", required=True, help="a checkpoint of fastssl train (checkpoints/step_<n>.pt)")
     ev.add_argument("--data", required=True, help="labelled image folder (one subfolder per class)")
-    ev.add_argument("--val-fraction", type=float, default=0.2)
+    ev.add_argument("--val-fraction", type=float, default=0.2, help="share of each class held out for scoring")
     ev.add_argument("--baseline", action="store_true", help="also evaluate the same network at random init")
-    ev.add_argument("--device", default="auto")
-    ev.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"))
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--device", default="auto", help="auto: a GPU when there is one")
+    ev.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
+                    help="auto: the first installed of dali, torchvision, pil")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
     ev.set_defaults(run=_eval)
 
-    bench = commands.add_parser("bench", help="run benchmarks/bench_<name>.py (source checkout)")
+    bench = commands.add_parser("bench", help="run benchmarks/bench_<name>.py (source checkout)",
+                                formatter_class=_HelpFormatter)
     bench.add_argument("name", help="lab, nt_xent, augment, patches, loader, train, ...")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
     bench.set_defaults(run=_bench)
 
     from . import demo as demo_module
 
-    demo = commands.add_parser("demo", help="pretrain on embedded generated data, evaluate vs random init, report")
+    demo = commands.add_parser("demo", help="pretrain on embedded generated data, evaluate vs random init, report",
+                               formatter_class=_HelpFormatter)
     demo_module.add_arguments(demo)
     demo.set_defaults(run=demo_module.main_from_args)
     return parser
+
+
+def _add_train_arguments(train: _TaskParser) -> None:
+    """The options of ``fastssl train <task>``; the backbone's default is the task's own."""
+    from .models import BACKBONES
+    from .tasks import task_class
+
+    backbone = inspect.signature(task_class(train.task).__init__).parameters["backbone"].default
+    train.add_argument("--data", required=True, help="image folder, .txt file list or .tar shard")
+    train.add_argument("--out", required=True, help="run folder: log.csv, checkpoints/, tensorboard/")
+    train.add_argument("--backbone", default=backbone, choices=BACKBONES, help="network to pretrain")
+    train.add_argument("--image-size", type=int, default=64, help="pixels (square)")
+    train.add_argument("--batch-size", type=int, default=64, help="images per process")
+    train.add_argument("--epochs", type=int, default=10, help="length of the learning-rate schedule")
+    train.add_argument("--optimizer", default="adamw", choices=("sgd", "lars", "adamw"), help="optimiser")
+    train.add_argument("--lr", type=float, help="default: 1e-3 adamw, 0.1 sgd, 0.3 x global batch/256 lars")
+    train.add_argument("--weight-decay", type=float, default=1e-4, help="weight decay")
+    train.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warmup before the cosine decay")
+    train.add_argument("--clip-grad", type=float, default=3.0, help="max gradient norm (0: off)")
+    train.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                       help="auto: bfloat16 autocast where the device supports it")
+    train.add_argument("--no-channels-last", action="store_true", help="keep the default memory format")
+    train.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    train.add_argument("--seed", type=int, default=0, help="initialisation, sample order and views")
+    train.add_argument("--device", default="auto", help="auto: a GPU when there is one")
+    train.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
+                       help="auto: the first installed of dali, torchvision, pil")
+    train.add_argument("--threads", type=int, help="threads reading and decoding files (default: min(8, CPUs))")
+    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    train.add_argument("--resume", action="store_true", help="continue from the newest usable checkpoint in --out")
+    train.add_argument("--resume-anyway", action="store_true",
+                       help="with --resume: continue even if data, lr, schedule, batch, ... differ from the checkpoint's")
+    train.add_argument("--overwrite", action="store_true", help="delete the run already in --out and start again")
+    train.add_argument("--collective-timeout", type=float, default=600.0,
+                       help="distributed: seconds a rank waits for the others before failing")
+    train.add_argument("--max-steps", type=int,
+                       help="stop early; the schedule still spans --epochs (default: run every epoch)")
+    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a task option, repeatable (listed below; default: the task's own)")
+    train.add_argument("--quiet", action="store_true", help="no progress line")
+    train.set_defaults(run=_train)
 
 
 def main(argv=None) -> int:

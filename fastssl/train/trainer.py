@@ -75,7 +75,7 @@ class TrainConfig:
     task: str
     data: str
     out: str
-    backbone: str = "resnet18"
+    backbone: str | None = None  #: default: the task's own (resnet18; vit_tiny for MAE)
     image_size: int = 64
     batch_size: int = 64  #: per rank
     epochs: int = 10
@@ -104,6 +104,8 @@ class TrainConfig:
     task_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.backbone is None:
+            self.backbone = inspect.signature(task_class(self.task).__init__).parameters["backbone"].default
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("image_size", "batch_size", "epochs", "checkpoint_every"):

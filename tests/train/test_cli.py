@@ -1,5 +1,6 @@
 """The command line: train / eval / demo end to end on tiny data, and clear messages for bad input."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -8,7 +9,8 @@ import time
 
 import pytest
 
-from fastssl.cli import main
+from fastssl.cli import _parser, main
+from fastssl.train import TrainConfig
 
 
 def fastssl(*args, timeout=300):
@@ -65,3 +67,60 @@ def test_a_used_out_is_refused_in_one_line_and_overwrite_starts_again(tiny_data,
     assert os.path.exists(printed) and printed.endswith("step_3.pt")
     assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["step_2.pt", "step_3.pt"]
     assert "0 files" in fresh.stdout and "0 non-finite steps" in fresh.stdout
+
+
+def _parsers(parser, name="fastssl"):
+    """(command, parser) for every command and task of the command line."""
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_help_shows_every_default():
+    for name, parser in _parsers(_parser()):
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            default = action.default
+            if default is None or default is False or default == [] or default is argparse.SUPPRESS:
+                continue
+            assert f"(default: {default})" in text or "default:" in (action.help or ""), (name, action.dest)
+
+
+def test_train_task_help_lists_the_task_options_with_types_and_defaults(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "pirl", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: fastssl train pirl" in text and "--image-size INT" in text and "(default: 64)" in text
+    options = {line.split()[0]: line.split(None, 2)[1:] for line in text.split("pirl options")[1].splitlines()[1:]}
+    assert options["temperature"] == ["float", "(default: 0.07)"]
+    assert options["permutations"] == ["int", "(default: 1000)"]
+    assert options["num_samples"] == ["int", "(default: the number of images in --data)"]
+    with pytest.raises(SystemExit):
+        main(["train", "rotation", "--help"])
+    assert "rotation has no task options" in capsys.readouterr().out
+
+
+def test_the_backbone_default_is_the_task_s_own(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "mae", "--help"])
+    assert "(default: vit_tiny)" in " ".join(capsys.readouterr().out.split())
+    assert TrainConfig(task="mae", data=".", out="x").backbone == "vit_tiny"
+    assert TrainConfig(task="simclr", data=".", out="x").backbone == "resnet18"
+
+
+@pytest.mark.parametrize("task, option, message", [
+    ("simclr", "tau=0.1", "simclr has no option 'tau' (its options: temperature, strength, projection_dim, "
+                          "min_scale; see fastssl train simclr --help)"),
+    ("rotation", "grid=2", "rotation has no option 'grid' (it takes none; see fastssl train rotation --help)"),
+    ("simclr", "temperature=hot", "--option temperature expects float, got 'hot'"),
+    ("jigsaw", "cell=2.5", "--option cell expects int | None, got '2.5'"),
+    ("mae", "norm_pix=False", "--option norm_pix expects bool (JSON: true or false), got 'False'"),
+])
+def test_a_bad_task_option_names_the_valid_ones(task, option, message, tmp_path):
+    with pytest.raises(SystemExit) as done:
+        main(["train", task, "--data", ".", "--out", str(tmp_path / "run"), "--option", option])
+    assert str(done.value.code) == f"fastssl train: {message}"
+    assert not (tmp_path / "run").exists()
