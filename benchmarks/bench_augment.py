@@ -17,7 +17,7 @@ Providers (every one draws its own random parameters inside the timed call):
     ``fn.crop_mirror_normalize`` (flip + normalise + CHW + cast), per-sample random arguments from
     ``fn.random.*``. NOT torchvision's semantics (see DALI_NOTE): the comparison is of speed only;
   * ``fastssl reference``, ``fastssl cpp`` (CPU) and ``fastssl triton`` (CUDA):
-    ``fastssl.ops.augment.Augment(views.simclr())`` on the packed ragged batch (the decoder's output
+    ``fastssl.ops.augment.Augment(recipes.simclr())`` on the packed ragged batch (the decoder's output
     format), parameters drawn by fastssl.random. The triton row is skipped on CPU (the interpreter is
     for tests, not timing).
 
@@ -36,9 +36,10 @@ import sys
 import torch
 
 import common
-from fastssl import views
+from fastssl import recipes
 from fastssl.backends import unavailable_reason
 from fastssl.ops.augment import Augment, augment
+from fastssl.ops.augment_params import AugmentParams
 from fastssl.ragged import RaggedImages
 
 VIEWS = 2
@@ -53,7 +54,7 @@ def _torchvision():
     return tvF
 
 
-def torchvision_view(tvF, x: torch.Tensor, p: views.AugmentParams, b: int, size: tuple[int, int]) -> torch.Tensor:
+def torchvision_view(tvF, x: torch.Tensor, p: AugmentParams, b: int, size: tuple[int, int]) -> torch.Tensor:
     """View b of float images x ((3, H, W) or (B, 3, H, W) in [0, 1]) with the parameters of sample b."""
     top, left, h, w = p.crop[b].tolist()
     y = tvF.resized_crop(x, top, left, h, w, list(size), antialias=True)
@@ -70,14 +71,14 @@ def torchvision_view(tvF, x: torch.Tensor, p: views.AugmentParams, b: int, size:
     return tvF.normalize(y, list(p.mean), list(p.std))
 
 
-def torchvision_per_sample(dense: torch.Tensor, recipe: views.Recipe, counter: list[int]):
+def torchvision_per_sample(dense: torch.Tensor, recipe: recipes.Recipe, counter: list[int]):
     """Per image and view: fresh parameters (drawn like the recipe), torchvision functional ops."""
     tvF = _torchvision()
     sizes = torch.tensor([list(dense.shape[2:])] * dense.shape[0])
 
     def run():
         counter[0] += 1
-        params = views.draw(recipe, torch.arange(dense.shape[0]), sizes, seed=counter[0])
+        params = recipes.draw(recipe, torch.arange(dense.shape[0]), sizes, seed=counter[0])
         out = []
         for p in params:
             out.append(torch.stack([torchvision_view(tvF, dense[b].float() / 255, p, b, p.size)
@@ -87,14 +88,14 @@ def torchvision_per_sample(dense: torch.Tensor, recipe: views.Recipe, counter: l
     return run
 
 
-def torchvision_batched(dense: torch.Tensor, recipe: views.Recipe, counter: list[int]):
+def torchvision_batched(dense: torch.Tensor, recipe: recipes.Recipe, counter: list[int]):
     """The whole batch through the same ops with ONE parameter set per view (sample 0's)."""
     tvF = _torchvision()
     sizes = torch.tensor([list(dense.shape[2:])])
 
     def run():
         counter[0] += 1
-        params = views.draw(recipe, torch.arange(1), sizes, seed=counter[0])
+        params = recipes.draw(recipe, torch.arange(1), sizes, seed=counter[0])
         x = dense.float() / 255
         return [torchvision_view(tvF, x, p, 0, p.size) for p in params]
 
@@ -114,7 +115,7 @@ def kornia_pipeline(dense: torch.Tensor, size: int):
         K.ColorJiggle(0.8, 0.8, 0.8, 0.2, p=0.8),
         K.RandomGrayscale(p=0.2),
         K.RandomGaussianBlur((23, 23), (0.1, 2.0), p=0.5),
-        K.Normalize(mean=torch.tensor(views.IMAGENET_MEAN), std=torch.tensor(views.IMAGENET_STD)),
+        K.Normalize(mean=torch.tensor(recipes.IMAGENET_MEAN), std=torch.tensor(recipes.IMAGENET_STD)),
     ).to(dense.device)
 
     def run():
@@ -152,9 +153,9 @@ def dali_pipeline(dense: torch.Tensor, size: int, threads: int):
     on_gpu = dense.device.type == "cuda"
     hwc = dense.permute(0, 2, 3, 1).contiguous()
     samples = [hwc[b] if on_gpu else hwc[b].numpy() for b in range(B)]  # already decoded, HWC uint8
-    mean = [255 * m for m in views.IMAGENET_MEAN]
-    std = [255 * s for s in views.IMAGENET_STD]
-    recipe = views.simclr(size=size).views[0]
+    mean = [255 * m for m in recipes.IMAGENET_MEAN]
+    std = [255 * s for s in recipes.IMAGENET_STD]
+    recipe = recipes.simclr(size=size).views[0]
     bright, contrast, saturation, hue = recipe.jitter
 
     def around_one(jitter, spread):
@@ -202,7 +203,7 @@ def dali_provider(dense: torch.Tensor, size: int) -> common.Provider:
 # ------------------------------------------------------------------------------------------ fastssl
 
 
-def fastssl_provider(ragged: RaggedImages, recipe: views.Recipe, backend: str, dtype: torch.dtype) -> common.Provider:
+def fastssl_provider(ragged: RaggedImages, recipe: recipes.Recipe, backend: str, dtype: torch.dtype) -> common.Provider:
     reason = unavailable_reason(backend, ragged.device)
     if reason is None and backend == "cpp" and ragged.device.type != "cpu":
         reason = "the cpp backend runs on CPU tensors"
@@ -227,7 +228,7 @@ def fastssl_provider(ragged: RaggedImages, recipe: views.Recipe, backend: str, d
     return common.Provider(f"fastssl {backend}", make=make, skip=reason, note=note)
 
 
-def accuracy_note(ragged: RaggedImages, recipe: views.Recipe, dtype: torch.dtype) -> str:
+def accuracy_note(ragged: RaggedImages, recipe: recipes.Recipe, dtype: torch.dtype) -> str:
     """fastssl's fast backend on this device (cpp on CPU, triton on CUDA) against the reference on the same
     parameters: errors on the [0, 1] scale."""
     backend = "cpp" if ragged.device.type == "cpu" else "triton"
@@ -237,7 +238,7 @@ def accuracy_note(ragged: RaggedImages, recipe: views.Recipe, dtype: torch.dtype
     n = min(len(ragged), 4)
     sub = RaggedImages(ragged.data, ragged.offsets[:n], ragged.sizes[:n])
     worst_mean = worst_max = 0.0
-    for p in views.draw(recipe, torch.arange(n), sub.sizes, seed=123, dtype=dtype):
+    for p in recipes.draw(recipe, torch.arange(n), sub.sizes, seed=123, dtype=dtype):
         fast = augment(sub, p, backend=backend).cpu().double()
         diff = (fast - augment(sub, p, backend="reference").cpu().double()).abs()
         diff = diff * torch.tensor(p.std, dtype=torch.float64).view(1, 3, 1, 1)
@@ -257,7 +258,7 @@ def cases(run: common.Run):
     generator = torch.Generator().manual_seed(0)
     dense = torch.randint(0, 256, (B, 3, H, W), dtype=torch.uint8, generator=generator).to(device)
     ragged = RaggedImages.from_dense(dense)  # what a decoder hands over: packed HWC
-    recipe = views.simclr(size=S)
+    recipe = recipes.simclr(size=S)
     dtype = getattr(torch, config["dtype"])
     out_bytes = VIEWS * B * 3 * S * S * dtype.itemsize
     case = common.Case(f"simclr 2 views, {H}x{W} -> {S}x{S}", B, B * 3 * H * W + out_bytes,

@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 import common
-from fastssl import views
+from fastssl import recipes
 from fastssl.data import Loader, available_decoders, image_folder, synthetic
 
 VIEWS = 2
@@ -78,7 +78,7 @@ def epoch_runner(loader):
 
 def fastssl_provider(root: str, config: dict, device: torch.device, decoder: str, label: str) -> common.Provider:
     def make():
-        loader = Loader(root, batch_size=config["batch"], views=views.simclr(size=config["size"]), device=device,
+        loader = Loader(root, batch_size=config["batch"], views=recipes.simclr(size=config["size"]), device=device,
                         decoder=decoder, num_threads=config["threads"],
                         dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
         return epoch_runner(loader)
@@ -97,8 +97,8 @@ def _dali_pipeline(root: str, config: dict, device: torch.device, augment: bool)
 
     gpu = device.type == "cuda"
     size = config["size"]
-    mean = [255 * m for m in views.IMAGENET_MEAN]
-    std = [255 * s for s in views.IMAGENET_STD]
+    mean = [255 * m for m in recipes.IMAGENET_MEAN]
+    std = [255 * s for s in recipes.IMAGENET_STD]
 
     @pipeline_def(batch_size=config["batch"], num_threads=config["threads"],
                   device_id=(device.index or 0) if gpu else None, enable_conditionals=augment, seed=0)
@@ -172,7 +172,7 @@ def torchvision_provider(root: str, config: dict, device: torch.device) -> commo
             v2.PILToTensor(), v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip(),
             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(0.2),
             v2.RandomApply([v2.GaussianBlur(23, (0.1, 2.0))], p=0.5), v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(views.IMAGENET_MEAN, views.IMAGENET_STD)])
+            v2.Normalize(recipes.IMAGENET_MEAN, recipes.IMAGENET_STD)])
         dataset = torchvision.datasets.ImageFolder(root, transform=TwoViews(transform))
         workers = config["threads"]
         loader = torch.utils.data.DataLoader(dataset, batch_size=config["batch"], shuffle=True, num_workers=workers,
