@@ -7,7 +7,7 @@ How the answer reaches the host depends on the device:
 * CUDA tensors: nothing is read back (no device->host sync, so the CPU keeps queueing work ahead of
   the GPU). The condition is computed on the device and handed to ``torch._assert_async``: when it
   fails, the GPU prints the one-line message (naming the argument) from a device-side assert and the
-  next synchronising call raises ``RuntimeError: CUDA error: device-side assert triggered``; the CUDA
+  next synchronizing call raises ``RuntimeError: CUDA error: device-side assert triggered``; the CUDA
   context is unusable after that, so the process has to restart. FASTSSL_CHECK_FINITE=sync reads the
   answer back instead (one blocking read per tensor) and raises the CPU's ``ValueError``, and
   FASTSSL_CHECK_FINITE=0 skips the value checks (NaN then propagates to the outputs).

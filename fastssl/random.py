@@ -164,8 +164,8 @@ class RelativePositionSlots(NamedTuple):
     """Slots of fastssl.ops.relative_position_pairs: the first slot of each parameter."""
 
     label: int = 0
-    position: int = 1  #: 2: the centre's (y, x)
-    offset: int = 3  #: 2: the neighbour's jitter (y, x)
+    position: int = 1  #: 2: the center's (y, x)
+    offset: int = 3  #: 2: the neighbor's jitter (y, x)
     drop: int = 5  #: 2: whether each patch drops color
     keep: int = 7  #: 2: the channel each patch keeps
     noise_key: int = 9  #: the key of the per-pixel noise stream

@@ -96,12 +96,12 @@ def colorization_targets(images: torch.Tensor, *, bins: torch.Tensor | None = No
     """Network input and ab targets of colorization (Zhang et al. 2016), in one pass over the pixels.
 
     Each output cell reads its ``factor`` x ``factor`` pixels once: converts them to Lab (uint8
-    linearisation by a 256-entry table), writes L - 50 at full resolution, pools ab, and soft-encodes
+    linearization by a 256-entry table), writes L - 50 at full resolution, pools ab, and soft-encodes
     the pooled ab over its ``k`` nearest bins with a Gaussian of ``sigma``.
 
     Args:
         images: (B, 3, H, W) uint8 — or (B, H, W, 3) with ``channels_last=True``. Any strides.
-        bins: (Q, 2) ab bin centres; default :func:`ab_bins` (Q = 261 in-gamut bins, spacing 10).
+        bins: (Q, 2) ab bin centers; default :func:`ab_bins` (Q = 261 in-gamut bins, spacing 10).
         class_weights: (Q,) rebalancing weight of each bin, e.g.
             ``rebalance_weights(smoothed_prior(counts, bins))``; default all ones.
         factor: downsampling of the ab targets (4 in the paper).

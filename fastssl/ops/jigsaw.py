@@ -1,10 +1,10 @@
 """Jigsaw puzzles (Noroozi & Favaro 2016): the maximal-Hamming permutation set and the fused tile gather.
 
-Conventions (region, cells, offsets, channel shift, greyscale, normalisation, channel dropping,
+Conventions (region, cells, offsets, channel shift, grayscale, normalization, channel dropping,
 random slots) are specified in :mod:`fastssl.reference.jigsaw`. Random parameters are drawn here
 (in PyTorch, on the images' device) and handed to every backend, so all backends cut the same tiles;
 the backends see only per-output-tile origins (already in puzzle order) and do the pixel work in one
-pass: gather, greyscale, per-tile mean/std, channel drop, float32 store.
+pass: gather, grayscale, per-tile mean/std, channel drop, float32 store.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 
 from .. import _validation as v
 from .. import random
+from .._deprecation import renamed_arguments
 from .._dtypes import kernel_dtypes, triton_reads
 from ..backends import OpBackends, lazy, native
 from ..reference import jigsaw as reference
@@ -152,12 +153,19 @@ class JigsawTiles(NamedTuple):
     tiles: torch.Tensor  #: (B, T, 3, t, t) float32; tile i shows cell permutations[labels[b], i]
     labels: torch.Tensor  #: (B,) int64: the index of each puzzle's permutation in the set
     origins: torch.Tensor  #: (B, T, 3, 2) int64 top-left (y, x) in the image of each CELL's tile, per channel
-    grey: torch.Tensor  #: (B, T) bool, per cell: the tile was made greyscale
+    gray: torch.Tensor  #: (B, T) bool, per cell: the tile was made grayscale
     keep: torch.Tensor  #: (B, T) int64, per cell: the channel kept by channel dropping, -1 when none dropped
 
+    @property
+    def grey(self) -> torch.Tensor:
+        """Deprecated name of :attr:`gray` (removed in the next release)."""
+        warnings.warn("JigsawTiles.grey is deprecated and will be removed in the next release: use .gray",
+                      FutureWarning, stacklevel=2)
+        return self.gray
 
-def _reference_call(images, origins, grey, keep, tile, normalize, eps):
-    return reference.tiles_at(images, origins, grey, keep, tile, normalize, eps).float().contiguous()
+
+def _reference_call(images, origins, gray, keep, tile, normalize, eps):
+    return reference.tiles_at(images, origins, gray, keep, tile, normalize, eps).float().contiguous()
 
 
 JIGSAW_TILES = OpBackends(
@@ -174,13 +182,13 @@ JIGSAW_TILES = OpBackends(
 
 
 @torch.library.custom_op("fastssl::jigsaw_tiles", mutates_args=())
-def _jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, tile: int,
+def _jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, tile: int,
                   normalize: bool, eps: float, backend: str) -> torch.Tensor:
-    return JIGSAW_TILES(backend, images, origins, grey, keep, tile, normalize, eps)
+    return JIGSAW_TILES(backend, images, origins, gray, keep, tile, normalize, eps)
 
 
 @_jigsaw_tiles.register_fake
-def _(images, origins, grey, keep, tile, normalize, eps, backend):
+def _(images, origins, gray, keep, tile, normalize, eps, backend):
     return images.new_empty(origins.shape[0], origins.shape[1], 3, tile, tile, dtype=torch.float32)
 
 
@@ -226,19 +234,20 @@ def _check_geometry(images: torch.Tensor, grid: int, cell: int, tile: int, chann
         raise ValueError(f"eps must be > 0, got {eps!r}")
 
 
+@renamed_arguments(greyscale="grayscale", grey="gray")
 def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = None,
                  permutations: torch.Tensor | None = None, *, grid: int = 3, cell: int = 75, tile: int = 64,
-                 offsets: torch.Tensor | None = None, channel_shift: int = 0, greyscale: float = 0.0,
-                 channel_drop: float = 0.0, grey: torch.Tensor | None = None, keep: torch.Tensor | None = None,
+                 offsets: torch.Tensor | None = None, channel_shift: int = 0, grayscale: float = 0.0,
+                 channel_drop: float = 0.0, gray: torch.Tensor | None = None, keep: torch.Tensor | None = None,
                  normalize: bool = True, eps: float = EPS, ids=None, seed: int = 0, epoch: int = 0, view: int = 0,
                  backend: str = "auto") -> JigsawTiles:
     """Jigsaw puzzles in one fused pass: per image, grid x grid tiles, shuffled by a permutation of the set.
 
-    The puzzle is the centred ``grid*cell`` square of each image (crop or resize to it first for
+    The puzzle is the centered ``grid*cell`` square of each image (crop or resize to it first for
     Noroozi & Favaro's 225 -> 3 x 3 cells of 75 -> tiles of 64). Each cell holds a ``tile``-pixel tile
     at a random offset in [0, cell - tile]² (gap + jitter); output tile t is the tile of cell perm[t],
     perm = permutations[permutation_index[b]]. Per tile, optionally: each channel shifted by up to
-    ``channel_shift`` pixels, greyscale (BT.601 luma), normalisation by the tile's own per-channel mean
+    ``channel_shift`` pixels, grayscale (BT.601 luma), normalization by the tile's own per-channel mean
     and std ((x - mean) / sqrt(var + eps), biased variance, values in [0, 1] — uint8 / 255), and
     channel dropping (two channels set to 0). Every random choice comes from fastssl.random, keyed by
     (seed, epoch, ids[b], view) and by cell, so a sample gets the same puzzle in any batch.
@@ -251,17 +260,18 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
         offsets: (B, grid², 2) (y, x) of each cell's tile inside its cell, or (B, grid², 3, 2) per channel
             (then used exactly, without ``channel_shift``); each in [0, cell - tile]. Drawn when None.
         channel_shift: largest per-channel displacement (pixels; clamped to stay inside the cell).
-        greyscale: probability, per tile, of greyscale; ``grey`` (B, grid²) bool gives it explicitly.
+        grayscale: probability, per tile, of grayscale; ``gray`` (B, grid²) bool gives it explicitly.
         channel_drop: probability, per tile, of keeping one random channel; ``keep`` (B, grid²) integer in
             -1..2 gives it explicitly (-1: nothing dropped).
-        normalize: per-tile, per-channel standardisation (else the [0, 1] values are written as they are).
+        normalize: per-tile, per-channel standardization (else the [0, 1] values are written as they are).
         eps: added to the variance.
         ids: (B,) sample ids keying the randomness (default 0..B-1); likewise ``seed``, ``epoch``, ``view``.
         backend: "auto" | "reference" | "cpp" | "triton".
+        greyscale, grey: deprecated names of ``grayscale`` and ``gray`` (FutureWarning; removed in the next release).
 
     Returns:
         :class:`JigsawTiles`: tiles (B, grid², 3, tile, tile) float32, labels (B,) int64 (=
-        permutation_index), and the per-cell origins, grey and keep used. Not differentiable.
+        permutation_index), and the per-cell origins, gray and keep used. Not differentiable.
         :func:`jigsaw_unpermute` puts the tiles back in cell order.
 
     Example:
@@ -274,13 +284,13 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     v.check_rgb(images, "images", False, DTYPES, min_dim=4, max_dim=4)
     v.check_finite(images, "images")
     _check_geometry(images, grid, cell, tile, channel_shift, eps)
-    greyscale = v.check_number(greyscale, "greyscale", 0, 1, what="a probability")
+    grayscale = v.check_number(grayscale, "grayscale", 0, 1, what="a probability")
     channel_drop = v.check_number(channel_drop, "channel_drop", 0, 1, what="a probability")
     device, (B, _, H, W), T = images.device, images.shape, grid * grid
     perms = hamming_permutations(100, grid) if permutations is None else permutations
     perms = check_permutations(perms, grid).to(device)
     ids = random.batch_ids(ids, B, device)
-    p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, greyscale, channel_drop,
+    p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, grayscale, channel_drop,
                        seed=seed, epoch=epoch, view=view)
     if permutation_index is not None:
         p["permutation_index"] = v.check_integer_tensor(permutation_index, "permutation_index", ((B,),), device)
@@ -290,20 +300,20 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
         p["offsets"] = v.check_integer_tensor(offsets, "offsets", ((B, T, 2), (B, T, 3, 2)), device)
         v.check_range(p["offsets"], "offsets", 0, cell - tile)
         shifts = None if p["offsets"].dim() == 4 else shifts
-    if grey is not None:
-        v.check_tensor(grey, "grey")
-        if tuple(grey.shape) != (B, T) or grey.dtype != torch.bool:
-            raise ValueError(f"grey must be a bool tensor of shape {(B, T)}, got {grey.dtype} {tuple(grey.shape)}")
-        p["grey"] = grey.to(device)
+    if gray is not None:
+        v.check_tensor(gray, "gray")
+        if tuple(gray.shape) != (B, T) or gray.dtype != torch.bool:
+            raise ValueError(f"gray must be a bool tensor of shape {(B, T)}, got {gray.dtype} {tuple(gray.shape)}")
+        p["gray"] = gray.to(device)
     if keep is not None:
         p["keep"] = v.check_integer_tensor(keep, "keep", ((B, T),), device)
         v.check_range(p["keep"], "keep", -1, 2)
     where = reference.origins(p["offsets"], shifts, H, W, grid, cell, tile)  # per cell
     cells = perms[p["permutation_index"]]  # (B, T): the cell shown at each puzzle position
     tiles = _jigsaw_tiles(images, where.gather(1, cells[:, :, None, None].expand(B, T, 3, 2)).contiguous(),
-                          p["grey"].gather(1, cells).to(torch.int64), p["keep"].gather(1, cells), tile,
+                          p["gray"].gather(1, cells).to(torch.int64), p["keep"].gather(1, cells), tile,
                           bool(normalize), float(eps), JIGSAW_TILES.resolve(backend, device))
-    return JigsawTiles(tiles, p["permutation_index"], where, p["grey"], p["keep"])
+    return JigsawTiles(tiles, p["permutation_index"], where, p["gray"], p["keep"])
 
 
 def jigsaw_unpermute(tiles: torch.Tensor, labels: torch.Tensor, permutations: torch.Tensor) -> torch.Tensor:

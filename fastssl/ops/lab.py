@@ -140,7 +140,7 @@ def rgb_to_lab(images: torch.Tensor, *, channels_last: bool = False, dtype: torc
 
     Returns:
         Lab in the layout of ``images``: L in [0, 100], a and b in about [-86, 98] and [-108, 95]
-        for sRGB colours. Differentiable with respect to float ``images``.
+        for sRGB colors. Differentiable with respect to float ``images``.
 
     Example:
         >>> import torch, fastssl
@@ -164,7 +164,7 @@ def lab_to_rgb(lab: torch.Tensor, *, channels_last: bool = False, clip: bool = T
         lab: (*, 3, H, W) — or (*, H, W, 3) with ``channels_last=True`` — float32/float16/bfloat16/
             float64, L in [0, 100]. Finite (checked unless FASTSSL_CHECK_FINITE=0). float64 is
             computed in float64, as in :func:`rgb_to_lab`.
-        clip: clamp the result to [0, 1] (out-of-gamut Lab colours map outside it otherwise).
+        clip: clamp the result to [0, 1] (out-of-gamut Lab colors map outside it otherwise).
         dtype: of the result; default the dtype of ``lab``.
         backend: "auto" | "reference" | "cpp" | "cuda" | "triton".
 

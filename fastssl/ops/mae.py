@@ -34,7 +34,7 @@ class MaskedPatches(NamedTuple):
     ids_keep: torch.Tensor  #: (B, K) int64, the kept patches, smallest noise first
     ids_restore: torch.Tensor  #: (B, L) int64, argsort(ids_shuffle): the decoder's unshuffle
     ids_masked: torch.Tensor  #: (B, M) int64, the removed patches in ascending order (the rows of ``targets``)
-    targets: torch.Tensor  #: (B, M, p*p*3) float (float32 for uint8 images): removed patches, normalised per patch if norm_pix
+    targets: torch.Tensor  #: (B, M, p*p*3) float (float32 for uint8 images): removed patches, normalized per patch if norm_pix
 
 
 class MaskedTokens(NamedTuple):
@@ -82,7 +82,7 @@ def _(images, noise, patch_size, len_keep, norm_pix, backend):
 
 
 # Backward, shared by every backend: the gradient of a gather is a scatter. Visible patches scatter
-# back to their pixels; target gradients go through the vector-Jacobian product of the normalisation
+# back to their pixels; target gradients go through the vector-Jacobian product of the normalization
 # first. Computed in float32 (float64 for float64 images).
 @torch.library.custom_op("fastssl::mae_masking_backward", mutates_args=())
 def _mae_masking_backward(grad_visible: torch.Tensor, grad_targets: torch.Tensor, images: torch.Tensor,
@@ -172,7 +172,7 @@ def mae_masking(images: torch.Tensor, patch_size: int = 16, mask_ratio: float = 
     ``ids_restore = argsort(ids_shuffle)``, ``K = int(L (1 - mask_ratio))`` patches kept. The targets
     are MAE's norm-pix targets, (x - mean) / sqrt(var + 1e-6) per patch with the unbiased variance,
     for the removed patches only (equal to MAE's within float32 rounding: the native kernels
-    normalise in float64 (cpp) or with a two-pass float32 sum (triton)).
+    normalize in float64 (cpp) or with a two-pass float32 sum (triton)).
 
     Args:
         images: (B, 3, H, W) uint8, float32, float16, bfloat16 or float64; any strides. H and W multiples
@@ -183,7 +183,7 @@ def mae_masking(images: torch.Tensor, patch_size: int = 16, mask_ratio: float = 
             :mod:`fastssl.random` keyed by (seed, epoch, ids[b], view, patch) — then ``ids`` is required.
         ids: (B,) int sample ids (dataset indices); the mask of a sample then depends on nothing else
             than (seed, epoch, id, view): not on the batch, the worker, the device or the backend.
-        norm_pix: normalise the targets per patch (MAE's ``norm_pix_loss``); else the raw pixels.
+        norm_pix: normalize the targets per patch (MAE's ``norm_pix_loss``); else the raw pixels.
         backend: "auto" | "reference" | "cpp" | "triton".
 
     Returns:

@@ -1,6 +1,6 @@
-"""Relative patch position (Doersch et al. 2015): centre/neighbour patch pairs, labels, colour dropping.
+"""Relative patch position (Doersch et al. 2015): center/neighbor patch pairs, labels, color dropping.
 
-Geometry, labels, colour dropping and the random slots are specified in
+Geometry, labels, color dropping and the random slots are specified in
 :mod:`fastssl.reference.relative_position`. Random parameters are drawn here (in PyTorch, on the
 images' device) and handed to every backend, so all backends cut the same patches.
 """
@@ -13,6 +13,7 @@ import torch
 
 from .. import _validation as v
 from .. import random
+from .._deprecation import renamed_arguments
 from .._dtypes import kernel_dtypes, triton_reads
 from ..backends import OpBackends, lazy, native
 from ..reference import relative_position as reference
@@ -24,10 +25,10 @@ DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float
 class RelativePositionPairs(NamedTuple):
     """What :func:`relative_position_pairs` returns for B images and patches of P x P."""
 
-    patches: torch.Tensor  #: (B, 2, 3, P, P) in the images' dtype: [:, 0] the centre patch, [:, 1] the neighbour
-    labels: torch.Tensor  #: (B,) int64 in 0..7: the neighbour's direction (0 top-left ... 7 bottom-right)
-    corners: torch.Tensor  #: (B, 2, 2) int64 top-left (y, x) of the centre and of the neighbour patch
-    keep: torch.Tensor  #: (B, 2) int64: the channel each patch kept when colour-dropped, -1 when not dropped
+    patches: torch.Tensor  #: (B, 2, 3, P, P) in the images' dtype: [:, 0] the center patch, [:, 1] the neighbor
+    labels: torch.Tensor  #: (B,) int64 in 0..7: the neighbor's direction (0 top-left ... 7 bottom-right)
+    corners: torch.Tensor  #: (B, 2, 2) int64 top-left (y, x) of the center and of the neighbor patch
+    keep: torch.Tensor  #: (B, 2) int64: the channel each patch kept when color-dropped, -1 when not dropped
 
 
 RELATIVE_POSITION = OpBackends(
@@ -59,29 +60,31 @@ def _fill_tensor(fill, dtype) -> float | tuple:
     return tuple(v.check_per_channel(fill, "drop_fill", 3).tolist())
 
 
+@renamed_arguments(colour_drop="color_drop")
 def relative_position_pairs(images: torch.Tensor, *, patch: int = 96, gap: int = 48, jitter: int = 7,
                             ids=None, seed: int = 0, epoch: int = 0, view: int = 0,
                             labels: torch.Tensor | None = None, positions: torch.Tensor | None = None,
-                            offsets: torch.Tensor | None = None, colour_drop: float = 0.0, drop_fill=None,
+                            offsets: torch.Tensor | None = None, color_drop: float = 0.0, drop_fill=None,
                             drop_noise: float | None = None, backend: str = "auto") -> RelativePositionPairs:
-    """Cuts, per image, a centre patch and one of its 8 neighbours; the label says which neighbour.
+    """Cuts, per image, a center patch and one of its 8 neighbors; the label says which neighbor.
 
     The defaults are Doersch et al.'s: patches of 96 with a gap of 48 and up to 7 pixels of jitter
     (images of at least 3*96 + 2*48 + 2*7 = 398 pixels; scale all three down for smaller images).
 
     Args:
         images: (B, 3, H, W) uint8 or float, any strides; H, W >= 3 patch + 2 gap + 2 jitter.
-        patch, gap, jitter: patch side, gap between neighbouring patches, and the largest shift of the
-            neighbour along each axis (pixels).
+        patch, gap, jitter: patch side, gap between neighboring patches, and the largest shift of the
+            neighbor along each axis (pixels).
         ids: (B,) sample ids keying the randomness (default 0..B-1); ``seed``, ``epoch``, ``view`` likewise.
-        labels: (B,) int64 in 0..7, the neighbour direction (drawn when None).
-        positions: (B, 2) top-left (y, x) of the centre patch (drawn when None).
-        offsets: (B, 2) jitter (oy, ox) of the neighbour, each in [-jitter, jitter] (drawn when None).
-        colour_drop: probability, per patch, of keeping one random channel and replacing the two
+        labels: (B,) int64 in 0..7, the neighbor direction (drawn when None).
+        positions: (B, 2) top-left (y, x) of the center patch (drawn when None).
+        offsets: (B, 2) jitter (oy, ox) of the neighbor, each in [-jitter, jitter] (drawn when None).
+        color_drop: probability, per patch, of keeping one random channel and replacing the two
             others with ``drop_fill + drop_noise * z`` (z ~ approximately N(0, 1)); 0 turns it off.
         drop_fill: number or 3 numbers in the images' units (default 0.5, or 128 for uint8).
         drop_noise: std of the noise in the images' units (default 0.01, or 2.55 for uint8).
         backend: "auto" | "reference" | "cpp" | "triton".
+        colour_drop: deprecated name of ``color_drop`` (FutureWarning; removed in the next release).
 
     Returns:
         :class:`RelativePositionPairs` (patches (B, 2, 3, P, P), labels (B,), corners (B, 2, 2), keep (B, 2)).
@@ -101,9 +104,9 @@ def relative_position_pairs(images: torch.Tensor, *, patch: int = 96, gap: int =
     if H < need or W < need:
         raise ValueError(f"images of {H} x {W} are too small for patch={patch}, gap={gap}, jitter={jitter}: "
                          f"both sides must be >= 3*patch + 2*gap + 2*jitter = {need}")
-    colour_drop = v.check_number(colour_drop, "colour_drop", 0, 1, what="a probability")
+    color_drop = v.check_number(color_drop, "color_drop", 0, 1, what="a probability")
     ids = random.batch_ids(ids, B, images.device)
-    p = reference.draw(ids, H, W, patch, gap, jitter, colour_drop, seed=seed, epoch=epoch, view=view)
+    p = reference.draw(ids, H, W, patch, gap, jitter, color_drop, seed=seed, epoch=epoch, view=view)
     if labels is not None:
         p["labels"] = v.check_integer_tensor(labels, "labels", ((B,),), images.device)
         v.check_range(p["labels"], "labels", 0, 7)

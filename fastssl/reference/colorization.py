@@ -5,16 +5,16 @@
   cell (``pool="mean"``, default) or its top-left pixel (``pool="stride"``, the paper's
   ``[::4, ::4]`` subsampling). Partial cells at the right/bottom edge use the pixels they have, so the
   target grid is ceil(H / factor) x ceil(W / factor).
-- Quantised ab space: centres on a grid of spacing 10 (multiples of 10). A centre is *in gamut* when
-  at least one of the 256^3 8-bit sRGB colours has its ab nearest to that centre (all 16.7M colours
+- Quantized ab space: centers on a grid of spacing 10 (multiples of 10). A center is *in gamut* when
+  at least one of the 256^3 8-bit sRGB colors has its ab nearest to that center (all 16.7M colors
   are converted in float64). This yields Q = 261 bins at spacing 10, against the paper's 313, whose
   exact rule is not published (its file is named pts_in_hull); for comparison the grid points inside
-  the convex hull of the sRGB ab gamut number 230. Any (Q, 2) set of centres can be passed instead.
+  the convex hull of the sRGB ab gamut number 230. Any (Q, 2) set of centers can be passed instead.
 - Soft encoding: the k = 5 nearest bins (Euclidean in ab, ties to the lower bin index), weighted by
-  exp(-d^2 / (2 sigma^2)), sigma = 5, normalised to sum 1.
+  exp(-d^2 / (2 sigma^2)), sigma = 5, normalized to sum 1.
 - Class rebalancing: w ∝ ((1 - λ) p̃ + λ / Q)^-1 with λ = 0.5 and p̃ the empirical prior of nearest
-  bins smoothed by a Gaussian of sigma 5 over ab, normalised so that E_p̃[w] = Σ p̃_q w_q = 1.
-- Inference: the annealed mean, softmax(log p / T) expectation of the bin centres, T = 0.38.
+  bins smoothed by a Gaussian of sigma 5 over ab, normalized so that E_p̃[w] = Σ p̃_q w_q = 1.
+- Inference: the annealed mean, softmax(log p / T) expectation of the bin centers, T = 0.38.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ ANNEAL_T = 0.38
 
 @functools.cache
 def _gamut_bins(spacing: int) -> tuple[tuple[float, float], ...]:
-    reach = 200 // spacing + 1  # |a|, |b| < 200 for every sRGB colour
+    reach = 200 // spacing + 1  # |a|, |b| < 200 for every sRGB color
     side = 2 * reach + 1
     hist = torch.zeros(side * side, dtype=torch.int64)
     levels = torch.arange(256, dtype=torch.uint8)
@@ -49,9 +49,9 @@ def _gamut_bins(spacing: int) -> tuple[tuple[float, float], ...]:
 
 
 def ab_bins(spacing: int = 10, device=None) -> torch.Tensor:
-    """(Q, 2) float32 ab centres of the in-gamut bins, sorted by (a, b). Q = 261 for spacing 10.
+    """(Q, 2) float32 ab centers of the in-gamut bins, sorted by (a, b). Q = 261 for spacing 10.
 
-    Computed once per process (about 4 s on 2 cores) by converting every 8-bit sRGB colour to Lab.
+    Computed once per process (about 4 s on 2 cores) by converting every 8-bit sRGB color to Lab.
 
     Example:
         >>> bins = ab_bins()
@@ -108,16 +108,16 @@ def bin_histogram(index: torch.Tensor, num_bins: int) -> torch.Tensor:
 
 
 def smoothed_prior(counts: torch.Tensor, bins: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
-    """The empirical distribution of ``counts`` (Q,) smoothed by a Gaussian of ``sigma`` over the ab centres, sums to 1."""
+    """The empirical distribution of ``counts`` (Q,) smoothed by a Gaussian of ``sigma`` over the ab centers, sums to 1."""
     p = counts.to(torch.float64) / counts.sum()
-    centres = bins.to(torch.float64)
-    kernel = torch.exp(-torch.cdist(centres, centres) ** 2 / (2 * sigma**2))
+    centers = bins.to(torch.float64)
+    kernel = torch.exp(-torch.cdist(centers, centers) ** 2 / (2 * sigma**2))
     smoothed = kernel @ p
     return smoothed / smoothed.sum()
 
 
 def rebalance_weights(prior: torch.Tensor, lam: float = REBALANCE_LAMBDA) -> torch.Tensor:
-    """w ∝ ((1 - λ) p̃ + λ / Q)^-1, normalised so that Σ p̃_q w_q = 1. ``prior`` (Q,) sums to 1."""
+    """w ∝ ((1 - λ) p̃ + λ / Q)^-1, normalized so that Σ p̃_q w_q = 1. ``prior`` (Q,) sums to 1."""
     prior = prior.to(torch.float64)
     w = 1 / ((1 - lam) * prior + lam / prior.numel())
     return w / (prior * w).sum()

@@ -6,7 +6,7 @@ Index 0 is the whole image. Each of the 5 is resized to S x S by **area interpol
 ``F.interpolate(mode="area")`` = ``adaptive_avg_pool2d``: output pixel (i, j) of a region of h x w is the
 mean of rows [floor(i h / S), ceil((i + 1) h / S)) x cols [floor(j w / S), ceil((j + 1) w / S)) — an
 exact box average for integer ratios (the anti-aliased downsampling the paper's "downsample" needs),
-nearest-neighbour-like replication when upsampling.
+nearest-neighbor-like replication when upsampling.
 
 Output dtype: float32 for uint8 input (values stay in [0, 255]), else the input's dtype.
 """

@@ -1,4 +1,4 @@
-"""Jigsaw puzzles (Noroozi & Favaro 2016): the permutation set and the shuffled, normalised tiles.
+"""Jigsaw puzzles (Noroozi & Favaro 2016): the permutation set and the shuffled, normalized tiles.
 
 Permutation set. All (grid²)! permutations of the cells are enumerated in lexicographic order
 (``itertools.permutations``), so grid is 2 (24) or 3 (362880). The set is grown greedily: the first
@@ -6,17 +6,17 @@ permutation is drawn by ``seed`` (:func:`first_index`), then each pick is the ca
 the chosen ones in Hamming distance (positions where two permutations differ) — with "maxmin" the
 largest minimum distance to the chosen set, with "mean" the largest mean distance — the lowest
 lexicographic index winning ties. A running min (or sum) over all candidates is updated with one
-vectorised distance computation per pick, so 1000 picks from 9! take about a second.
+vectorized distance computation per pick, so 1000 picks from 9! take about a second.
 
-Tiles. The puzzle region is the centred ``grid*cell`` square of each image (the top-left pixel of the
+Tiles. The puzzle region is the centered ``grid*cell`` square of each image (the top-left pixel of the
 region is ((H - grid*cell) // 2, (W - grid*cell) // 2)); cell c = (cy, cx) = divmod(c, grid), row-major,
 spans ``cell`` pixels. The tile of cell c is ``tile`` x ``tile`` pixels at ``offset[c]`` = (oy, ox) in
 [0, cell - tile]² inside the cell (gap + jitter). Options, per tile (keyed by its cell):
 
 * channel shift (against chromatic aberration): channel ch is read at offset[c] + shift[c, ch],
   each shift component in [-channel_shift, channel_shift], clamped back into [0, cell - tile];
-* greyscale: all three channels become 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma);
-* normalisation: each channel of each tile becomes (x - mean) / sqrt(var + eps), mean and the biased
+* grayscale: all three channels become 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma);
+* normalization: each channel of each tile becomes (x - mean) / sqrt(var + eps), mean and the biased
   (population) variance over the tile's pixels, values scaled to [0, 1] first (uint8 / 255);
 * channel dropping: all channels but ``keep[c]`` (0..2, -1 = none dropped) are set to 0.
 
@@ -26,7 +26,7 @@ permutation_index. Un-permuting: ``cells[b, perm[t]] = tiles[b, t]``.
 Randomness (fastssl.random, keyed by (seed, epoch, id, view); slots fastssl.random.jigsaw_slots), with
 T = grid² cells: slot 0 the
 permutation index, 1 + 2c + a the offset of cell c along axis a (0 = y), 1 + 2T + 6c + 2ch + a the
-shift of channel ch, 1 + 8T + c greyscale, 1 + 9T + c dropping, 1 + 10T + c the kept channel.
+shift of channel ch, 1 + 8T + c grayscale, 1 + 9T + c dropping, 1 + 10T + c the kept channel.
 """
 
 from __future__ import annotations
@@ -102,12 +102,12 @@ def hamming_stats(permutations: torch.Tensor) -> tuple[int, float]:
 # --- random parameters --------------------------------------------------------------------------------
 
 
-def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channel_shift: int, greyscale: float,
+def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channel_shift: int, grayscale: float,
          channel_drop: float, *, seed: int, epoch: int, view: int) -> dict[str, torch.Tensor]:
     """Random parameters per sample (B = len(ids), T = ``cells``), all int64 or bool on the device of ``ids``.
 
     ``span`` = cell - tile + 1 offsets per axis. Returns permutation_index (B,), offsets (B, T, 2),
-    shifts (B, T, 3, 2) in [-channel_shift, channel_shift], grey (B, T) bool, keep (B, T) in -1..2.
+    shifts (B, T, 3, 2) in [-channel_shift, channel_shift], gray (B, T) bool, keep (B, T) in -1..2.
     """
     T, slots = cells, frandom.jigsaw_slots(cells)
     h = frandom.bits(ids, slots.count, seed=seed, epoch=epoch, view=view)  # (B, S) 32-bit hashes
@@ -121,11 +121,11 @@ def draw(ids: torch.Tensor, num_permutations: int, cells: int, span: int, channe
 
     offsets = below(h[:, slots.offsets:slots.offsets + 2 * T], span).view(B, T, 2)
     shifts = below(h[:, slots.shifts:slots.shifts + 6 * T], 2 * channel_shift + 1).view(B, T, 3, 2) - channel_shift
-    grey = uniform(h[:, slots.gray:slots.gray + T]) < greyscale
+    gray = uniform(h[:, slots.gray:slots.gray + T]) < grayscale
     drop = uniform(h[:, slots.drop:slots.drop + T]) < channel_drop
     keep = torch.where(drop, below(h[:, slots.keep:slots.keep + T], 3), -1)
     return {"permutation_index": below(h[:, slots.permutation], num_permutations), "offsets": offsets, "shifts": shifts,
-            "grey": grey, "keep": keep}
+            "gray": gray, "keep": keep}
 
 
 def origins(offsets: torch.Tensor, shifts: torch.Tensor | None, height: int, width: int, grid: int, cell: int,
@@ -165,11 +165,11 @@ def crop(images: torch.Tensor, origins: torch.Tensor, tile: int) -> torch.Tensor
     return images[b, ch, rows[..., :, None], cols[..., None, :]]
 
 
-def finish(tiles: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, normalize: bool, eps: float) -> torch.Tensor:
-    """Greyscale, normalisation and channel dropping of float (B, T, 3, t, t) tiles; grey (B, T) bool, keep (B, T)."""
+def finish(tiles: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, normalize: bool, eps: float) -> torch.Tensor:
+    """Grayscale, normalization and channel dropping of float (B, T, 3, t, t) tiles; gray (B, T) bool, keep (B, T)."""
     weights = torch.tensor(GRAY_WEIGHTS, dtype=tiles.dtype, device=tiles.device).view(1, 1, 3, 1, 1)
     luma = (tiles * weights).sum(2, keepdim=True).expand_as(tiles)
-    tiles = torch.where(grey[..., None, None, None], luma, tiles)
+    tiles = torch.where(gray[..., None, None, None], luma, tiles)
     if normalize:
         mean = tiles.mean((-2, -1), keepdim=True)
         var = (tiles - mean).square().mean((-2, -1), keepdim=True)
@@ -179,29 +179,29 @@ def finish(tiles: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, normaliz
     return torch.where(dropped, torch.zeros((), dtype=tiles.dtype, device=tiles.device), tiles)
 
 
-def tiles_at(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, tile: int,
+def tiles_at(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, tile: int,
              normalize: bool, eps: float = EPS) -> torch.Tensor:
     """The backend contract: output tile t read at origins[b, t] (already in output order); float32 or float64."""
     x = crop(images, origins, tile).to(compute_dtype(images.dtype))
     if images.dtype == torch.uint8:
         x = x / 255
-    return finish(x, grey.bool(), keep, normalize, eps)
+    return finish(x, gray.bool(), keep, normalize, eps)
 
 
 def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor, permutations: torch.Tensor,
                  offsets: torch.Tensor, *, grid: int, cell: int, tile: int, shifts: torch.Tensor | None = None,
-                 grey: torch.Tensor | None = None, keep: torch.Tensor | None = None, normalize: bool = True,
+                 gray: torch.Tensor | None = None, keep: torch.Tensor | None = None, normalize: bool = True,
                  eps: float = EPS) -> torch.Tensor:
     """The whole op, written plainly: cut every cell's tile, finish it, then shuffle: out[:, t] = tile[perm[t]].
 
     Shapes: images (B, 3, H, W); permutation_index (B,); permutations (P, T); offsets (B, T, 2) or
-    (B, T, 3, 2); shifts (B, T, 3, 2); grey (B, T) bool; keep (B, T) int. Returns (B, T, 3, tile, tile).
+    (B, T, 3, 2); shifts (B, T, 3, 2); gray (B, T) bool; keep (B, T) int. Returns (B, T, 3, tile, tile).
     """
     B, T = images.shape[0], grid * grid
     where = origins(offsets, shifts, images.shape[2], images.shape[3], grid, cell, tile)
-    grey = torch.zeros(B, T, dtype=torch.bool) if grey is None else grey
+    gray = torch.zeros(B, T, dtype=torch.bool) if gray is None else gray
     keep = torch.full((B, T), -1, dtype=torch.int64) if keep is None else keep
-    in_cell_order = tiles_at(images, where, grey, keep, tile, normalize, eps)
+    in_cell_order = tiles_at(images, where, gray, keep, tile, normalize, eps)
     perm = permutations[permutation_index].to(torch.int64)  # (B, T): the cell shown at each position
     return in_cell_order[torch.arange(B)[:, None], perm]
 

@@ -1,6 +1,6 @@
 """sRGB <-> CIE Lab (D65, 2° observer), exactly as scikit-image and kornia define it.
 
-Constants (IEC 61966-2-1 sRGB, CIE 1976 L*a*b*, D65): linearisation threshold 0.04045; RGB->XYZ rows
+Constants (IEC 61966-2-1 sRGB, CIE 1976 L*a*b*, D65): linearization threshold 0.04045; RGB->XYZ rows
 [0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227];
 white (0.95047, 1.0, 1.08883); f(t) = t^(1/3) if t > 0.008856 else 7.787 t + 16/116;
 L = 116 f(Y) - 16, a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z)). The inverse uses the exact
@@ -75,7 +75,7 @@ def rgb_to_lab(images: torch.Tensor, channels_last: bool = False) -> torch.Tenso
 
 
 def lab_to_rgb(lab: torch.Tensor, channels_last: bool = False, clip: bool = True) -> torch.Tensor:
-    """Lab (*, 3, H, W) -> sRGB in [0, 1] (clamped when ``clip``; out-of-gamut colours fall outside otherwise)."""
+    """Lab (*, 3, H, W) -> sRGB in [0, 1] (clamped when ``clip``; out-of-gamut colors fall outside otherwise)."""
     dtype = compute_dtype(lab.dtype)
     L, a, b = _to_channels_first(lab, channels_last).to(dtype).unbind(-3)
     fy = (L + 16) / 116
@@ -90,6 +90,6 @@ def lab_to_rgb(lab: torch.Tensor, channels_last: bool = False, clip: bool = True
 
 
 def srgb_table(dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
-    """(256,) linearised value of each uint8 level, computed in float64: the table the kernels use."""
+    """(256,) linearized value of each uint8 level, computed in float64: the table the kernels use."""
     levels = torch.arange(256, dtype=torch.float64, device=device) / 255
     return srgb_to_linear(levels).to(dtype)

@@ -122,7 +122,7 @@ def target_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays float64; everything else is normalised in float32."""
+    """float64 stays float64; everything else is normalized in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 

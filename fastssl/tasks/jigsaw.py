@@ -95,7 +95,7 @@ class JigsawTask(Task):
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.grid * self.cell, seed=self.seed)
         out = jigsaw_tiles(x, permutations=self.permutations.to(x.device), grid=self.grid, cell=self.cell,
-                           tile=self.tile, channel_shift=self.channel_shift, greyscale=self.greyscale,
+                           tile=self.tile, channel_shift=self.channel_shift, grayscale=self.greyscale,
                            ids=ids, seed=self.seed, epoch=epoch, view=OP_VIEW)
         return {"tiles": out.tiles, "targets": out.labels}
 

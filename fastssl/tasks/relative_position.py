@@ -81,7 +81,7 @@ class RelativePositionTask(Task):
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.image_size, seed=self.seed)
         out = relative_position_pairs(x, patch=self.patch, gap=self.gap, jitter=self.jitter,
-                                      colour_drop=self.colour_drop, ids=ids, seed=self.seed, epoch=epoch,
+                                      color_drop=self.colour_drop, ids=ids, seed=self.seed, epoch=epoch,
                                       view=OP_VIEW)
         patches = normalize(out.patches.flatten(0, 1)).view_as(out.patches)
         return {"patches": patches, "targets": out.labels}

@@ -3,7 +3,7 @@
 Per cell (the semantics of kernels/cpu/colorization.cpp; specification:
 fastssl.reference.colorization): convert its factor x factor uint8 pixels to Lab (partial cells at
 the right/bottom edge use the pixels they have), write L - 50 at full resolution, pool ab (mean of
-the cell, or its top-left pixel), then find the k nearest of the Q ab bins and their normalised
+the cell, or its top-left pixel), then find the k nearest of the Q ab bins and their normalized
 Gaussian weights (the maths of kernels/common/colorization.h).
 """
 

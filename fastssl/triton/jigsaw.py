@@ -2,8 +2,8 @@
 
 Specification: fastssl.reference.jigsaw (``tiles_at``). The program reads the tile's pixels straight
 from the image at any strides (channel ch at its own origin), in blocks of BLOCK pixels, three times
-when normalising: the per-channel sums (mean), the sums of squared deviations (variance, two-pass for
-float32 accuracy on flat tiles), then the normalised values, stored once as float32. The re-reads hit
+when normalizing: the per-channel sums (mean), the sums of squared deviations (variance, two-pass for
+float32 accuracy on flat tiles), then the normalized values, stored once as float32. The re-reads hit
 the cache: a 64 x 64 tile is 12 KiB of uint8.
 """
 
@@ -18,9 +18,9 @@ from ._common import device_guard
 
 MAX_BLOCK = 1024
 NUM_WARPS = 4
-GREY_R = tl.constexpr(GRAY_WEIGHTS[0])
-GREY_G = tl.constexpr(GRAY_WEIGHTS[1])
-GREY_B = tl.constexpr(GRAY_WEIGHTS[2])
+GRAY_R = tl.constexpr(GRAY_WEIGHTS[0])
+GRAY_G = tl.constexpr(GRAY_WEIGHTS[1])
+GRAY_B = tl.constexpr(GRAY_WEIGHTS[2])
 
 
 @triton.jit
@@ -39,17 +39,17 @@ def _load_channel(image, origin_ptr, ch: tl.constexpr, y, x, height, width, stri
 
 
 @triton.jit
-def _load_rgb(image, origin_ptr, p, tile, pixels, grey, height, width, stride_c, stride_y, stride_x,
+def _load_rgb(image, origin_ptr, p, tile, pixels, gray, height, width, stride_c, stride_y, stride_x,
               UINT8: tl.constexpr):
-    """The three channels at tile pixels ``p`` (flat, row-major), greyscaled when ``grey``; and the mask."""
+    """The three channels at tile pixels ``p`` (flat, row-major), grayscaled when ``gray``; and the mask."""
     mask = p < pixels
     y = (p // tile).to(tl.int64)
     x = (p % tile).to(tl.int64)
     r = _load_channel(image, origin_ptr, 0, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
     g = _load_channel(image, origin_ptr, 1, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
     b = _load_channel(image, origin_ptr, 2, y, x, height, width, stride_c, stride_y, stride_x, mask, UINT8)
-    luma = GREY_R * r + GREY_G * g + GREY_B * b
-    return tl.where(grey, luma, r), tl.where(grey, luma, g), tl.where(grey, luma, b), mask
+    luma = GRAY_R * r + GRAY_G * g + GRAY_B * b
+    return tl.where(gray, luma, r), tl.where(gray, luma, g), tl.where(gray, luma, b), mask
 
 
 @triton.jit
@@ -60,18 +60,18 @@ def _store_channel(out, ch: tl.constexpr, p, pixels, value, mean, rstd, keep, ma
     tl.store(out + ch * pixels + p, value, mask=mask)
 
 
-# Output tile `pid` = (image b, position t): origins[pid] holds (y, x) per channel, grey[pid] and
-# keep[pid] its options. Values v = x (/ 255 for uint8), greyscaled; with NORMALIZE,
+# Output tile `pid` = (image b, position t): origins[pid] holds (y, x) per channel, gray[pid] and
+# keep[pid] its options. Values v = x (/ 255 for uint8), grayscaled; with NORMALIZE,
 # (v - mean) / sqrt(var + eps) per channel, var the biased variance; channels other than keep
 # (when keep >= 0) are 0.
 @triton.jit
-def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps, height, width,
+def _jigsaw_tile_kernel(x_ptr, origin_ptr, gray_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps, height, width,
                         stride_b, stride_c, stride_y, stride_x,
                         UINT8: tl.constexpr, NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     image = x_ptr + (pid // tiles_per_image).to(tl.int64) * stride_b
     origin = origin_ptr + pid.to(tl.int64) * 6
-    grey = tl.load(grey_ptr + pid) != 0
+    gray = tl.load(gray_ptr + pid) != 0
     keep = tl.load(keep_ptr + pid)
     pixels = tile * tile
     out = out_ptr + pid.to(tl.int64) * 3 * pixels
@@ -87,7 +87,7 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         acc_g = tl.zeros([BLOCK], dtype=tl.float32)
         acc_b = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, pixels, BLOCK):
-            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, height, width, stride_c,
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, gray, height, width, stride_c,
                                       stride_y, stride_x, UINT8)
             acc_r += r
             acc_g += g
@@ -99,7 +99,7 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         acc_g = tl.zeros([BLOCK], dtype=tl.float32)
         acc_b = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, pixels, BLOCK):
-            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, grey, height, width, stride_c,
+            r, g, b, mask = _load_rgb(image, origin, start + offs, tile, pixels, gray, height, width, stride_c,
                                       stride_y, stride_x, UINT8)
             acc_r += tl.where(mask, (r - mean_r) * (r - mean_r), 0.0)
             acc_g += tl.where(mask, (g - mean_g) * (g - mean_g), 0.0)
@@ -109,16 +109,16 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, grey_ptr, keep_ptr, out_ptr, tiles_pe
         rstd_b = 1.0 / tl.sqrt(tl.sum(acc_b, axis=0) / pixels + eps)
     for start in range(0, pixels, BLOCK):
         p = start + offs
-        r, g, b, mask = _load_rgb(image, origin, p, tile, pixels, grey, height, width, stride_c, stride_y, stride_x,
+        r, g, b, mask = _load_rgb(image, origin, p, tile, pixels, gray, height, width, stride_c, stride_y, stride_x,
                                   UINT8)
         _store_channel(out, 0, p, pixels, r, mean_r, rstd_r, keep, mask, NORMALIZE)
         _store_channel(out, 1, p, pixels, g, mean_g, rstd_g, keep, mask, NORMALIZE)
         _store_channel(out, 2, p, pixels, b, mean_b, rstd_b, keep, mask, NORMALIZE)
 
 
-def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor, keep: torch.Tensor, tile: int,
+def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, tile: int,
                  normalize: bool, eps: float) -> torch.Tensor:
-    """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), grey/keep (B, T) int64 -> (B, T, 3, t, t) float32.
+    """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), gray/keep (B, T) int64 -> (B, T, 3, t, t) float32.
 
     fastssl.ops.jigsaw checks the origins in eager mode; traced by torch.compile it does not, and a tile
     pixel outside the image then reads 0 (no out-of-bounds access).
@@ -128,9 +128,9 @@ def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, grey: torch.Tensor
     if out.numel() == 0:
         return out
     block = min(MAX_BLOCK, triton.next_power_of_2(tile * tile))
-    origins, grey, keep = origins.contiguous(), grey.contiguous(), keep.contiguous()
+    origins, gray, keep = origins.contiguous(), gray.contiguous(), keep.contiguous()
     with device_guard(images):
-        _jigsaw_tile_kernel[(B * T,)](images, origins, grey, keep, out, T, tile, float(eps), *images.shape[-2:],
+        _jigsaw_tile_kernel[(B * T,)](images, origins, gray, keep, out, T, tile, float(eps), *images.shape[-2:],
                                       *images.stride(), UINT8=images.dtype == torch.uint8, NORMALIZE=normalize, BLOCK=block,
                                       num_warps=NUM_WARPS)
     return out

@@ -157,7 +157,7 @@ def _load_linear(ptr, mask, table_ptr, UINT8: tl.constexpr):
 
 # --- kernels --------------------------------------------------------------------------------------
 
-# rgb -> lab. Per pixel: rgb_lin = linearise(rgb) (uint8: table[v], float: the sRGB curve);
+# rgb -> lab. Per pixel: rgb_lin = linearize(rgb) (uint8: table[v], float: the sRGB curve);
 # (X/Xn, Y/Yn, Z/Zn) = RGB_TO_XYZN rgb_lin, where RGB_TO_XYZN = diag(1 / white) M;
 # L = 116 f(Y/Yn) - 16, a = 500 (f(X/Xn) - f(Y/Yn)), b = 200 (f(Y/Yn) - f(Z/Zn)),
 # f(t) = cbrt(t) above 0.008856, 7.787 t + 16/116 below.
@@ -206,7 +206,7 @@ def _lab_to_rgb_kernel(x_ptr, out_ptr, pixels, blocks_per_image,
 
 @functools.cache
 def srgb_table(device: torch.device) -> torch.Tensor:
-    """(256,) float32 linearised uint8 levels on ``device``, computed once per device."""
+    """(256,) float32 linearized uint8 levels on ``device``, computed once per device."""
     return reference.srgb_table(torch.float32, device)
 
 

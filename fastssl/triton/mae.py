@@ -1,7 +1,7 @@
 """MAE masking in Triton: the argsort of the noise stays in PyTorch (a (B, L) sort is cheap), then ONE
 kernel reads every patch once straight from the pixels and writes it once — as a visible patch, or as
-the (normalised) target of a masked patch — together with ids_restore and the mask. No patchified copy
-of the images is ever materialised.
+the (normalized) target of a masked patch — together with ids_restore and the mask. No patchified copy
+of the images is ever materialized.
 
 Specification: :mod:`fastssl.reference.mae`. Program (image b, slot s) gathers patch order[b, s], where
 order = (ids_keep, ids_masked ascending): slots [0, len_keep) are visible, the others targets. It also
@@ -48,9 +48,9 @@ def _mae_masking_kernel(x_ptr, shuffle_ptr, order_ptr, visible_ptr, targets_ptr,
         v = values.to(tl.float64) if F64 else values.to(tl.float32)
         if NORM:
             mean = tl.sum(tl.sum(v, axis=1), axis=0) / n
-            centred = tl.where(valid, v - mean, 0.0)
-            var = tl.sum(tl.sum(centred * centred, axis=1), axis=0) / (n - 1)  # unbiased, as torch.var
-            v = centred / tl.sqrt(var + eps)
+            centered = tl.where(valid, v - mean, 0.0)
+            var = tl.sum(tl.sum(centered * centered, axis=1), axis=0) / (n - 1)  # unbiased, as torch.var
+            v = centered / tl.sqrt(var + eps)
         target = (b * (num_patches - len_keep) + slot - len_keep).to(tl.int64) * n + out
         tl.store(targets_ptr + target, v.to(targets_ptr.dtype.element_ty), mask=valid)
 

@@ -1,6 +1,6 @@
 """Relative-position patch pairs in Triton: one program writes a block of pixels of one (image, patch, channel).
 
-Specification: fastssl.reference.relative_position. A pixel of a colour-dropped channel is
+Specification: fastssl.reference.relative_position. A pixel of a color-dropped channel is
 ``table[c, s]`` with s the byte sum of fmix32(key ^ n), n = ((patch * 3 + channel) * P + y) * P + x
 (fastssl.random's hash, in uint32 arithmetic); any other pixel is copied from the image.
 """

@@ -30,7 +30,7 @@ def _rotations_kernel(x_ptr, out_ptr, B, C, S, tiles, IMAGE_MAJOR: tl.constexpr,
     rx = (t % tiles) * TILE + tl.arange(0, TILE)
     last = S - 1
     mask = (ry[:, None] < S) & (rx[None, :] < S)
-    # int64 plane offsets; S may be the constant 1 (Triton specialises int arguments equal to 1).
+    # int64 plane offsets; S may be the constant 1 (Triton specializes int arguments equal to 1).
     v = tl.load(x_ptr + plane.to(tl.int64) * S * S + ry[:, None] * S + rx[None, :], mask=mask)
     vt = tl.trans(v)  # vt[a, b] = in[ry[b], rx[a]]
     mask_t = (rx[:, None] < S) & (ry[None, :] < S)

@@ -39,16 +39,16 @@ def assert_same_bins(index: torch.Tensor, index_ref: torch.Tensor, ab_ref: torch
     assert gap.max() <= tie, f"bin_index differs from the reference away from a tie (squared distance gap {gap.max():.3g})"
 
 
-def test_bins_cover_every_srgb_colour(bins):
+def test_bins_cover_every_srgb_color(bins):
     assert bins.shape == (261, 2)
     assert torch.all(bins % 10 == 0)
     assert len({tuple(b) for b in bins.tolist()}) == len(bins)
     keys = bins[:, 0] * 1000 + bins[:, 1]
     assert torch.all(keys[1:] > keys[:-1]), "bins are sorted by (a, b)"
-    # Any 8-bit colour quantises (round to the grid) onto a bin; random colours plus the corners of the cube.
+    # Any 8-bit color quantises (round to the grid) onto a bin; random colors plus the corners of the cube.
     corners = torch.tensor([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], dtype=torch.uint8)
-    colours = torch.cat((torch.randint(0, 256, (5000, 3), dtype=torch.uint8), corners))
-    ab = rgb_to_lab(colours.T.reshape(1, 3, 1, -1), backend="reference")[0, 1:, 0].T
+    colors = torch.cat((torch.randint(0, 256, (5000, 3), dtype=torch.uint8), corners))
+    ab = rgb_to_lab(colors.T.reshape(1, 3, 1, -1), backend="reference")[0, 1:, 0].T
     grid = torch.round(ab / 10) * 10
     member = (grid[:, None, :] == bins[None]).all(-1).any(-1)
     assert member.all()

@@ -12,7 +12,7 @@ from fastssl.reference import jigsaw as reference
 from helpers import assert_close_to_reference, backend_cases, random_images, require
 
 BACKENDS = backend_cases(("reference", "cpp", "triton"))
-ATOL = 1e-4  # normalised values are O(1); the kernels compute in float32
+ATOL = 1e-4  # normalized values are O(1); the kernels compute in float32
 # Odd geometries: grid 2 and 3, cells and tiles not powers of two, non-square images larger than the region.
 SMALL = [dict(grid=3, cell=11, tile=7, size=(35, 38)), dict(grid=2, cell=13, tile=13, size=(26, 29)),
          dict(grid=3, cell=9, tile=5, size=(27, 27))]
@@ -115,7 +115,7 @@ def test_tiles_are_the_cells_tiles_in_permuted_order():
     perms = _perms(3)
     out = jigsaw_tiles(x, permutations=perms, grid=g, cell=cell, tile=tile, normalize=False, ids=torch.arange(5),
                        backend="reference")
-    y0, x0 = (36 - 33) // 2, (40 - 33) // 2  # the centred region
+    y0, x0 = (36 - 33) // 2, (40 - 33) // 2  # the centered region
     for b in range(5):
         perm = perms[out.labels[b]]
         for t in range(9):
@@ -139,24 +139,24 @@ def test_labels_recover_the_original_arrangement():
     assert torch.equal(position_of_cell.gather(1, perms[shuffled.labels]), torch.arange(9).expand(6, 9))
 
 
-def test_normalisation_greyscale_and_channel_drop():
+def test_normalization_grayscale_and_channel_drop():
     x = random_images((4, 3, 30, 30), torch.uint8)
-    out = jigsaw_tiles(x, permutations=_perms(3), grid=3, cell=10, tile=9, greyscale=0.5, channel_drop=0.5,
+    out = jigsaw_tiles(x, permutations=_perms(3), grid=3, cell=10, tile=9, grayscale=0.5, channel_drop=0.5,
                        ids=torch.arange(4), backend="reference")
-    tiles = jigsaw_unpermute(out.tiles, out.labels, _perms(3)).double()  # per cell, like grey / keep
-    assert out.grey.any() and not out.grey.all() and (out.keep >= 0).any() and (out.keep == -1).any()
+    tiles = jigsaw_unpermute(out.tiles, out.labels, _perms(3)).double()  # per cell, like gray / keep
+    assert out.gray.any() and not out.gray.all() and (out.keep >= 0).any() and (out.keep == -1).any()
     live = tiles[out.keep == -1]
     assert live.mean((-2, -1)).abs().max() < 1e-5
     assert (live.var((-2, -1), unbiased=False) - 1).abs().max() < 1e-3
-    grey = tiles[out.grey & (out.keep == -1)]
-    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-5) and torch.allclose(grey[:, 0], grey[:, 2], atol=1e-5)
+    gray = tiles[out.gray & (out.keep == -1)]
+    assert torch.allclose(gray[:, 0], gray[:, 1], atol=1e-5) and torch.allclose(gray[:, 0], gray[:, 2], atol=1e-5)
     for b, c in (out.keep >= 0).nonzero().tolist():
         kept = int(out.keep[b, c])
         assert all((tiles[b, c, ch] == 0).all() for ch in range(3) if ch != kept)
         assert tiles[b, c, kept].abs().sum() > 0
 
 
-def test_flat_tile_normalises_to_zero_with_eps():
+def test_flat_tile_normalizes_to_zero_with_eps():
     x = torch.full((1, 3, 20, 20), 0.5)
     out = jigsaw_tiles(x, permutations=_perms(2), grid=2, cell=10, tile=6, backend="reference")
     assert torch.equal(out.tiles, torch.zeros_like(out.tiles))
@@ -176,16 +176,16 @@ def test_given_parameters_are_used_exactly():
     x = random_images((2, 3, 26, 26), torch.uint8)
     perms = _perms(2)
     offsets = torch.tensor([[[0, 0], [1, 2], [3, 3], [2, 0]], [[3, 1], [0, 0], [0, 3], [1, 1]]])
-    grey = torch.tensor([[True, False, False, False], [False, False, False, True]])
+    gray = torch.tensor([[True, False, False, False], [False, False, False, True]])
     keep = torch.tensor([[-1, 2, -1, -1], [0, -1, -1, -1]])
     labels = torch.tensor([5, 17])
-    out = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=offsets, grey=grey, keep=keep,
+    out = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=offsets, gray=gray, keep=keep,
                        backend="reference")
-    assert torch.equal(out.labels, labels) and torch.equal(out.grey, grey) and torch.equal(out.keep, keep)
-    expected = reference.jigsaw_tiles(x, labels, perms, offsets, grid=2, cell=13, tile=10, grey=grey, keep=keep)
+    assert torch.equal(out.labels, labels) and torch.equal(out.gray, gray) and torch.equal(out.keep, keep)
+    expected = reference.jigsaw_tiles(x, labels, perms, offsets, grid=2, cell=13, tile=10, gray=gray, keep=keep)
     assert_close_to_reference(out.tiles, expected, ATOL)
     per_channel = offsets[:, :, None, :].expand(2, 4, 3, 2)
-    again = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=per_channel, grey=grey, keep=keep,
+    again = jigsaw_tiles(x, labels, perms, grid=2, cell=13, tile=10, offsets=per_channel, gray=gray, keep=keep,
                          channel_shift=2, backend="reference")
     assert torch.equal(again.tiles, out.tiles)  # per-channel offsets are used as given, without shifts
 
@@ -193,12 +193,12 @@ def test_given_parameters_are_used_exactly():
 def test_same_ids_give_same_rows_in_any_batch():
     x = random_images((6, 3, 33, 33), torch.uint8)
     ids = torch.tensor([40, 7, 19, 3, 88, 12])
-    kw = dict(permutations=_perms(3), grid=3, cell=11, tile=7, channel_shift=2, greyscale=0.5, channel_drop=0.5,
+    kw = dict(permutations=_perms(3), grid=3, cell=11, tile=7, channel_shift=2, grayscale=0.5, channel_drop=0.5,
               seed=3, epoch=2, view=1, backend="reference")
     full = jigsaw_tiles(x, ids=ids, **kw)
     order = torch.tensor([4, 1, 3])
     part = jigsaw_tiles(x[order], ids=ids[order], **kw)
-    for name in ("tiles", "labels", "origins", "grey", "keep"):
+    for name in ("tiles", "labels", "origins", "gray", "keep"):
         assert torch.equal(getattr(part, name), getattr(full, name)[order]), name
     other_epoch = jigsaw_tiles(x, ids=ids, **{**kw, "epoch": 3})
     assert not torch.equal(other_epoch.origins, full.origins)
@@ -212,7 +212,7 @@ def _case(dtype, geometry, batch=3, seed=0):
     g = geometry["grid"]
     x = random_images((batch, 3) + geometry["size"], dtype, generator=gen)
     kw = dict(grid=g, cell=geometry["cell"], tile=geometry["tile"], permutations=_perms(g),
-              ids=torch.randint(0, 1000, (batch,), generator=gen), seed=seed, channel_shift=1, greyscale=0.4,
+              ids=torch.randint(0, 1000, (batch,), generator=gen), seed=seed, channel_shift=1, grayscale=0.4,
               channel_drop=0.3)
     return x, kw
 
@@ -220,7 +220,7 @@ def _case(dtype, geometry, batch=3, seed=0):
 def _expected(x, out, kw):
     return reference.jigsaw_tiles(x, out.labels, kw["permutations"], out.origins - reference.origins(
         torch.zeros_like(out.origins), None, x.shape[2], x.shape[3], kw["grid"], kw["cell"], kw["tile"]),
-        grid=kw["grid"], cell=kw["cell"], tile=kw["tile"], grey=out.grey, keep=out.keep)
+        grid=kw["grid"], cell=kw["cell"], tile=kw["tile"], gray=out.gray, keep=out.keep)
 
 
 @pytest.mark.parametrize("backend,device", BACKENDS)
@@ -236,7 +236,7 @@ def test_backend_matches_reference(backend, device, dtype, geometry):
 
 @pytest.mark.parametrize("backend,device", BACKENDS)
 @pytest.mark.parametrize("normalize", [False, True])
-def test_backend_half_precision_and_unnormalised(backend, device, normalize):
+def test_backend_half_precision_and_unnormalized(backend, device, normalize):
     require(backend, device)
     x, kw = _case(torch.float16, SMALL[0])
     out = jigsaw_tiles(x.to(device), **kw, normalize=normalize, backend=backend)
@@ -262,11 +262,11 @@ def test_opcheck(backend, device):
     require(backend, device)
     x = torch.randint(0, 256, (2, 3, 20, 22), dtype=torch.uint8, device=device)
     origins = torch.randint(0, 14, (2, 4, 3, 2), device=device)
-    grey = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 1]], device=device)
+    gray = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 1]], device=device)
     keep = torch.tensor([[-1, 0, 2, -1], [-1, -1, 1, -1]], device=device)
-    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (x, origins, grey, keep, 6, True, 1e-6, backend))
+    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (x, origins, gray, keep, 6, True, 1e-6, backend))
     xf = torch.rand(2, 3, 20, 22, device=device)
-    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (xf, origins, grey, keep, 5, False, 1e-6, backend))
+    torch.library.opcheck(torch.ops.fastssl.jigsaw_tiles.default, (xf, origins, gray, keep, 5, False, 1e-6, backend))
 
 
 @pytest.mark.parametrize("backend,device", [c for c in BACKENDS if c.values[0] == "triton"])
@@ -323,9 +323,9 @@ def _bad(**overrides):
     (dict(offsets=torch.zeros(2, 9, 2, dtype=torch.float32)), TypeError, "offsets must be an integer tensor"),
     (dict(offsets=torch.zeros(2, 8, 2, dtype=torch.int64)), ValueError, "offsets must have shape"),
     (dict(keep=torch.full((2, 9), 3)), ValueError, "keep out of range"),
-    (dict(grey=torch.zeros(2, 9, dtype=torch.int64)), ValueError, "grey must be a bool tensor"),
+    (dict(gray=torch.zeros(2, 9, dtype=torch.int64)), ValueError, "gray must be a bool tensor"),
     (dict(grid=1), ValueError, "grid must be an integer >= 2"),
-    (dict(greyscale=1.5), ValueError, "greyscale must be a probability"),
+    (dict(grayscale=1.5), ValueError, "grayscale must be a probability"),
     (dict(channel_drop=-0.1), ValueError, "channel_drop must be a probability"),
     (dict(channel_shift=-1), ValueError, "channel_shift must be an integer >= 0"),
     (dict(eps=0.0), ValueError, "eps must be > 0"),
@@ -365,3 +365,17 @@ def test_native_binding_keeps_tiles_inside_the_image():
     torch.testing.assert_close(out, expected)
     with pytest.raises(RuntimeError, match="tile must be in"):
         _native.ops().jigsaw_tiles(x, torch.zeros(1, 2, 3, 2, dtype=torch.int64), zeros, zeros, 11, False, 1e-6)
+
+
+def test_british_names_still_work_with_a_future_warning():
+    x, perms = random_images((2, 3, 22, 22), torch.uint8), _perms(2)
+    gray = torch.tensor([[True, False, False, True], [False] * 4])
+    expected = jigsaw_tiles(x, permutations=perms, grid=2, cell=11, tile=8, grayscale=0.5, gray=gray)
+    with pytest.warns(FutureWarning, match=r"jigsaw_tiles\(grey=...\) is deprecated .*: use gray="):
+        with pytest.warns(FutureWarning, match=r"jigsaw_tiles\(greyscale=...\) is deprecated .*: use grayscale="):
+            out = jigsaw_tiles(x, permutations=perms, grid=2, cell=11, tile=8, greyscale=0.5, grey=gray)
+    assert torch.equal(out.tiles, expected.tiles)
+    with pytest.warns(FutureWarning, match=r"JigsawTiles.grey is deprecated.*use .gray"):
+        assert torch.equal(out.grey, out.gray)
+    with pytest.raises(TypeError, match="pass grayscale= only"):
+        jigsaw_tiles(x, permutations=perms, grid=2, cell=11, tile=8, greyscale=0.5, grayscale=0.5)

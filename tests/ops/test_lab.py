@@ -16,7 +16,7 @@ RGB_ATOL = 1e-4
 
 
 def hand_lab(r, g, b):
-    """Lab of one sRGB colour in [0, 1], written out with plain floats from the published constants."""
+    """Lab of one sRGB color in [0, 1], written out with plain floats from the published constants."""
 
     def lin(c):
         return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
@@ -37,8 +37,8 @@ GOLDEN_COLOURS = [(0, 0, 0), (1, 1, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0
 def test_reference_matches_hand_computed_values():
     rgb = torch.tensor(GOLDEN_COLOURS, dtype=torch.float64).T.reshape(1, 3, 1, -1)
     lab = reference.rgb_to_lab(rgb)[0, :, 0].T
-    for colour, got in zip(GOLDEN_COLOURS, lab.tolist()):
-        assert got == pytest.approx(hand_lab(*colour), abs=1e-9), colour
+    for color, got in zip(GOLDEN_COLOURS, lab.tolist()):
+        assert got == pytest.approx(hand_lab(*color), abs=1e-9), color
     # Pure red in the published tables: L = 53.24, a = 80.09, b = 67.20.
     assert [round(v, 2) for v in hand_lab(1, 0, 0)] == [53.24, 80.09, 67.2]
 
@@ -60,7 +60,7 @@ def test_reference_matches_kornia():
     torch.testing.assert_close(reference.lab_to_rgb(lab), kornia.color.lab_to_rgb(lab), atol=1e-4, rtol=0)
 
 
-def test_uint8_table_is_exact_linearisation():
+def test_uint8_table_is_exact_linearization():
     levels = torch.arange(256, dtype=torch.float64) / 255
     expected = torch.tensor([hand_lab_lin(v) for v in levels.tolist()], dtype=torch.float64)
     torch.testing.assert_close(reference.srgb_table(torch.float64), expected, atol=1e-15, rtol=0)
@@ -127,7 +127,7 @@ def test_non_contiguous_inputs(backend, device, dtype):
 def test_lab_to_rgb_matches_reference(backend, device, channels_last, clip):
     require(backend, device)
     lab = torch.stack((torch.rand(3, 37, 53) * 100, torch.rand(3, 37, 53) * 200 - 100,
-                       torch.rand(3, 37, 53) * 200 - 100), dim=1)  # out-of-gamut colours included
+                       torch.rand(3, 37, 53) * 200 - 100), dim=1)  # out-of-gamut colors included
     lab = _layout(lab, channels_last)
     expected = reference.lab_to_rgb(lab.double(), channels_last=channels_last, clip=clip)
     out = lab_to_rgb(lab.to(device), channels_last=channels_last, clip=clip, backend=backend)
@@ -210,9 +210,9 @@ def test_gradcheck_float64():
 @pytest.mark.parametrize("backend,device", backend_cases(("reference", "cpp")))
 def test_gradients_finite_at_zero_and_thresholds(backend, device):
     require(backend, device)
-    # 0, 1, the linearisation threshold, and the grey whose Y sits on f's threshold (t = 0.008856).
-    grey_on_f_threshold = reference.linear_to_srgb(torch.tensor(0.008856, dtype=torch.float64)).item()
-    values = [0.0, 0.04045, 1.0, grey_on_f_threshold]
+    # 0, 1, the linearization threshold, and the gray whose Y sits on f's threshold (t = 0.008856).
+    gray_on_f_threshold = reference.linear_to_srgb(torch.tensor(0.008856, dtype=torch.float64)).item()
+    values = [0.0, 0.04045, 1.0, gray_on_f_threshold]
     x = torch.tensor(values, dtype=torch.float32).repeat(3, 1).reshape(1, 3, 1, len(values)).requires_grad_()
     rgb_to_lab(x, backend=backend).sum().backward()
     assert torch.isfinite(x.grad).all()

@@ -9,7 +9,7 @@ from fastssl.ops import mae
 from fastssl.reference import mae as reference
 from helpers import assert_close_to_reference, backend_cases, random_images
 
-TARGET_ATOL = 1e-5  # norm-pix targets are O(1); the kernels normalise in float32 or float64
+TARGET_ATOL = 1e-5  # norm-pix targets are O(1); the kernels normalize in float32 or float64
 BACKENDS = backend_cases(("reference", "cpp", "triton"))
 # (shape, patch size): odd grids, non-square, p = 16, 8 and 14.
 GEOMETRIES = [((2, 3, 48, 80), 16), ((1, 3, 48, 80), 8), ((2, 3, 42, 70), 14), ((1, 3, 16, 16), 16)]
@@ -52,8 +52,8 @@ def test_published_target_uses_the_unbiased_variance():
     x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
     patches = reference.published_patchify(x, 4)
     n = patches.shape[-1]
-    centred = patches - patches.mean(-1, keepdim=True)
-    expected = centred / ((centred**2).sum(-1, keepdim=True) / (n - 1) + 1e-6).sqrt()
+    centered = patches - patches.mean(-1, keepdim=True)
+    expected = centered / ((centered**2).sum(-1, keepdim=True) / (n - 1) + 1e-6).sqrt()
     torch.testing.assert_close(reference.published_norm_pix_target(x, 4), expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(reference.normalize_patches(patches), expected, rtol=0, atol=1e-12)
 
@@ -83,7 +83,7 @@ def test_parity_with_published_routine(backend, device, shape, p, ratio):
     assert torch.equal(out.ids_restore.cpu(), ids_restore)
     assert torch.equal(out.ids_keep.cpu(), torch.argsort(noise, dim=1)[:, :K])
     assert torch.equal(out.ids_masked.cpu(), mask.nonzero()[:, 1].view(shape[0], -1))
-    # Targets: MAE's float32 normalisation rounds differently from the kernels' (float64 sums in cpp,
+    # Targets: MAE's float32 normalization rounds differently from the kernels' (float64 sums in cpp,
     # two-pass float32 in Triton): equal within float32 rounding; the reference backend is bit-identical.
     published = reference.published_norm_pix_target(x, p)[mask.bool()].view(shape[0], -1, out.targets.shape[-1])
     if backend == "reference":

@@ -1,4 +1,4 @@
-"""relative_position_pairs: geometry recovered from labels, colour dropping, determinism, backends, errors."""
+"""relative_position_pairs: geometry recovered from labels, color dropping, determinism, backends, errors."""
 
 import pytest
 import torch
@@ -11,7 +11,7 @@ BACKENDS = backend_cases(("reference", "cpp", "triton"))
 SMALL = dict(patch=7, gap=3, jitter=2)  # images of >= 3*7 + 2*3 + 2*2 = 31 pixels
 
 
-def test_directions_are_row_major_without_centre():
+def test_directions_are_row_major_without_center():
     assert DIRECTIONS == ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
@@ -40,10 +40,10 @@ def test_given_parameters_are_used_exactly():
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-def test_colour_drop_keeps_one_channel_and_fills_others_with_noise(dtype):
+def test_color_drop_keeps_one_channel_and_fills_others_with_noise(dtype):
     x = random_images((32, 3, 64, 64), dtype)
     fill, std = ((100.0, 120.0, 140.0), 5.0) if dtype == torch.uint8 else ((0.2, 0.4, 0.6), 0.05)
-    out = relative_position_pairs(x, patch=16, gap=4, jitter=3, colour_drop=1.0, drop_fill=fill, drop_noise=std,
+    out = relative_position_pairs(x, patch=16, gap=4, jitter=3, color_drop=1.0, drop_fill=fill, drop_noise=std,
                                   backend="reference")
     assert (out.keep >= 0).all() and set(out.keep.flatten().tolist()) == {0, 1, 2}
     for b in range(32):
@@ -54,19 +54,19 @@ def test_colour_drop_keeps_one_channel_and_fills_others_with_noise(dtype):
     noise = torch.stack([out.patches[b, p, c].double() for b in range(32) for p in range(2) for c in range(3)
                          if c != out.keep[b, p]])  # 128 dropped channels of 16 x 16
     channel = torch.tensor([c for b in range(32) for p in range(2) for c in range(3) if c != out.keep[b, p]])
-    centred = noise - torch.tensor(fill, dtype=torch.float64)[channel].view(-1, 1, 1)
-    assert abs(centred.mean().item()) < 0.05 * std
-    assert centred.std().item() == pytest.approx(std, rel=0.05)
-    off = relative_position_pairs(x, patch=16, gap=4, jitter=3, colour_drop=0.0, backend="reference")
+    centered = noise - torch.tensor(fill, dtype=torch.float64)[channel].view(-1, 1, 1)
+    assert abs(centered.mean().item()) < 0.05 * std
+    assert centered.std().item() == pytest.approx(std, rel=0.05)
+    off = relative_position_pairs(x, patch=16, gap=4, jitter=3, color_drop=0.0, backend="reference")
     assert (off.keep == -1).all()
 
 
 def test_same_ids_same_pairs_whatever_the_batch():
     x = random_images((6, 3, 33, 35), torch.uint8)
     ids = torch.tensor([5, 9, 2, 40, 7, 1])
-    full = relative_position_pairs(x, **SMALL, ids=ids, seed=3, epoch=2, colour_drop=0.5, backend="reference")
+    full = relative_position_pairs(x, **SMALL, ids=ids, seed=3, epoch=2, color_drop=0.5, backend="reference")
     order = torch.tensor([4, 1, 3])
-    part = relative_position_pairs(x[order], **SMALL, ids=ids[order], seed=3, epoch=2, colour_drop=0.5,
+    part = relative_position_pairs(x[order], **SMALL, ids=ids[order], seed=3, epoch=2, color_drop=0.5,
                                    backend="reference")
     for field in ("patches", "labels", "corners", "keep"):
         assert torch.equal(getattr(part, field), getattr(full, field)[order]), field
@@ -80,7 +80,7 @@ def test_same_ids_same_pairs_whatever_the_batch():
 def test_backend_matches_reference_exactly(backend, device, shape, dtype):
     require(backend, device)
     x = random_images(shape, dtype)
-    kwargs = dict(SMALL, ids=torch.arange(10, 10 + shape[0]), colour_drop=0.6)
+    kwargs = dict(SMALL, ids=torch.arange(10, 10 + shape[0]), color_drop=0.6)
     expected = relative_position_pairs(x, **kwargs, backend="reference")
     out = relative_position_pairs(x.to(device), **kwargs, backend=backend)
     assert out.patches.dtype == dtype
@@ -93,8 +93,8 @@ def test_non_contiguous(backend, device):
     require(backend, device)
     x = random_images((3, 40, 36, 3), torch.uint8).permute(0, 3, 1, 2)  # channels-last strides
     assert not x.is_contiguous()
-    expected = relative_position_pairs(x.contiguous(), **SMALL, colour_drop=0.5, backend="reference")
-    out = relative_position_pairs(x.to(device), **SMALL, colour_drop=0.5, backend=backend)
+    expected = relative_position_pairs(x.contiguous(), **SMALL, color_drop=0.5, backend="reference")
+    out = relative_position_pairs(x.to(device), **SMALL, color_drop=0.5, backend=backend)
     assert torch.equal(out.patches.cpu(), expected.patches)
 
 
@@ -121,7 +121,7 @@ def test_opcheck(backend, device):
         (torch.rand(1, 3, 40, 40), dict(SMALL, offsets=torch.tensor([[3, 0]])), ValueError, "offsets out of range"),
         (torch.rand(1, 3, 40, 40), dict(SMALL, positions=torch.tensor([[1, 12]])), ValueError, "positions"),
         (torch.rand(1, 3, 40, 40), dict(SMALL, labels=torch.tensor([1.0])), TypeError, "labels must be an integer"),
-        (torch.rand(1, 3, 40, 40), dict(SMALL, colour_drop=1.5), ValueError, "colour_drop must be a probability"),
+        (torch.rand(1, 3, 40, 40), dict(SMALL, color_drop=1.5), ValueError, "color_drop must be a probability"),
         (torch.rand(2, 3, 40, 40), dict(SMALL, ids=torch.arange(3)), ValueError, "ids must have one id per image"),
     ],
 )
@@ -141,3 +141,11 @@ def test_native_binding_keeps_patches_inside_the_image():
     out = _native.ops().relative_position_pairs(x, torch.tensor([[[-2, 9], [11, 0]]]), keep, keys, table, 5)
     expected = reference.relative_position_pairs(x, torch.tensor([[[0, 7], [7, 0]]]), keep, keys, table, 5)
     assert torch.equal(out, expected)
+
+
+def test_colour_drop_still_works_with_a_future_warning():
+    x = random_images((2, 3, 40, 40), torch.uint8)
+    expected = relative_position_pairs(x, **SMALL, color_drop=0.5, backend="reference")
+    with pytest.warns(FutureWarning, match=r"relative_position_pairs\(colour_drop=...\) is deprecated .*: use color_drop="):
+        out = relative_position_pairs(x, **SMALL, colour_drop=0.5, backend="reference")
+    assert torch.equal(out.patches, expected.patches) and torch.equal(out.keep, expected.keep)
