@@ -118,9 +118,10 @@ def colorization_targets(images: torch.Tensor, *, bins: torch.Tensor | None = No
     Example:
         >>> import torch, fastssl
         >>> images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8)
-        >>> t = fastssl.ops.colorization_targets(images)
-        >>> t.l_input.shape, t.bin_index.shape, t.soft(261).shape
-        (torch.Size([2, 1, 32, 48]), torch.Size([2, 5, 8, 12]), torch.Size([2, 261, 8, 12]))
+        >>> bins = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [-10.0, 0.0], [0.0, -10.0]])  # Q = 5
+        >>> t = fastssl.ops.colorization_targets(images, bins=bins, k=2)
+        >>> t.l_input.shape, t.bin_index.shape, t.soft(5).shape
+        (torch.Size([2, 1, 32, 48]), torch.Size([2, 2, 8, 12]), torch.Size([2, 5, 8, 12]))
     """
     v.check_rgb(images, "images", channels_last, (torch.uint8,), min_dim=4, max_dim=4)
     bins = ab_bins(device=images.device) if bins is None else v.check_tensor(bins, "bins")
