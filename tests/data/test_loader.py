@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from fastssl import views
+from fastssl import recipes
 from fastssl.data import BadImageError, Loader, synthetic
 
 from data_helpers import DECODERS
 from helpers import spawn_gloo
 
-RECIPE = views.simclr(size=16)
+RECIPE = recipes.simclr(size=16)
 
 def broken(names: list[str]) -> set[str]:
     """The undecodable files of the ``image_root`` fixture (synthetic's catalogue names them ``bad_*``)."""
