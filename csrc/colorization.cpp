@@ -65,9 +65,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> colorization_targets_
     double sigma) {
   const ColorizationShapes s = check_colorization_args(images, bins, channels_last, factor, k, sigma);
   const at::Tensor in = images.contiguous();
-  const at::Tensor centres = bins.contiguous();
+  const at::Tensor centers = bins.contiguous();
   ColorizationOutputs out = allocate_colorization_outputs(s, k, in.options());
-  const colorization::Args args = colorization_args(s, centres, channels_last, factor, mean_pool, k, sigma);
+  const colorization::Args args = colorization_args(s, centers, channels_last, factor, mean_pool, k, sigma);
   const int64_t cells = s.out_height * s.out_width, pixels = s.height * s.width;
   at::parallel_for(0, s.batch * s.out_height, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end;) {

@@ -12,7 +12,7 @@ namespace fastssl {
 namespace {
 
 // Shapes and dtypes only: fastssl.ops.jigsaw checks the values (offsets, keep) before they reach here.
-void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey,
+void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& gray,
                        const at::Tensor& keep, int64_t tile) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must have shape (B, 3, H, W), got ", images.sizes());
   const auto type = images.scalar_type();
@@ -23,7 +23,7 @@ void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, cons
               H, " x ", W);
   check_tensor(origins, "origins", at::kLong, {B, -1, 3, 2});
   const int64_t T = origins.size(1);
-  check_tensor(grey, "grey", at::kLong, {B, T});
+  check_tensor(gray, "gray", at::kLong, {B, T});
   check_tensor(keep, "keep", at::kLong, {B, T});
 }
 
@@ -35,31 +35,31 @@ at::Tensor origins_inside(const at::Tensor& origins, int64_t tile, int64_t H, in
 }
 
 template <typename T>
-void tiles_loop(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey, const at::Tensor& keep,
+void tiles_loop(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& gray, const at::Tensor& keep,
                 int64_t tile, bool normalize, float eps, at::Tensor& out) {
   const int64_t T_ = origins.size(1), tasks = origins.size(0) * T_, plane = tile * tile;
   const T* src = images.const_data_ptr<T>();
   const jigsaw::Strides strides{images.stride(1), images.stride(2), images.stride(3)};
   const int64_t image_stride = images.stride(0);
   const int64_t* origin = origins.const_data_ptr<int64_t>();
-  const int64_t* grey_flag = grey.const_data_ptr<int64_t>();
+  const int64_t* gray_flag = gray.const_data_ptr<int64_t>();
   const int64_t* kept = keep.const_data_ptr<int64_t>();
   float* dst = out.data_ptr<float>();
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
-      const jigsaw::TileSpec spec{origin + 6 * task, grey_flag[task] != 0, kept[task]};
+      const jigsaw::TileSpec spec{origin + 6 * task, gray_flag[task] != 0, kept[task]};
       cpu::jigsaw_tile(src + (task / T_) * image_stride, strides, spec, tile, normalize, static_cast<float>(eps),
                        dst + task * 3 * plane);
     }
   });
 }
 
-at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& grey,
+at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& gray,
                             const at::Tensor& keep, int64_t tile, bool normalize, double eps) {
-  check_jigsaw_args(images, origins, grey, keep, tile);
+  check_jigsaw_args(images, origins, gray, keep, tile);
   // The kernel reads the images at their strides (no copy); the small parameter tensors are made contiguous.
   const auto o = origins_inside(origins, tile, images.size(2), images.size(3));
-  const auto g = grey.contiguous(), k = keep.contiguous();
+  const auto g = gray.contiguous(), k = keep.contiguous();
   at::Tensor out = pooled_empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
   switch (images.scalar_type()) {
     case at::kByte: tiles_loop<uint8_t>(images, o, g, k, tile, normalize, static_cast<float>(eps), out); break;
@@ -72,7 +72,7 @@ at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins,
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
-  m.def("jigsaw_tiles(Tensor images, Tensor origins, Tensor grey, Tensor keep, int tile, bool normalize, "
+  m.def("jigsaw_tiles(Tensor images, Tensor origins, Tensor gray, Tensor keep, int tile, bool normalize, "
         "float eps) -> Tensor");
 }
 
