@@ -201,28 +201,34 @@ def _sized(task: str, options: dict, images: int) -> dict:
     return options
 
 
-def measure_step_time(task: torch.nn.Module, data: str, *, batch_size: int, decoder: str, device) -> float:
-    """Seconds per training step of ``task`` on ``data`` (a copy of it, so ``task`` is untouched): one batch from the
-    loader (its time included once), then the median of 3 forward + backward + AdamW steps after one warm-up."""
+def measure_step_time(task: torch.nn.Module, data: str, *, batch_size: int, decoder: str, device,
+                      steps: int = 4) -> float:
+    """Seconds per training step of ``task`` on ``data`` in the steady state (a copy of ``task``: it stays untouched).
+
+    The loader feeds ``steps`` + 1 AdamW steps as in training; the first (loader start-up, first-call costs) is
+    left out, the median of the others is the step time, the loader's waits included.
+    """
     model = copy.deepcopy(task).train()
     loader = Loader(open_source(data), batch_size=batch_size, transform=model.transform, device=device,
                     decoder=decoder, drop_last=True)
-    t0 = time.perf_counter()
-    batches = loader.epoch(0)
-    batch = next(batches)
-    data_s = time.perf_counter() - t0
-    batches.close()
     optimizer = make_optimizer("adamw", model, lr=default_lr("adamw", batch_size), weight_decay=1e-4)
-    times = []
-    for i in range(4):
+    times, batches = [], loader.epoch(0)
+    try:
         t = time.perf_counter()
-        loss = model(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if i:
-            times.append(time.perf_counter() - t)
-    return sorted(times)[1] + data_s / 2  # the loader's work overlaps the steps' on another core, in part
+        for i, batch in zip(range(steps + 1), batches):
+            loss = model(batch)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            now = time.perf_counter()
+            if i:
+                times.append(now - t)
+            t = now
+    finally:
+        batches.close()
+    if not times:
+        raise ValueError(f"{data} gives fewer than 2 batches of {batch_size}: too few images to time a step")
+    return sorted(times)[len(times) // 2]
 
 
 def _checkpoints(folder: str) -> list[tuple[int, str]]:

@@ -4,10 +4,12 @@ import json
 import os
 
 import numpy as np
+import torch
 import pytest
 
 from fastssl import demo
 from fastssl.data import synthetic
+from fastssl.tasks import make_task
 from fastssl.train import plot
 
 #: The claim at a reduced, step-counted budget (deterministic: the same steps on any machine, however loaded).
@@ -57,6 +59,16 @@ def test_a_short_run_reports_files_that_exist_and_its_kNN_curve(tmp_path):
     steps = [s for s, _ in report["knn_curve"]]
     assert steps[0] == 0 and steps[-1] == 4 and steps == sorted(steps) and len(steps) >= 3
     assert "wrote: " + ", ".join(report["files"]) in "\n".join(lines)
+
+
+def test_the_step_time_is_measured_in_the_steady_state(tmp_path):
+    """The step time that sizes a time-budgeted run: loader-fed steps after the first (start-up left out)."""
+    data, _ = demo.write_data(str(tmp_path), images=24, classes=2, seed=0)
+    task = make_task("rotation", backbone="resnet10", image_size=32)
+    seconds = demo.measure_step_time(task, data, batch_size=4, decoder="pil", device=torch.device("cpu"))
+    assert 0 < seconds < 60
+    with pytest.raises(ValueError, match="fewer than 2 batches"):
+        demo.measure_step_time(task, data, batch_size=24, decoder="pil", device=torch.device("cpu"))
 
 
 @pytest.mark.slow
