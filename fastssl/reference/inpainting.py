@@ -83,7 +83,8 @@ def apply_mask(images: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor) -> 
     return torch.where(mask, fill.view(1, -1, 1, 1), images).contiguous()
 
 
-def inpainting_masks(images: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def inpainting_masks(images: torch.Tensor, boxes: torch.Tensor,
+                     fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Box holes: (B, C, H, W), (B, K, 4) boxes, (C,) fill -> masked (B, C, H, W), mask (B, 1, H, W) bool.
 
     What every backend of :func:`fastssl.ops.inpainting_masks` computes once the boxes are drawn."""
