@@ -85,3 +85,14 @@ def test_the_table_names_every_fixed_key():
     for name in ("AugmentSlots", "RelativePositionSlots", "jigsaw_slots", "PIRL_JIGSAW_CROP_VIEW", "MEMORY_BANK_VIEW",
                  "SHUFFLE_SLOT", "VALIDATION_SLOT", "TASK_OP_VIEW"):
         assert name in listed, name
+
+
+def test_native_hash_uses_the_same_multipliers():
+    """kernels/common/hash.h (C++ and CUDA) and fastssl.random (Python, Triton) hash with one fmix32."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "kernels", "common", "hash.h")) as f:
+        native = tuple(int(m, 16) for m in re.findall(r"h \*= (0x[0-9A-Fa-f]+)u;", f.read()))
+    assert native == random.FMIX32_MULTIPLIERS

@@ -28,9 +28,6 @@ import torch
 
 from .. import random
 
-SHUFFLE_SLOT = 0x5348  # the slot of the shuffle keys in fastssl.random's counter space
-
-
 @dataclass(frozen=True)
 class EpochOrder:
     size: int  #: samples in the dataset
@@ -70,7 +67,7 @@ class EpochOrder:
         ids = torch.arange(self.size, dtype=torch.int64)
         if not self.shuffle:
             return ids
-        keys = random.bits(ids, [SHUFFLE_SLOT], seed=self.seed, epoch=epoch)[:, 0]
+        keys = random.bits(ids, [random.SHUFFLE_SLOT], seed=self.seed, epoch=epoch)[:, 0]
         return ids[torch.argsort(keys, stable=True)]  # ties (equal keys) in id order
 
     def batches(self, epoch: int) -> list[torch.Tensor]:

@@ -31,9 +31,6 @@ from .. import random
 from ..data import Loader, open_source
 from ..tasks.base import Task, normalize, squares
 
-VAL_SLOT = 0x4556
-
-
 @dataclass
 class Features:
     train: torch.Tensor  #: (N_train, D) float32
@@ -48,7 +45,7 @@ def split(labels: torch.Tensor, val_fraction: float = 0.2, seed: int = 0) -> tup
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     ids = torch.arange(len(labels))
-    keys = random.bits(ids, [VAL_SLOT], seed=seed)[:, 0]
+    keys = random.bits(ids, [random.VALIDATION_SLOT], seed=seed)[:, 0]
     val = []
     for c in labels.unique():
         members = ids[labels == c]
