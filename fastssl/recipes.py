@@ -96,7 +96,7 @@ def mae(size: int = 224) -> Recipe:
 
 
 def multicrop(global_views: int = 2, local_views: int = 6, global_size: int = 224, local_size: int = 96) -> Recipe:
-    """SwAV's multi-crop: global crops of scale (0.14, 1), local crops of scale (0.05, 0.14), SimCLR colour."""
+    """SwAV's multi-crop: global crops of scale (0.14, 1), local crops of scale (0.05, 0.14), SimCLR color."""
     g = ViewRecipe(size=global_size, scale=(0.14, 1.0))
     local = ViewRecipe(size=local_size, scale=(0.05, 0.14))
     return Recipe(f"multicrop({global_views}x{global_size}+{local_views}x{local_size})",
@@ -118,7 +118,7 @@ _SLOTS = 54
 
 
 def _crop_boxes(u: torch.Tensor, sizes: torch.Tensor, scale, ratio) -> torch.Tensor:
-    """torchvision's RandomResizedCrop.get_params, vectorised over samples; u: (B, 40) uniforms (float64)."""
+    """torchvision's RandomResizedCrop.get_params, vectorized over samples; u: (B, 40) uniforms (float64)."""
     H, W = sizes[:, 0:1].double(), sizes[:, 1:2].double()
     tries = u[:, :4 * _CROP_TRIES].view(-1, _CROP_TRIES, 4)
     area = H * W * (scale[0] + (scale[1] - scale[0]) * tries[..., 0])
@@ -131,7 +131,7 @@ def _crop_boxes(u: torch.Tensor, sizes: torch.Tensor, scale, ratio) -> torch.Ten
     left = torch.floor(tries[..., 3] * (W - w + 1))
     first = torch.argmax(fits.to(torch.int8), dim=1, keepdim=True)  # first fitting try (0 if none fits)
     pick = lambda t: t.gather(1, first).squeeze(1)  # noqa: E731
-    # Fallback: the centre crop with the aspect ratio clamped into the range.
+    # Fallback: the center crop with the aspect ratio clamped into the range.
     Hs, Ws = H.squeeze(1), W.squeeze(1)
     in_ratio = Ws / Hs
     fw = torch.where(in_ratio < ratio[0], Ws, torch.where(in_ratio > ratio[1], torch.round(Hs * ratio[1]), Ws))

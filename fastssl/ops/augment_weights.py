@@ -8,10 +8,10 @@ weighted sum of a contiguous run of input samples. PyTorch's antialiased kernels
 
 * the filter is stretched when downscaling: ``stretch = max(scale, 1)``,
   ``support = filter_support * stretch`` (filter_support 1 for the triangle, 2 for the cubic);
-* the output sample's centre in input coordinates is ``centre = scale * (i + 0.5)``;
-* the run is ``[xmin, xend)``, ``xmin = max(trunc(centre - support + 0.5), 0)``,
-  ``xend = min(trunc(centre + support + 0.5), L)`` — clipped to the input, never reflected;
-* input sample ``j`` weighs ``filter((j - centre + 0.5) / stretch)``, the weights normalised to sum 1
+* the output sample's center in input coordinates is ``center = scale * (i + 0.5)``;
+* the run is ``[xmin, xend)``, ``xmin = max(trunc(center - support + 0.5), 0)``,
+  ``xend = min(trunc(center + support + 0.5), L)`` — clipped to the input, never reflected;
+* input sample ``j`` weighs ``filter((j - center + 0.5) / stretch)``, the weights normalized to sum 1
   over the run. ``filter`` is the triangle ``max(1 - |t|, 0)`` (bilinear) or Keys' cubic with
   ``a = -0.5`` (bicubic; the antialiased variant uses -0.5 where the plain bicubic uses -0.75).
 
@@ -40,6 +40,8 @@ import math
 
 import torch
 
+from ..backends import native
+
 #: Half-width of each filter in input samples at scale 1 (``interp_size / 2`` in ATen).
 FILTER_SUPPORT = {"bilinear": 1.0, "bicubic": 2.0}
 KEYS_A = -0.5  #: Keys' cubic convolution parameter of the antialiased bicubic filter
@@ -59,6 +61,7 @@ def keys_cubic(t: torch.Tensor, a: float = KEYS_A) -> torch.Tensor:
 
 
 FILTERS = {"bilinear": triangle, "bicubic": keys_cubic}
+_NATIVE_AXIS_WEIGHTS = native("axis_weights")
 
 
 def _check_interpolation(interpolation: str) -> None:
@@ -69,7 +72,7 @@ def _check_interpolation(interpolation: str) -> None:
 def max_taps(max_length: int, out: int, interpolation: str) -> int:
     """An upper bound, known on the host, of the taps of any length <= ``max_length`` resized to ``out``.
 
-    A run is ``trunc(centre + support + 0.5) - trunc(centre - support + 0.5)`` at most (less where
+    A run is ``trunc(center + support + 0.5) - trunc(center - support + 0.5)`` at most (less where
     clipped), so at most ``floor(2 support) + 1`` inputs, and at most the length; one more for the
     rounding of ``support`` in float64.
     """
@@ -96,17 +99,17 @@ def axis_weights(length: torch.Tensor, out: int, interpolation: str, flip: torch
     scale = L / out
     stretch = scale.clamp(min=1.0)
     support = FILTER_SUPPORT[interpolation] * stretch
-    centre = scale * (torch.arange(out, dtype=torch.float64, device=L.device) + 0.5)  # (B, out)
-    xmin = torch.trunc(centre - support + 0.5).clamp(min=0)
-    xend = torch.minimum(torch.trunc(centre + support + 0.5), L)
+    center = scale * (torch.arange(out, dtype=torch.float64, device=L.device) + 0.5)  # (B, out)
+    xmin = torch.trunc(center - support + 0.5).clamp(min=0)
+    xend = torch.minimum(torch.trunc(center + support + 0.5), L)
     taps = (xend - xmin).amax(1, keepdim=True)  # (B, 1): the sample's longest run, <= L
     K = int(taps.max()) if max_length is None else max_taps(max_length, out, interpolation)
     start = torch.minimum(xmin, L - taps)
     pos = start.unsqueeze(2) + torch.arange(K, dtype=torch.float64, device=L.device)  # (B, out, K)
     inside = (pos >= xmin.unsqueeze(2)) & (pos < xend.unsqueeze(2))
-    # ATen scales by the reciprocal too; normalising by a product with 1 / total (one division per output
+    # ATen scales by the reciprocal too; normalizing by a product with 1 / total (one division per output
     # instead of one per tap) moves a weight by at most an ulp of float64, far below its float32 rounding.
-    weights = FILTERS[interpolation]((pos - centre.unsqueeze(2) + 0.5) * (1.0 / stretch).unsqueeze(2)) * inside
+    weights = FILTERS[interpolation]((pos - center.unsqueeze(2) + 0.5) * (1.0 / stretch).unsqueeze(2)) * inside
     # A sequential sum (cumsum), not sum(): zero taps then change nothing, so a sample's weights do not
     # depend on K, i.e. on the other samples of the batch (a batch and its halves agree bit for bit).
     total = weights.cumsum(2)[..., -1:]
@@ -123,10 +126,8 @@ def native_axis_weights(length: torch.Tensor, out: int, interpolation: str, flip
     """:func:`axis_weights` computed by fastssl._C (CPU tensors; needs the extension): the same values bit for
     bit, without the dozen torch calls (measured: 0.64 ms instead of 8.6 ms for 128 crops to 224, one thread)."""
     _check_interpolation(interpolation)
-    from .. import _native
-
-    return _native.ops().axis_weights(length.to(torch.int64), out, interpolation == "bicubic",
-                                      None if flip is None else flip.to(torch.bool))
+    return _NATIVE_AXIS_WEIGHTS(length.to(torch.int64), out, interpolation == "bicubic",
+                                None if flip is None else flip.to(torch.bool))
 
 
 def apply_axis_weights(x: torch.Tensor, start: torch.Tensor, weights: torch.Tensor, taps: int, dim: int

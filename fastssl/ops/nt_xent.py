@@ -69,7 +69,7 @@ def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *, normalize: bool = True,
                  reduction: str = "mean", gather: bool = False, backend: str = "auto", group=None) -> torch.Tensor:
-    """NT-Xent, the SimCLR contrastive loss, without materialising the (2N, 2N) logit matrix.
+    """NT-Xent, the SimCLR contrastive loss, without materializing the (2N, 2N) logit matrix.
 
     The 2N anchors are the rows of z = [z1; z2]. Anchor i has the other view of the same sample as
     its positive and all 2N - 1 other rows (the positive included) in its denominator:
@@ -84,7 +84,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *
             FASTSSL_CHECK_FINITE=0, or torch.compile, skips the check; NaN then propagates to the
             loss and to every gradient).
         temperature: tau > 0 (typically 0.05 to 1).
-        normalize: L2-normalise the rows first (SimCLR). False uses raw dot products.
+        normalize: L2-normalize the rows first (SimCLR). False uses raw dot products.
         reduction: "mean" (SimCLR's loss), "sum", or "none" for the 2N per-anchor losses, ordered
             [anchors of z1; anchors of z2].
         gather: distributed training: every rank's rows join the batch (all-gather, with gradient),
@@ -139,7 +139,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *
 def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, positive_index: torch.Tensor, temperature: float = 0.1,
                   *, exclude_index: torch.Tensor | None = None, normalize: bool = True, reduction: str = "mean",
                   backend: str = "auto") -> torch.Tensor:
-    """InfoNCE of query rows against key rows, without materialising the (M, K) logit matrix.
+    """InfoNCE of query rows against key rows, without materializing the (M, K) logit matrix.
 
     loss_i = -a_{i,p(i)} + log sum_{j != e(i)} exp(a_ij), a_ij = cos(q_i, k_j) / temperature (or
     q_i . k_j / temperature with normalize=False), p = ``positive_index``, e = ``exclude_index``.

@@ -46,7 +46,7 @@ def loss_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _scales(x: torch.Tensor, normalize: bool) -> torch.Tensor:
-    """(rows,) factors applied to each row: 1 / max(|x_i|, eps) when normalising, else 1 (float32;
+    """(rows,) factors applied to each row: 1 / max(|x_i|, eps) when normalizing, else 1 (float32;
     float64 for float64 rows, which only the reference backend receives)."""
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     if not normalize:

@@ -7,19 +7,27 @@ For each sample b, in this order (torchvision's SimCLR pipeline, on float images
    downscaling — ``torch.nn.functional.interpolate(..., antialias=True)``, which is what
    torchvision's tensor resize calls; bicubic results are clamped to [0, 1];
 3. flip horizontally when ``params.flip[b]``;
-4. the four colour ops in the order ``params.order[b]`` (0 brightness, 1 contrast, 2 saturation,
+4. the four color ops in the order ``params.order[b]`` (0 brightness, 1 contrast, 2 saturation,
    3 hue), each followed by a clamp to [0, 1]:
    brightness f: f x;  contrast f: f x + (1 - f) mean(gray(x)) over the image;
    saturation f: f x + (1 - f) gray(x);  hue h: RGB -> HSV, H <- (H + h) mod 1, HSV -> RGB;
    gray(x) = 0.299 R + 0.587 G + 0.114 B (torchvision uses 0.2989 for R);
 5. grayscale when ``params.grayscale[b]``: gray(x) in all three channels;
 6. Gaussian blur when ``params.blur_sigma[b] > 0``: separable, ``params.blur_kernel`` taps
-   exp(-t^2 / (2 sigma^2)) normalised, reflect padding (taps beyond the reflectable range, in
+   exp(-t^2 / (2 sigma^2)) normalized, reflect padding (taps beyond the reflectable range, in
    images smaller than half the kernel, fall back to replicate);
 7. solarize when ``params.solarize[b]``: x >= 0.5 -> 1 - x;
-8. normalise (x - mean) / std, cast to ``params.dtype``, ``params.channels_last`` memory format.
+8. normalize (x - mean) / std, cast to ``params.dtype``, ``params.channels_last`` memory format.
 
 Computes in float32 by default, float64 with ``compute_dtype=torch.float64``.
+
+Example (the per-pixel pieces on one orange pixel):
+    >>> import torch
+    >>> x = torch.tensor([1.0, 0.5, 0.0]).view(3, 1, 1)
+    >>> round(gray(x).item(), 4)
+    0.5925
+    >>> adjust(x, 3, 0.5).flatten().tolist()  # hue turned by half a turn: the complementary blue
+    [0.0, 0.5, 1.0]
 """
 
 from __future__ import annotations
@@ -102,7 +110,7 @@ def blur(x: torch.Tensor, sigma: float, taps: int) -> torch.Tensor:
 
 
 def augment_one(image: torch.Tensor, params, b: int, compute_dtype=torch.float32) -> torch.Tensor:
-    """One sample: uint8 (3, H, W) source -> (3, h, w) float in compute_dtype, normalised."""
+    """One sample: uint8 (3, H, W) source -> (3, h, w) float in compute_dtype, normalized."""
     top, left, height, width = (int(v) for v in params.crop[b])
     x = image[:, top:top + height, left:left + width].to(compute_dtype) / 255
     x = F.interpolate(x.unsqueeze(0), size=params.size, mode=params.interpolation, align_corners=False,

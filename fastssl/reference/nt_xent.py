@@ -14,6 +14,11 @@ as positive and the 2N - 1 other rows in its denominator.
 These functions build the (M, K) matrix, so their memory is quadratic: they are for tests,
 benchmarks and small batches. They compute in float64 for float64 inputs and in float32 otherwise,
 and are differentiable with autograd.
+
+Example (N = 2 pairs: row i's positive is i + N mod 2N, and it leaves itself out):
+    >>> positive, exclude = nt_xent_indices(2)
+    >>> positive.tolist(), exclude.tolist()
+    ([2, 3, 0, 1], [0, 1, 2, 3])
 """
 
 from __future__ import annotations

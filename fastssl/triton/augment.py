@@ -7,8 +7,8 @@ flags) are loaded inside the kernel, so a batch of differently sized images is o
 
 Passes (grid: tiles x samples each):
 
-1. ``_augment_kernel``: crop + separable resize (antialiased, flip folded into the x weights) + the colour
-   ops in the sample's order + grayscale; then, for a sample without blur, solarize + normalise + cast +
+1. ``_augment_kernel``: crop + separable resize (antialiased, flip folded into the x weights) + the color
+   ops in the sample's order + grayscale; then, for a sample without blur, solarize + normalize + cast +
    store; for a sample with blur, float32 planes to ``scratch`` (B, 3, h, w). A sample whose contrast
    factor is not 1 stops before contrast (which needs the mean gray of the whole image as it is then):
    its tile writes that image's float32 planes to ``scratch`` and their sum of gray to ``partials``
@@ -18,7 +18,7 @@ Passes (grid: tiles x samples each):
    a fixed order: the mean depends on the sample alone), the ops after it, then as pass 1 (a blurring
    sample's planes go back where they were read).
 3. ``_blur_kernel`` twice when any sample blurs: rows (scratch -> rows, float32), then columns
-   (rows -> output) + solarize + normalise + cast, in the reference's order (blur, then solarize).
+   (rows -> output) + solarize + normalize + cast, in the reference's order (blur, then solarize).
 
 The separable resize. A tile of BY x BX outputs reads the crop rows between its first row's first tap and
 its last row's last tap (about (BY - 1) s + taps_y rows at a scale s = crop / output), RY (16) rows at a
@@ -29,7 +29,7 @@ holds each output row's vertical weights at its own taps and 0 elsewhere. So eac
 global memory once per tile (1.2x the crop, counting the rows tiles share), and the taps cost
 (rows read / BY) x taps_x + taps_y per output instead of taps_y x taps_x. Why this design: the
 intermediate rows never leave the chip (no scratch traffic, no extra launch), a tile needs no halo of
-intermediate rows from its neighbours, and Triton has no indexable shared memory, for which the dot is
+intermediate rows from its neighbors, and Triton has no indexable shared memory, for which the dot is
 the way to combine rows. Measured counts at 1000 -> 224 (BY 16, BX 32, RY 16): bilinear 135 source loads
 per output pixel instead of 243, bicubic 316 instead of 972; the contrast mean costs 3 float32 stores and
 loads per pixel instead of a second resize.
@@ -201,13 +201,13 @@ def _resized_tile(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_wei
     return r, g, b
 
 
-# The colour ops of the sample in its order (0 brightness, 1 contrast, 2 saturation, 3 hue), positions
+# The color ops of the sample in its order (0 brightness, 1 contrast, 2 saturation, 3 hue), positions
 # [first, last) of it: all four, or those before contrast and then the rest once the mean is known. An identity factor skips
 # its op, as the CPU kernel does (the reference's op is then exact identity on [0, 1] for brightness,
 # contrast and saturation, a ~1e-7 round trip for hue). `contrast_mean` is the image's mean gray as it
 # is when contrast runs.
 @triton.jit
-def _colour_ops(r, g, b, factors_ptr, order_ptr, sample, first, last, contrast_mean):
+def _color_ops(r, g, b, factors_ptr, order_ptr, sample, first, last, contrast_mean):
     s64 = sample.to(tl.int64)
     for k in range(first, last):
         op = tl.load(order_ptr + 4 * s64 + k)
@@ -237,7 +237,7 @@ def _colour_ops(r, g, b, factors_ptr, order_ptr, sample, first, last, contrast_m
 @triton.jit
 def _store_view(out_ptr, r, g, b, sample, oy, ox, mask, sb, sc, sy, sx, threshold, mean0, mean1, mean2, std0,
                 std1, std2):
-    """Solarize (x >= threshold -> 1 - x; threshold 2 = off), normalise (x - mean) / std, cast, store at
+    """Solarize (x >= threshold -> 1 - x; threshold 2 = off), normalize (x - mean) / std, cast, store at
     out[sample, c, oy, ox] through the output's strides (NCHW or channels_last)."""
     out_type = out_ptr.dtype.element_ty
     at = out_ptr + sample.to(tl.int64) * sb + oy * sy + ox * sx
@@ -273,7 +273,7 @@ def _solarize_threshold(flags_ptr, sample):
 
 @triton.jit
 def _contrast_position(order_ptr, sample):
-    """Where contrast is in the sample's order: the number of colour ops that run before it."""
+    """Where contrast is in the sample's order: the number of color ops that run before it."""
     k = tl.arange(0, 4)
     return tl.sum(tl.where(tl.load(order_ptr + 4 * sample.to(tl.int64) + k) == 1, k, 0))
 
@@ -281,7 +281,7 @@ def _contrast_position(order_ptr, sample):
 @triton.jit
 def _finish_tile(r, g, b, flags_ptr, out_ptr, scratch_ptr, sample, oy, ox, mask, out_h, out_w, sb, sc, sy, sx,
                  mean0, mean1, mean2, std0, std1, std2, BLUR: tl.constexpr):
-    """Grayscale; then the view stored (solarize, normalise, cast), or, for a sample that blurs, the float32
+    """Grayscale; then the view stored (solarize, normalize, cast), or, for a sample that blurs, the float32
     planes written to ``scratch`` (B, 3, h, w) for the blur passes."""
     s64 = sample.to(tl.int64)
     if tl.load(flags_ptr + 3 * s64 + FLAG_GRAY) != 0:
@@ -317,12 +317,12 @@ def _augment_kernel(data_ptr, offsets_ptr, sizes_ptr, crop_ptr, y_start_ptr, y_w
                             BY, BX, RY)
     if tl.load(factors_ptr + 4 * s64 + 1) != 1.0:
         before = _contrast_position(order_ptr, sample)
-        r, g, b = _colour_ops(r, g, b, factors_ptr, order_ptr, sample, 0, before, 0.0)
+        r, g, b = _color_ops(r, g, b, factors_ptr, order_ptr, sample, 0, before, 0.0)
         gray = tl.where(mask, _gray(r, g, b), 0.0)
         tl.store(partials_ptr + s64 * MAX_TILES + tile, tl.sum(tl.sum(gray, 1), 0))
         _store_planes(scratch_ptr + (s64 * 3 * out_h + oy) * out_w + ox, out_h * out_w, r, g, b, mask)
     else:
-        r, g, b = _colour_ops(r, g, b, factors_ptr, order_ptr, sample, 0, 4, 0.0)
+        r, g, b = _color_ops(r, g, b, factors_ptr, order_ptr, sample, 0, 4, 0.0)
         _finish_tile(r, g, b, flags_ptr, out_ptr, scratch_ptr, sample, oy, ox, mask, out_h, out_w, sb, sc, sy, sx,
                      mean0, mean1, mean2, std0, std1, std2, BLUR)
 
@@ -348,7 +348,7 @@ def _contrast_kernel(factors_ptr, order_ptr, flags_ptr, partials_ptr, out_ptr, s
         t = tl.arange(0, MAX_TILES)
         partial = tl.load(partials_ptr + s64 * MAX_TILES + t, mask=t < n_tiles, other=0.0)
         contrast_mean = tl.sum(partial, 0) / (out_h * out_w)
-        r, g, b = _colour_ops(r, g, b, factors_ptr, order_ptr, sample, _contrast_position(order_ptr, sample), 4,
+        r, g, b = _color_ops(r, g, b, factors_ptr, order_ptr, sample, _contrast_position(order_ptr, sample), 4,
                               contrast_mean)
         _finish_tile(r, g, b, flags_ptr, out_ptr, scratch_ptr, sample, oy, ox, mask, out_h, out_w, sb, sc, sy, sx,
                      mean0, mean1, mean2, std0, std1, std2, BLUR)
@@ -357,7 +357,7 @@ def _contrast_kernel(factors_ptr, order_ptr, flags_ptr, partials_ptr, out_ptr, s
 # One direction of the separable Gaussian blur of the samples whose flag is set, on planar float32
 # (B, 3, h, w): dst(p) = sum_t k[b, t] src(p + t - half along the axis), t < taps, the source position
 # reflected / replicated by _blur_source exactly as the reference pads. The rows pass (VERTICAL False)
-# writes float32 to dst; the columns pass then solarizes, normalises, casts and writes the view.
+# writes float32 to dst; the columns pass then solarizes, normalizes, casts and writes the view.
 @triton.jit
 def _blur_kernel(src_ptr, dst_ptr, out_ptr, kernel_ptr, flags_ptr, out_h, out_w, taps, tiles_x, sb, sc, sy, sx,
                  mean0, mean1, mean2, std0, std1, std2, VERTICAL: tl.constexpr, BY: tl.constexpr,
@@ -406,8 +406,13 @@ def rows_per_chunk() -> int:
 
 
 def gaussian_kernels(sigma: torch.Tensor, taps: int) -> torch.Tensor:
-    """(B,) float32 sigmas -> (B, taps) float32 normalised exp(-t^2 / (2 sigma^2)), t = -(taps-1)/2..(taps-1)/2,
-    computed in float64 like the reference; rows of sigma 0 (no blur) are a unit impulse."""
+    """(B,) float32 sigmas -> (B, taps) float32 normalized exp(-t^2 / (2 sigma^2)), t = -(taps-1)/2..(taps-1)/2,
+    computed in float64 like the reference; rows of sigma 0 (no blur) are a unit impulse.
+
+    Example:
+        >>> [[round(w, 3) for w in row] for row in gaussian_kernels(torch.tensor([0.0, 1.0]), 3).tolist()]
+        [[0.0, 1.0, 0.0], [0.274, 0.452, 0.274]]
+    """
     t = torch.arange(taps, dtype=torch.float64, device=sigma.device) - (taps - 1) / 2
     s = sigma.to(torch.float64).unsqueeze(1)
     k = torch.exp(-t ** 2 / (2 * torch.where(s > 0, s, 1.0) ** 2))
