@@ -41,7 +41,8 @@ def __getattr__(name: str):
     if module is None or name.startswith("__"):
         raise AttributeError(f"module 'fastssl.views' has no attribute {name!r}")
     new_name = _RENAMED.get(name, name)
-    warnings.warn(f"fastssl.views.{name} is deprecated: use {module.__name__}.{new_name}", FutureWarning, stacklevel=2)
+    warnings.warn(f"fastssl.views.{name} is deprecated and will be removed in the next release: use "
+                  f"{module.__name__}.{new_name}", FutureWarning, stacklevel=2)
     return getattr(module, new_name)
 
 

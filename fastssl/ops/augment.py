@@ -7,7 +7,7 @@ Backends:
   threads over samples;
 * ``triton`` — ``fastssl.triton.augment`` on CUDA tensors (CPU tensors only under ``TRITON_INTERPRET=1``,
   for tests): one launch per pass for the whole ragged batch — one fused pass for crop + separable resize +
-  flip + colour ops + grayscale + solarize + normalise + cast, a pass over the output that finishes the
+  flip + color ops + grayscale + solarize + normalize + cast, a pass over the output that finishes the
   samples with contrast (their mean gray summed by the first pass), and two blur passes when a sample blurs.
 
 ``auto`` takes cpp on CPU tensors (reference without fastssl._C) and triton on CUDA tensors (there is no
@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
-from ..backends import OpBackends
+from ..backends import OpBackends, lazy, native
 from ..ragged import RaggedImages
 from ..reference import augment as reference
 from ..recipes import Recipe, draw
@@ -64,16 +63,18 @@ def _kernel_args(images: RaggedImages, params: AugmentParams, native_weights: bo
             list(params.std), params.interpolation == "bicubic", params.dtype, params.channels_last)
 
 
+_NATIVE_AUGMENT = native("augment")
+_TRITON_AUGMENT = lazy("fastssl.triton.augment", "augment")
+
+
 def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
     """The fused C++ kernel (kernels/cpu/augment.cpp): one read of each image per view, threads over samples."""
-    return _native.ops().augment(*_kernel_args(images, params, native_weights=True))
+    return _NATIVE_AUGMENT(*_kernel_args(images, params, native_weights=True))
 
 
 def _triton(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
     """The Triton kernels (fastssl/triton/augment.py): one launch per pass for the whole ragged batch."""
-    from ..triton import augment as kernels
-
-    return kernels.augment(*_kernel_args(images, params))
+    return _TRITON_AUGMENT(*_kernel_args(images, params))
 
 
 AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp, "triton": _triton})
@@ -145,13 +146,17 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
             tensors when Triton is installed, else the reference. There is no "cuda" kernel.
 
     Returns:
-        (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalised by ``params.mean/std``,
+        (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalized by ``params.mean/std``,
         channels_last memory format when ``params.channels_last``.
 
-    Checks: parameters and batch are checked once, here (the kernels trust them). On the CPU a bad value
-    raises ``ValueError`` naming the sample; parameters on a GPU are checked by ``torch._assert_async``
-    (nothing read back: a device-side assert with the message, see :mod:`fastssl._validation`), and the
-    batch's checks and the resize's tap bound read its host copies (:class:`~fastssl.ragged.RaggedImages`).
+    Checks: once, in this public path; the kernels (C++ binding, Triton launcher) check only their
+    arguments' shapes and dtypes and trust the values. The parameters' shapes and batch-wide settings are
+    checked when they are made (:class:`~fastssl.ops.augment_params.AugmentParams`), their per-sample values
+    against the batch here (:meth:`~fastssl.ops.augment_params.AugmentParams.validate`): on the CPU a bad
+    value raises ``ValueError`` naming the sample; parameters on a GPU are checked by ``torch._assert_async``
+    (nothing read back: a device-side assert with the message, see :mod:`fastssl._validation`); skipped
+    while torch.compile traces. The batch's checks and the resize's tap bound read its host copies
+    (:class:`~fastssl.ragged.RaggedImages`).
 
     Example:
         >>> import torch

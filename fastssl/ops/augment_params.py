@@ -88,38 +88,22 @@ class AugmentParams:
         tensors = {name: torch.cat([getattr(p, name) for p in params]) for name in params[0].per_sample()}
         return replace(params[0], **tensors)
 
-    def validate(self, image_sizes: torch.Tensor) -> None:
-        """Raises with the argument named when the parameters do not fit images of ``image_sizes`` (B, 2) = (H, W).
-
-        Parameters on the CPU are read at once (``ValueError`` naming the first bad sample); on a GPU the
-        per-sample conditions go to ``torch._assert_async`` (:mod:`fastssl._validation`): nothing is read back.
-        """
-        B = len(self)
-        for name, value in self.per_sample().items():
-            if value.shape[0] != B:
-                raise ValueError(f"params.{name} has {value.shape[0]} rows, params.crop has {B}")
-        if image_sizes.shape[0] != B:
-            raise ValueError(f"params describe {B} samples, the batch has {image_sizes.shape[0]} images")
-        top, left, height, width = self.crop.to(torch.int64).unbind(1)
-        H, W = _moved(image_sizes, self.crop.device).unbind(1)
-        outside = (height < 1) | (width < 1) | (top < 0) | (left < 0) | (top + height > H) | (left + width > W)
-        _refuse(outside, "params.crop lies outside its image (top, left, height, width)",
-                lambda b: f"params.crop[{b}] = {self.crop[b].tolist()} (top, left, height, width) lies outside "
-                          f"image {b} of size {image_sizes[b].tolist()}")
-        unordered = (self.order.sort(1).values != torch.arange(4, device=self.order.device)).any(1)
-        _refuse(unordered, "params.order rows must be permutations of 0..3",
-                lambda b: f"params.order rows must be permutations of 0..3, got params.order[{b}] = "
-                          f"{self.order[b].tolist()}")
-        for name in (*COLOR_OPS, "blur_sigma"):
-            value = getattr(self, name)
-            _refuse(~torch.isfinite(value), f"params.{name} must be finite (no NaN or inf)",
-                    lambda b: f"params.{name} must be finite (no NaN or inf), got params.{name}[{b}] = "
-                              f"{float(value[b])}")
-            if name != "hue":
-                _refuse(value < 0, f"params.{name} must be >= 0",
-                        lambda b: f"params.{name} must be >= 0, got params.{name}[{b}] = {float(value[b])}")
-        _refuse(self.hue.abs() > 0.5, "params.hue must be in [-0.5, 0.5]",
-                lambda b: f"params.hue must be in [-0.5, 0.5], got params.hue[{b}] = {float(self.hue[b])}")
+    def __post_init__(self):
+        """The construction's checks: the per-sample tensors' shapes and the batch-wide settings (Python values
+        and tensor metadata only, nothing read from a tensor); :meth:`validate` checks the values."""
+        B = self.crop.shape[0] if isinstance(self.crop, torch.Tensor) else None
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SETTINGS:
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"params.{f.name} must be a tensor, got {type(value).__name__}")
+            if value.dim() == 0 or value.shape[0] != B:
+                raise ValueError(f"params.{f.name} has {value.shape[0] if value.dim() else 0} rows, params.crop "
+                                 f"has {B}")
+            expected = (B, 4) if f.name in ("crop", "order") else (B,)
+            if tuple(value.shape) != expected:
+                raise ValueError(f"params.{f.name} must have shape {expected}, got {tuple(value.shape)}")
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"params.size must be (H, W) >= 1, got {self.size}")
         if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
@@ -135,15 +119,67 @@ class AugmentParams:
         if min(self.std) <= 0:
             raise ValueError(f"params.std must be > 0, got {self.std}")
 
+    def validate(self, image_sizes: torch.Tensor) -> None:
+        """Raises with the argument named when a per-sample value is out of its range or a crop does not fit
+        its image, for images of ``image_sizes`` (B, 2) = (H, W). The op calls it once per call, before any
+        backend: the kernels trust the values (they index memory with ``crop`` and ``order``).
+
+        Parameters on the CPU are read at once (``ValueError`` naming the first bad sample); on a GPU the
+        per-sample conditions go to ``torch._assert_async`` (:mod:`fastssl._validation`): nothing is read
+        back. Always checked (FASTSSL_CHECK_FINITE does not apply), except while torch.compile traces.
+
+        Example:
+            >>> import torch
+            >>> from fastssl import recipes
+            >>> (params,) = recipes.draw(recipes.mae(size=8), torch.arange(1), torch.tensor([[30, 40]]), seed=0)
+            >>> params.validate(torch.tensor([[30, 40]]))
+            >>> params.validate(torch.tensor([[3, 4]]))
+            Traceback (most recent call last):
+            ...
+            ValueError: params.crop[0] = [...] (top, left, height, width) lies outside image 0 of size [3, 4]
+        """
+        B = len(self)
+        if image_sizes.shape[0] != B:
+            raise ValueError(f"params describe {B} samples, the batch has {image_sizes.shape[0]} images")
+        top, left, height, width = self.crop.to(torch.int64).unbind(1)
+        H, W = _moved(image_sizes, self.crop.device).unbind(1)
+        outside = (height < 1) | (width < 1) | (top < 0) | (left < 0) | (top + height > H) | (left + width > W)
+        _check_samples(outside, "params.crop lies outside its image (top, left, height, width)",
+                       lambda b: f"params.crop[{b}] = {self.crop[b].tolist()} (top, left, height, width) lies "
+                                 f"outside image {b} of size {image_sizes[b].tolist()}")
+        unordered = (self.order.sort(1).values != torch.arange(4, device=self.order.device)).any(1)
+        _check_samples(unordered, "params.order rows must be permutations of 0..3",
+                       lambda b: f"params.order rows must be permutations of 0..3, got params.order[{b}] = "
+                                 f"{self.order[b].tolist()}")
+        for name in (*COLOR_OPS, "blur_sigma"):
+            value = getattr(self, name)
+            _check_samples(~torch.isfinite(value), f"params.{name} must be finite (no NaN or inf)",
+                           lambda b: f"params.{name} must be finite (no NaN or inf), got params.{name}[{b}] = "
+                                     f"{float(value[b])}")
+            if name != "hue":
+                _check_samples(value < 0, f"params.{name} must be >= 0",
+                               lambda b: f"params.{name} must be >= 0, got params.{name}[{b}] = {float(value[b])}")
+        _check_samples(self.hue.abs() > 0.5, "params.hue must be in [-0.5, 0.5]",
+                       lambda b: f"params.hue must be in [-0.5, 0.5], got params.hue[{b}] = {float(self.hue[b])}")
+
+
+_SETTINGS = ("size", "blur_kernel", "mean", "std", "dtype", "channels_last", "interpolation")
+
 
 def _moved(t: torch.Tensor, device) -> torch.Tensor:
     """``t`` on ``device``; a copy to a GPU is queued without waiting (safe from pageable memory too)."""
     return t.to(device, non_blocking=torch.device(device).type == "cuda")
 
 
-def _refuse(bad: torch.Tensor, message: str, detail) -> None:
-    """Raises ``ValueError(detail(b))`` for the first b where ``bad`` (B,) bool is set; on a GPU (or under
-    ``asynchronous_checks``) ``message`` goes to ``torch._assert_async`` instead: nothing is read back."""
+def _check_samples(bad: torch.Tensor, message: str, detail) -> None:
+    """Raises ``ValueError(detail(b))`` for the first sample b where ``bad`` (B,) bool is set.
+
+    The conventions of :mod:`fastssl._validation`'s checks: on a GPU (or under ``asynchronous_checks``) the
+    condition goes to ``torch._assert_async`` with ``message`` instead (nothing read back); skipped while
+    torch.compile traces. (A per-sample form of ``_validation.check_none_equal``: it names the sample.)
+    """
+    if bad.numel() == 0 or torch.compiler.is_compiling():
+        return
     if _validation.checks_asynchronously(bad):
         _validation._assert_async(~bad.any(), message)
     elif bool(bad.any()):

@@ -253,7 +253,7 @@ void resize_crop(const AugmentArgs& a, int64_t b, AugmentScratch& s, float* plan
 
 // ------------------------------------------------------------------------------------ colour ops
 //
-// The colour ops only ever see finite values in [0, 1] (uint8 sources; the bindings reject non-finite
+// The colour ops only ever see finite values in [0, 1] (uint8 sources; the public op rejects non-finite
 // factors). Compiled without NaNs or signed zeros to preserve, the clamps' and HSV's selects become
 // vminps / vmaxps instead of compare-and-blend pairs: the hue pass runs 2x faster.
 #define FASTSSL_FINITE_COLOUR __attribute__((optimize("finite-math-only", "no-signed-zeros")))

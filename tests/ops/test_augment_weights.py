@@ -1,5 +1,5 @@
 """fastssl_C::axis_weights (the cpp backend's resize weights) against fastssl.ops.augment_weights.axis_weights,
-the torch code whose weights tests/ops/test_augment_backends.py checks against F.interpolate."""
+the torch code whose weights tests/ops/test_augment.py checks against F.interpolate."""
 
 import pytest
 import torch
