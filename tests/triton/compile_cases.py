@@ -26,7 +26,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from fastssl import ops, views  # noqa: E402
+from fastssl import ops, recipes  # noqa: E402
 from fastssl.ragged import RaggedImages  # noqa: E402
 from fastssl.triton._common import MAX_GRID, capture_launches, compile_launch  # noqa: E402
 
@@ -168,14 +168,14 @@ def cases() -> list[tuple[str, str, str, callable]]:
         out.append(("relative_position_pairs", "225x225 p64", dt, lambda dt=dt: ops.relative_position_pairs(
             _images((4, 3, 225, 225), dt), patch=64, gap=8, jitter=4, ids=torch.arange(4), backend="triton")))
     # Every recipe in bfloat16 (what training uses); the other output dtypes and layouts with SimCLR's.
-    for recipe in (views.simclr(), views.byol(), views.mocov2(), views.mae(), views.multicrop()):
+    for recipe in (recipes.simclr(), recipes.byol(), recipes.mocov2(), recipes.mae(), recipes.multicrop()):
         out.append(("augment", f"{recipe.name} ragged up to 1080x1920", "bf16",
                     lambda r=recipe: _augment(r, "bf16", False)))
     for dt, channels_last in (("fp32", False), ("fp16", False), ("bf16", True)):
         out.append(("augment", f"simclr ragged up to 1080x1920{' channels_last' * channels_last}", dt,
-                    lambda dt=dt, cl=channels_last: _augment(views.simclr(), dt, cl)))
+                    lambda dt=dt, cl=channels_last: _augment(recipes.simclr(), dt, cl)))
     out.append(("augment", "simclr 1x1 outputs of a ragged batch", "bf16",
-                lambda: _augment(views.simclr(size=1), "bf16", False)))
+                lambda: _augment(recipes.simclr(size=1), "bf16", False)))
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastssl import ops, views
+from fastssl import ops, recipes
 from fastssl.ragged import RaggedImages
 from fastssl.triton._common import watch_launches
 from helpers import require, triton_device
@@ -52,7 +52,7 @@ def _colorization():
 
 def _augment():
     batch = RaggedImages.from_list([_images(3, 12, 10), _images(3, 9, 14)])
-    ops.Augment(views.simclr(size=8), backend="triton")(batch, torch.arange(2))
+    ops.Augment(recipes.simclr(size=8), backend="triton")(batch, torch.arange(2))
 
 
 CALLS = {
