@@ -103,24 +103,14 @@ def multicrop(global_views: int = 2, local_views: int = 6, global_size: int = 22
                   (g,) * global_views + (local,) * local_views)
 
 
-# Slots of the counter-based generator used by one view (each parameter its own slots).
-_CROP_TRIES = 10
-_SLOT_CROP = 0  # 4 per try: area, log-ratio, top, left
-_SLOT_FLIP = 40
-_SLOT_JITTER_APPLY = 41
-_SLOT_FACTORS = 42  # 4: brightness, contrast, saturation, hue
-_SLOT_ORDER = 46  # 4 keys sorted into the order
-_SLOT_GRAY = 50
-_SLOT_BLUR_APPLY = 51
-_SLOT_SIGMA = 52
-_SLOT_SOLARIZE = 53
-_SLOTS = 54
+_CROP_TRIES = 10  #: RandomResizedCrop's tries, 4 slots each (area, log-ratio, top, left) from AUGMENT_SLOTS.crop
+_SLOTS = random.AUGMENT_SLOTS  # where each parameter of a view takes its numbers (fastssl.random.TAKEN lists them)
 
 
 def _crop_boxes(u: torch.Tensor, sizes: torch.Tensor, scale, ratio) -> torch.Tensor:
     """torchvision's RandomResizedCrop.get_params, vectorized over samples; u: (B, 40) uniforms (float64)."""
     H, W = sizes[:, 0:1].double(), sizes[:, 1:2].double()
-    tries = u[:, :4 * _CROP_TRIES].view(-1, _CROP_TRIES, 4)
+    tries = u[:, _SLOTS.crop:_SLOTS.crop + 4 * _CROP_TRIES].view(-1, _CROP_TRIES, 4)
     area = H * W * (scale[0] + (scale[1] - scale[0]) * tries[..., 0])
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
     aspect = torch.exp(log_lo + (log_hi - log_lo) * tries[..., 1])
@@ -151,27 +141,27 @@ def draw_view(view: ViewRecipe, ids: torch.Tensor, image_sizes: torch.Tensor, *,
     drawn from the same :class:`ViewRecipe` at once).
     """
     ids = torch.as_tensor(ids)
-    u = random.uniform(ids, _SLOTS, seed=seed, epoch=epoch, view=view_index, dtype=torch.float64)
+    u = random.uniform(ids, _SLOTS.count, seed=seed, epoch=epoch, view=view_index, dtype=torch.float64)
     sizes = torch.as_tensor(image_sizes, device=ids.device).to(torch.int64)
     crop = _crop_boxes(u, sizes, view.scale, view.ratio)
-    jitter_on = u[:, _SLOT_JITTER_APPLY] < view.jitter_p
+    jitter_on = u[:, _SLOTS.jitter_apply] < view.jitter_p
     factors = []
     for k, strength in enumerate(view.jitter):
-        x = u[:, _SLOT_FACTORS + k]
+        x = u[:, _SLOTS.factors + k]
         if k < 3:
             lo, hi = max(0.0, 1 - strength), 1 + strength
             value, identity = lo + (hi - lo) * x, 1.0
         else:
             value, identity = -strength + 2 * strength * x, 0.0
         factors.append(torch.where(jitter_on, value, torch.full_like(value, identity)).float())
-    order = torch.argsort(u[:, _SLOT_ORDER:_SLOT_ORDER + 4], dim=1)  # a uniformly random permutation
-    blur_on = u[:, _SLOT_BLUR_APPLY] < view.blur_p
-    sigma = view.blur_sigma[0] + (view.blur_sigma[1] - view.blur_sigma[0]) * u[:, _SLOT_SIGMA]
+    order = torch.argsort(u[:, _SLOTS.order:_SLOTS.order + 4], dim=1)  # a uniformly random permutation
+    blur_on = u[:, _SLOTS.blur_apply] < view.blur_p
+    sigma = view.blur_sigma[0] + (view.blur_sigma[1] - view.blur_sigma[0]) * u[:, _SLOTS.sigma]
     return AugmentParams(
-        crop=crop, flip=u[:, _SLOT_FLIP] < view.flip_p, brightness=factors[0], contrast=factors[1],
-        saturation=factors[2], hue=factors[3], order=order, grayscale=u[:, _SLOT_GRAY] < view.grayscale_p,
+        crop=crop, flip=u[:, _SLOTS.flip] < view.flip_p, brightness=factors[0], contrast=factors[1],
+        saturation=factors[2], hue=factors[3], order=order, grayscale=u[:, _SLOTS.gray] < view.grayscale_p,
         blur_sigma=torch.where(blur_on, sigma, torch.zeros_like(sigma)).float(),
-        solarize=u[:, _SLOT_SOLARIZE] < view.solarize_p, size=(view.size, view.size), blur_kernel=view.blur_kernel,
+        solarize=u[:, _SLOTS.solarize] < view.solarize_p, size=(view.size, view.size), blur_kernel=view.blur_kernel,
         mean=view.mean, std=view.std, dtype=dtype, channels_last=channels_last, interpolation=view.interpolation)
 
 

@@ -57,6 +57,36 @@ class AugmentParams:
     channels_last: bool = False  #: output memory format
     interpolation: str = "bilinear"  #: or "bicubic"; antialiased when downscaling
 
+    def __post_init__(self):
+        """The construction's checks: the per-sample tensors' shapes and the batch-wide settings (Python values
+        and tensor metadata only, nothing read from a tensor); :meth:`validate` checks the values."""
+        per_sample = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _SETTINGS}
+        for name, value in per_sample.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"params.{name} must be a tensor, got {type(value).__name__}")
+        B = self.crop.shape[0] if self.crop.dim() else 0
+        for name, value in per_sample.items():
+            rows = value.shape[0] if value.dim() else 0
+            if rows != B:
+                raise ValueError(f"params.{name} has {rows} rows, params.crop has {B}")
+            expected = (B, 4) if name in ("crop", "order") else (B,)
+            if tuple(value.shape) != expected:
+                raise ValueError(f"params.{name} must have shape {expected}, got {tuple(value.shape)}")
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"params.size must be (H, W) >= 1, got {self.size}")
+        if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
+            raise ValueError(f"params.blur_kernel must be odd and >= 1, got {self.blur_kernel}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"params.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"params.dtype must be float32, bfloat16 or float16, got {self.dtype}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError(f"params.mean and params.std must have 3 values each, got {self.mean}, {self.std}")
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise ValueError(f"params.mean and params.std must be finite, got {self.mean}, {self.std}")
+        if min(self.std) <= 0:
+            raise ValueError(f"params.std must be > 0, got {self.std}")
+
     def __len__(self) -> int:
         return self.crop.shape[0]
 
@@ -87,37 +117,6 @@ class AugmentParams:
                                  f"{params[0].settings()}")
         tensors = {name: torch.cat([getattr(p, name) for p in params]) for name in params[0].per_sample()}
         return replace(params[0], **tensors)
-
-    def __post_init__(self):
-        """The construction's checks: the per-sample tensors' shapes and the batch-wide settings (Python values
-        and tensor metadata only, nothing read from a tensor); :meth:`validate` checks the values."""
-        B = self.crop.shape[0] if isinstance(self.crop, torch.Tensor) else None
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _SETTINGS:
-                continue
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(f"params.{f.name} must be a tensor, got {type(value).__name__}")
-            if value.dim() == 0 or value.shape[0] != B:
-                raise ValueError(f"params.{f.name} has {value.shape[0] if value.dim() else 0} rows, params.crop "
-                                 f"has {B}")
-            expected = (B, 4) if f.name in ("crop", "order") else (B,)
-            if tuple(value.shape) != expected:
-                raise ValueError(f"params.{f.name} must have shape {expected}, got {tuple(value.shape)}")
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"params.size must be (H, W) >= 1, got {self.size}")
-        if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
-            raise ValueError(f"params.blur_kernel must be odd and >= 1, got {self.blur_kernel}")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"params.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
-        if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-            raise ValueError(f"params.dtype must be float32, bfloat16 or float16, got {self.dtype}")
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError(f"params.mean and params.std must have 3 values each, got {self.mean}, {self.std}")
-        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
-            raise ValueError(f"params.mean and params.std must be finite, got {self.mean}, {self.std}")
-        if min(self.std) <= 0:
-            raise ValueError(f"params.std must be > 0, got {self.std}")
 
     def validate(self, image_sizes: torch.Tensor) -> None:
         """Raises with the argument named when a per-sample value is out of its range or a crop does not fit
