@@ -24,7 +24,7 @@ void inpaint_loop(const at::Tensor& in, const at::Tensor& boxes, const at::Tenso
   bool* holes = mask.data_ptr<bool>();
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      cpu::inpaint_boxes(src + b * C * H * W, C, H, W, box + b * 4 * K, K, values, dst + b * C * H * W,
+      cpu::inpainting_masks(src + b * C * H * W, C, H, W, box + b * 4 * K, K, values, dst + b * C * H * W,
                          holes + b * H * W);
     }
   });

@@ -46,7 +46,7 @@ int64_t hole_runs(const int64_t* boxes, int64_t K, int64_t y, int64_t W, int64_t
 // The image is copied whole (one memcpy: the planes are contiguous), then the holes are filled row
 // by row; the rewritten rows are still in cache, so the output is streamed out about once.
 template <typename T>
-void inpaint_boxes(const T* image, int64_t C, int64_t H, int64_t W, const int64_t* boxes, int64_t K, const T* fill,
+void inpainting_masks(const T* image, int64_t C, int64_t H, int64_t W, const int64_t* boxes, int64_t K, const T* fill,
                    T* out, bool* mask) {
   std::memcpy(out, image, static_cast<size_t>(C * H * W) * sizeof(T));
   std::memset(mask, 0, static_cast<size_t>(H * W));
@@ -62,7 +62,7 @@ void inpaint_boxes(const T* image, int64_t C, int64_t H, int64_t W, const int64_
 }
 
 #define FASTSSL_INSTANTIATE(T) \
-  template void inpaint_boxes<T>(const T*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const T*, T*, bool*);
+  template void inpainting_masks<T>(const T*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const T*, T*, bool*);
 FASTSSL_FOR_EACH_ELEMENT_SIZE(FASTSSL_INSTANTIATE)
 #undef FASTSSL_INSTANTIATE
 

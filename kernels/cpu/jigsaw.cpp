@@ -36,7 +36,7 @@ double gather_plane(const T* image, const jigsaw::Strides& s, const int64_t* ori
   return sum;
 }
 
-void to_grey(float* r, float* g, float* b, int64_t n) {
+void to_gray(float* r, float* g, float* b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float luma = color::gray(r[i], g[i], b[i]);
@@ -63,8 +63,8 @@ void jigsaw_tile(const T* image, const jigsaw::Strides& strides, const jigsaw::T
   for (int64_t ch = 0; ch < 3; ++ch) {
     sums[ch] = gather_plane(image + ch * strides.channel, strides, spec.origin + 2 * ch, tile, out + ch * n);
   }
-  if (spec.grey) {
-    to_grey(out, out + n, out + 2 * n, n);
+  if (spec.gray) {
+    to_gray(out, out + n, out + 2 * n, n);
     sums[0] = sums[1] = sums[2] = blocked_sum(n, [out](int64_t i) { return out[i]; });
   }
   for (int64_t ch = 0; ch < 3; ++ch) {

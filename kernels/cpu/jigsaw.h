@@ -15,7 +15,7 @@ struct Strides {
 // One output tile: where each channel is read and what is done to it.
 struct TileSpec {
   const int64_t* origin;  // 3 x (y, x): top-left of channel ch's tile in the image (inside it)
-  bool grey;              // replace the three channels by their luma
+  bool gray;              // replace the three channels by their luma
   int64_t keep;           // -1, or the only channel not set to 0
 };
 
@@ -23,8 +23,8 @@ struct TileSpec {
 
 namespace cpu {
 
-// Writes 3 planes of tile x tile float32 to `out`: the image's values (uint8 / 255), greyscaled
-// when spec.grey, standardised per channel when `normalize` ((v - mean) / sqrt(var + eps), biased
+// Writes 3 planes of tile x tile float32 to `out`: the image's values (uint8 / 255), grayscaled
+// when spec.gray, standardised per channel when `normalize` ((v - mean) / sqrt(var + eps), biased
 // variance; float runs of 64 summed in double), channels other than spec.keep zeroed. T: uint8_t, float
 // or double.
 template <typename T>
