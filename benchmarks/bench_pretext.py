@@ -31,7 +31,7 @@ from fastssl.ops.rotations import rotations
 from fastssl.reference import counting as ref_counting
 
 FASTSSL_BACKENDS = ("cpp", "triton")
-PAIRS = dict(patch=64, gap=8, jitter=4, colour_drop=0.5)  # relative_position_pairs' geometry
+PAIRS = dict(patch=64, gap=8, jitter=4, color_drop=0.5)  # relative_position_pairs' geometry
 
 
 def fastssl_providers(call, device: torch.device) -> list[common.Provider]:
@@ -101,13 +101,13 @@ def pairs_case(x, pairs):
     case = common.Case("relative_position_pairs uint8", x.shape[0],
                        2 * nbytes(ref.patches) + nbytes(ref.labels),  # the patches read + written, labels written
                        f"fastssl.ops.relative_position_pairs {tuple(x.shape)}, patch {P}, gap {pairs['gap']}, "
-                       f"jitter {pairs['jitter']}, colour drop p={pairs['colour_drop']} -> {tuple(ref.patches.shape)}")
+                       f"jitter {pairs['jitter']}, color drop p={pairs['color_drop']} -> {tuple(ref.patches.shape)}")
     providers = [
         common.Provider("reference", make=lambda: (lambda: relative_position_pairs(x, **pairs, backend="reference"))),
         common.Provider("per-image loop", make=lambda: (lambda: loop_pairs(x, ref)),
                         note="slicing + stack per image, no colour drop, parameters precomputed (mmselfsup-style)"),
     ]
-    no_drop = dict(pairs, colour_drop=0.0)
+    no_drop = dict(pairs, color_drop=0.0)
     providers += fastssl_providers(lambda b: relative_position_pairs(x, **pairs, backend=b), x.device)
     providers += [common.Provider(f"fastssl {b}, no colour drop", skip=unavailable_reason(b, x.device),
                                   make=lambda b=b: (lambda: relative_position_pairs(x, **no_drop, backend=b)),
@@ -169,7 +169,7 @@ BENCHMARK = common.Benchmark(
     name="pretext", doc=__doc__, cases=cases, baselines=("reference", "per-image loop"), notes=NOTES,
     defaults={"cpu": {"batch": 64, "size": 224, "pairs": PAIRS, "copy_mib": 256, "budget_s": 3.0, "memory": False},
               "cuda": {"batch": 256, "size": 224, "pairs": PAIRS, "copy_mib": 1024, "budget_s": 2.0, "memory": False}},
-    quick={"batch": 4, "size": 96, "pairs": dict(patch=24, gap=4, jitter=2, colour_drop=0.5), "copy_mib": 32,
+    quick={"batch": 4, "size": 96, "pairs": dict(patch=24, gap=4, jitter=2, color_drop=0.5), "copy_mib": 32,
            "budget_s": 0.2},
     environ={"FASTSSL_CHECK_FINITE": "0"},
     headline="batch {batch}, size {size}")

@@ -32,6 +32,7 @@ from torch import nn
 from .. import models, random, recipes
 from ..ops.augment import augment
 from ..ops.nt_xent import info_nce_loss
+from .._validation import check_int, check_number
 from ..ragged import RaggedImages
 
 IMAGENET_MEAN = torch.tensor(recipes.IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -99,27 +100,6 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 # --- helpers shared by several tasks -------------------------------------------------------------------
 
-#: ``view`` key of a task op's own random choices (puzzles, holes, masks); the crop of ``squares`` uses 0,
-#: so the two never share random numbers.
-OP_VIEW = 1
-
-
-def check_int(value, name: str, low: int = 1) -> int:
-    """``value`` as an int >= ``low``; else ValueError naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def check_number(value, name: str, low: float = 0.0, high: float = float("inf"), *, open_low: bool = False) -> float:
-    """``value`` as a float in [low, high] ((low, high] with ``open_low``); else ValueError naming ``name``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value <= high
-    ok = ok and (value > low if open_low else value >= low)
-    if not ok:
-        raise ValueError(f"{name} must be a number in {'(' if open_low else '['}{low}, {high}], got {value!r}")
-    return float(value)
-
-
 class TileTrunk(nn.Module):
     """Siamese trunk of the puzzle tasks (jigsaw, relative position, PIRL's jigsaw view).
 
@@ -150,10 +130,9 @@ class MemoryBank(nn.Module):
     rows, ``fastssl.ops.info_nce_loss``); :meth:`update` moves rows towards new embeddings
     (m_i ← normalise(momentum·m_i + (1 − momentum)·v_i)) and is called after the loss, without grad.
     Negatives are drawn with fastssl.random keyed by (seed, epoch, first id of the batch, view
-    ``NEGATIVES_VIEW``): the same batch order gives the same negatives (resume), with no global RNG.
+    ``fastssl.random.MEMORY_BANK_VIEW``): the same batch order gives the same negatives (resume), with no global RNG.
     """
 
-    NEGATIVES_VIEW = 7  #: a view key no task's crops or ops use
 
     def __init__(self, num_samples: int, dim: int, seed: int = 0):
         super().__init__()
@@ -181,7 +160,7 @@ class MemoryBank(nn.Module):
         if negatives >= N - 1:  # the whole bank (a copy: update() writes the bank before backward reads it)
             return info_nce_loss(queries, self.bank.to(queries.dtype, copy=True), ids, temperature)
         neg = random.randint(ids[:1], negatives, N, seed=self.seed, epoch=epoch,
-                             view=self.NEGATIVES_VIEW)[0].to(ids.device)
+                             view=random.MEMORY_BANK_VIEW)[0].to(ids.device)
         keys = torch.cat([self.bank[ids], self.bank[neg]]).to(queries.dtype)
         hit = neg[None, :] == ids[:, None]
         exclude = torch.where(hit.any(1), B + hit.to(torch.int8).argmax(1), torch.full_like(ids, -1))

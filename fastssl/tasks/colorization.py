@@ -38,7 +38,8 @@ from torch import nn
 
 from ..ops import ab_bins, colorization_targets, rebalance_weights, rgb_to_lab, smoothed_prior
 from ..ops.colorization import FACTOR, NUM_NEAREST, REBALANCE_LAMBDA, SIGMA
-from .base import IMAGENET_MEAN, IMAGENET_STD, Task, check_int, check_number, squares
+from .._validation import check_int, check_number
+from .base import IMAGENET_MEAN, IMAGENET_STD, Task, squares
 
 
 class ColorizationTask(Task):

@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from ..ops import counting_tiles
-from .base import Task, check_int, check_number, normalize, squares
+from .._validation import check_int, check_number
+from .base import Task, normalize, squares
 
 
 class CountingTask(Task):

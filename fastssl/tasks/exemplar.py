@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import recipes
-from .base import MemoryBank, Task, check_int, check_number, squares
+from .._validation import check_int, check_number
+from .base import MemoryBank, Task, squares
 
 
 class ExemplarTask(Task):

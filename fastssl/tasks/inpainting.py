@@ -46,10 +46,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .. import recipes
+from .. import random, recipes
 from ..ops import inpainting_masks
 from ..ops.inpainting import MODES, center_box
-from .base import OP_VIEW, Task, check_int, check_number, normalize, squares
+from .._validation import check_int, check_number
+from .base import Task, normalize, squares
 
 
 def paper_overlap(image_size: int) -> int:
@@ -125,7 +126,7 @@ class InpaintingTask(Task):
         x = squares(images, ids, epoch, self.image_size, seed=self.seed)
         options = dict(overlap=self.overlap) if self.mode == "center" else self.hole_options
         out = inpainting_masks(x, self.mode, fill=recipes.IMAGENET_MEAN, ids=ids, seed=self.seed, epoch=epoch,
-                               view=OP_VIEW, **options)
+                               view=random.TASK_OP_VIEW, **options)
         weights = out.mask.float()
         if self.mode == "center" and self.overlap > 0:  # the band between the hole and the predicted region
             top, left, h, w = center_box(self.image_size, self.image_size, 0)

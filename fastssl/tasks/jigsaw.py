@@ -10,7 +10,7 @@ Scaled to small images, keeping the paper's ratios (tile/cell = 64/75, shift = 2
 
 - ``cell = image_size // grid`` and ``tile = round(cell · 64 / 75)``: image_size 64 → cells of 21,
   tiles of 18 (a 63-pixel puzzle square); 32 → cells of 10, tiles of 9.
-- ``channel_shift = round(2 · tile / 64)`` (1 px at 64, 0 at 32); greyscale tiles with p = 0.3 by
+- ``channel_shift = round(2 · tile / 64)`` (1 px at 64, 0 at 32); grayscale tiles with p = 0.3 by
   default (against chromatic shortcuts; 0 turns it off).
 - the backbone sees one tile: ``encoder_size = tile`` (resnets use their small-input stem below 33 px).
 - permutations: ``hamming_permutations(100, grid)`` ("maxmin", min distance 6) unless ``permutations``
@@ -36,10 +36,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import models
+from .. import models, random
 from ..ops import hamming_permutations, jigsaw_tiles
 from ..ops.jigsaw import check_permutations
-from .base import OP_VIEW, Task, TileTrunk, accuracy, check_int, check_number, squares
+from .._deprecation import renamed_arguments
+from .._validation import check_int, check_number
+from .base import Task, TileTrunk, accuracy, squares
 
 TILE_OVER_CELL = 64 / 75  #: Noroozi & Favaro: 64-pixel tiles in 75-pixel cells
 
@@ -63,14 +65,15 @@ def permutation_set(permutations, grid: int) -> torch.Tensor:
 
 class JigsawTask(Task):
     """Options: ``grid`` (3), ``permutations`` (count or (P, grid²) tensor, 100), ``cell``/``tile``/
-    ``channel_shift`` (default: scaled, see the module docstring), ``greyscale`` (0.3), ``tile_dim``
+    ``channel_shift`` (default: scaled, see the module docstring), ``grayscale`` (0.3), ``tile_dim``
     (per-tile fc6, 256), ``hidden`` (fc7, 1024)."""
 
     name = "jigsaw"
 
+    @renamed_arguments(greyscale="grayscale")
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, grid: int = 3,
                  permutations=100, cell: int | None = None, tile: int | None = None,
-                 channel_shift: int | None = None, greyscale: float = 0.3, tile_dim: int = 256, hidden: int = 1024):
+                 channel_shift: int | None = None, grayscale: float = 0.3, tile_dim: int = 256, hidden: int = 1024):
         check_int(image_size, "image_size", 2)
         d_cell, d_tile, d_shift = jigsaw_geometry(image_size, grid)
         self.grid = grid
@@ -81,7 +84,7 @@ class JigsawTask(Task):
         if grid * self.cell > image_size:
             raise ValueError(f"cell must be <= image_size // grid = {image_size // grid}, got cell={self.cell}")
         self.channel_shift = d_shift if channel_shift is None else check_int(channel_shift, "channel_shift", 0)
-        self.greyscale = check_number(greyscale, "greyscale", 0.0, 1.0)
+        self.grayscale = check_number(grayscale, "grayscale", 0.0, 1.0)
         perms = permutation_set(permutations, grid)
         super().__init__(backbone, image_size, seed)
         self.register_buffer("permutations", perms, persistent=False)
@@ -95,8 +98,8 @@ class JigsawTask(Task):
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.grid * self.cell, seed=self.seed)
         out = jigsaw_tiles(x, permutations=self.permutations.to(x.device), grid=self.grid, cell=self.cell,
-                           tile=self.tile, channel_shift=self.channel_shift, grayscale=self.greyscale,
-                           ids=ids, seed=self.seed, epoch=epoch, view=OP_VIEW)
+                           tile=self.tile, channel_shift=self.channel_shift, grayscale=self.grayscale,
+                           ids=ids, seed=self.seed, epoch=epoch, view=random.TASK_OP_VIEW)
         return {"tiles": out.tiles, "targets": out.labels}
 
     def forward(self, batch):

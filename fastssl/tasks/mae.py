@@ -33,10 +33,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import recipes
+from .. import random, recipes
 from ..models import sincos_position_embedding
 from ..ops import mae_masking, mae_unshuffle
-from .base import OP_VIEW, Task, check_int, check_number, squares
+from .._validation import check_int, check_number
+from .base import Task, squares
 
 
 class MAETask(Task):
@@ -76,7 +77,7 @@ class MAETask(Task):
     @torch.no_grad()
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.image_size, seed=self.seed, scale=self.view.scale, recipe=self.view)
-        m = mae_masking(x, self.patch_size, self.mask_ratio, ids=ids, seed=self.seed, epoch=epoch, view=OP_VIEW,
+        m = mae_masking(x, self.patch_size, self.mask_ratio, ids=ids, seed=self.seed, epoch=epoch, view=random.TASK_OP_VIEW,
                         norm_pix=self.norm_pix)
         return {"inputs": x, "ids_keep": m.ids_keep, "ids_restore": m.ids_restore, "ids_masked": m.ids_masked,
                 "targets": m.targets}

@@ -42,12 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import recipes
+from .. import random, recipes
 from ..ops import jigsaw_tiles
-from .base import OP_VIEW, MemoryBank, Task, TileTrunk, check_int, check_number, squares
+from .._validation import check_int, check_number
+from .base import MemoryBank, Task, TileTrunk, squares
 from .jigsaw import jigsaw_geometry, permutation_set
 
-JIGSAW_CROP_VIEW = 2  #: view key of the jigsaw view's crop (the image view's crop uses 0, the tiles OP_VIEW)
+random.PIRL_JIGSAW_CROP_VIEW = 2  #: view key of the jigsaw view's crop (the image view's crop uses 0, the tiles random.TASK_OP_VIEW)
 
 
 class PIRLTask(Task):
@@ -78,9 +79,9 @@ class PIRLTask(Task):
     @torch.no_grad()
     def transform(self, images, ids, epoch):
         image = squares(images, ids, epoch, self.image_size, seed=self.seed, scale=(0.2, 1.0), recipe=self.view)
-        square = squares(images, ids, epoch, 3 * self.cell, seed=self.seed, view=JIGSAW_CROP_VIEW)
+        square = squares(images, ids, epoch, 3 * self.cell, seed=self.seed, view=random.PIRL_JIGSAW_CROP_VIEW)
         puzzle = jigsaw_tiles(square, permutations=self.permutations.to(square.device), grid=3, cell=self.cell,
-                              tile=self.tile, ids=ids, seed=self.seed, epoch=epoch, view=OP_VIEW)
+                              tile=self.tile, ids=ids, seed=self.seed, epoch=epoch, view=random.TASK_OP_VIEW)
         return {"image": image, "tiles": puzzle.tiles}
 
     def forward(self, batch):

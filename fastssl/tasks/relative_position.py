@@ -8,7 +8,7 @@ by colour dropping: two of the three channels of each patch replaced by noise.
 Scaled to small images: all three lengths are scaled by ``image_size / 398`` (398 = 3·96 + 2·48 + 2·7,
 the smallest image the paper's geometry fits) and floored, the jitter kept at >= 1 px where it fits:
 image_size 64 → patch 15, gap 7, jitter 1; 32 → patch 7, gap 3, jitter 1. The backbone sees one
-patch (``encoder_size = patch``). ``colour_drop`` (default 1.0, every patch, as the paper) is the
+patch (``encoder_size = patch``). ``color_drop`` (default 1.0, every patch, as the paper) is the
 probability per patch; dropped channels are 0.5 ± 0.01 noise (``fastssl.ops.relative_position_pairs``).
 
 The pair is cut from a random resized crop (scale 0.35–1, flip) of each image; patches are then
@@ -31,10 +31,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import models
+from .. import models, random
 from ..ops import relative_position_pairs
 from ..ops.relative_position import min_side
-from .base import OP_VIEW, Task, TileTrunk, accuracy, check_int, check_number, normalize, squares
+from .._deprecation import renamed_arguments
+from .._validation import check_int, check_number
+from .base import Task, TileTrunk, accuracy, normalize, squares
 
 PAPER_SIDE = 3 * 96 + 2 * 48 + 2 * 7  #: 398, the smallest image Doersch et al.'s geometry fits
 
@@ -52,13 +54,14 @@ def relative_position_geometry(image_size: int) -> tuple[int, int, int]:
 
 
 class RelativePositionTask(Task):
-    """Options: ``patch``/``gap``/``jitter`` (default scaled, see the module docstring), ``colour_drop``
+    """Options: ``patch``/``gap``/``jitter`` (default scaled, see the module docstring), ``color_drop``
     (1.0), ``patch_dim`` (fc6 per patch, 256), ``hidden`` (fc7, 512)."""
 
     name = "relative_position"
 
+    @renamed_arguments(colour_drop="color_drop")
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, patch: int | None = None,
-                 gap: int | None = None, jitter: int | None = None, colour_drop: float = 1.0, patch_dim: int = 256,
+                 gap: int | None = None, jitter: int | None = None, color_drop: float = 1.0, patch_dim: int = 256,
                  hidden: int = 512):
         check_int(image_size, "image_size", 3)
         d_patch, d_gap, d_jitter = relative_position_geometry(image_size)
@@ -69,7 +72,7 @@ class RelativePositionTask(Task):
         if need > image_size:
             raise ValueError(f"patch, gap and jitter need images of 3*patch + 2*gap + 2*jitter = {need} pixels, "
                              f"more than image_size={image_size}")
-        self.colour_drop = check_number(colour_drop, "colour_drop", 0.0, 1.0)
+        self.color_drop = check_number(color_drop, "color_drop", 0.0, 1.0)
         super().__init__(backbone, image_size, seed)
         self.trunk = TileTrunk(self.feature_dim, 2, check_int(patch_dim, "patch_dim"))
         self.classifier = models.mlp(self.trunk.out_dim, check_int(hidden, "hidden"), 8)
@@ -81,8 +84,8 @@ class RelativePositionTask(Task):
     def transform(self, images, ids, epoch):
         x = squares(images, ids, epoch, self.image_size, seed=self.seed)
         out = relative_position_pairs(x, patch=self.patch, gap=self.gap, jitter=self.jitter,
-                                      color_drop=self.colour_drop, ids=ids, seed=self.seed, epoch=epoch,
-                                      view=OP_VIEW)
+                                      color_drop=self.color_drop, ids=ids, seed=self.seed, epoch=epoch,
+                                      view=random.TASK_OP_VIEW)
         patches = normalize(out.patches.flatten(0, 1)).view_as(out.patches)
         return {"patches": patches, "targets": out.labels}
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 from task_helpers import assert_loss_falls, assert_split_invariant, make_batch
 
+from fastssl import random
 from fastssl.tasks import make_task
 
 
@@ -48,12 +49,11 @@ def test_bad_options_name_the_argument(options, name):
 
 
 def test_memory_bank_loss_leaves_out_the_own_row_among_the_negatives():
-    from fastssl import random
     from fastssl.tasks.base import MemoryBank
 
     bank = MemoryBank(6, 4, seed=1)
     ids, q = torch.tensor([1, 4]), torch.nn.functional.normalize(torch.randn(2, 4), dim=1)
-    neg = random.randint(ids[:1], 3, 6, seed=1, epoch=2, view=MemoryBank.NEGATIVES_VIEW)[0]
+    neg = random.randint(ids[:1], 3, 6, seed=1, epoch=2, view=random.MEMORY_BANK_VIEW)[0]
     keys = torch.cat([bank.bank[ids], bank.bank[neg]])
     logits = q @ keys.T / 0.07
     for i in range(2):  # the sample's own id drawn as a negative is not in its denominator

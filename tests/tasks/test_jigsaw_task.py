@@ -36,8 +36,14 @@ def test_loss_falls(images):
 
 @pytest.mark.parametrize("options, name", [
     (dict(grid=1), "grid"), (dict(permutations=0), "permutations"), (dict(permutations=torch.zeros(3, 9)), "permutations"),
-    (dict(tile=12), "tile"), (dict(cell=12), "cell"), (dict(greyscale=1.5), "greyscale"), (dict(tile_dim=0), "tile_dim"),
+    (dict(tile=12), "tile"), (dict(cell=12), "cell"), (dict(grayscale=1.5), "grayscale"), (dict(tile_dim=0), "tile_dim"),
 ])
 def test_bad_options_name_the_argument(options, name):
     with pytest.raises((ValueError, TypeError), match=name):
         make_task("jigsaw", backbone="resnet10", image_size=32, **options)
+
+
+def test_the_old_option_name_still_works_with_a_future_warning():
+    with pytest.warns(FutureWarning, match="use grayscale="):
+        task = make_task("jigsaw", backbone="resnet10", image_size=32, greyscale=0.5)
+    assert task.grayscale == 0.5

@@ -21,12 +21,12 @@ def test_transform_shapes_and_batch_split(images):
 
 
 def test_loss_falls(images):
-    task = make_task("relative_position", backbone="resnet10", image_size=32, colour_drop=0.0)
+    task = make_task("relative_position", backbone="resnet10", image_size=32, color_drop=0.0)
     assert_loss_falls(task, make_batch(task, images))
 
 
 @pytest.mark.parametrize("options, name", [
-    (dict(patch=0), "patch"), (dict(gap=-1), "gap"), (dict(patch=12), "patch"), (dict(colour_drop=2), "colour_drop"),
+    (dict(patch=0), "patch"), (dict(gap=-1), "gap"), (dict(patch=12), "patch"), (dict(color_drop=2), "color_drop"),
     (dict(hidden=0), "hidden"),
 ])
 def test_bad_options_name_the_argument(options, name):
