@@ -62,4 +62,12 @@ inline RgbGeometry rgb_geometry(const at::Tensor& t, bool channels_last) {
   return {t.numel() / (3 * pixels), pixels};
 }
 
+// (..., 2) int64 (y, x) corners of side x side squares, clamped so that each square lies inside an H x W
+// image: the kernels index memory with them, and the public op checks the values, but a direct call of the
+// registered op (or a torch.compile graph, whose checks are skipped) must not read outside the image.
+inline at::Tensor squares_inside(const at::Tensor& corners, int64_t side, int64_t H, int64_t W) {
+  return at::stack({corners.select(-1, 0).clamp(0, H - side), corners.select(-1, 1).clamp(0, W - side)}, -1)
+      .contiguous();
+}
+
 }  // namespace fastssl

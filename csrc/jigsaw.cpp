@@ -27,13 +27,7 @@ void check_jigsaw_args(const at::Tensor& images, const at::Tensor& origins, cons
   check_tensor(keep, "keep", at::kLong, {B, T});
 }
 
-// The kernel reads every tile whole, trusting its origin: the origins are clamped into the image rather than
-// read back and checked (a no-op for the checked origins of fastssl.ops.jigsaw; a call that skipped the
-// checks, traced by torch.compile say, cannot make the kernel read outside the image).
-at::Tensor origins_inside(const at::Tensor& origins, int64_t tile, int64_t H, int64_t W) {
-  return at::stack({origins.select(3, 0).clamp(0, H - tile), origins.select(3, 1).clamp(0, W - tile)}, 3);
-}
-
+// The kernel reads every tile whole, trusting its origin: the caller clamps the origins (squares_inside).
 template <typename T>
 void tiles_loop(const at::Tensor& images, const at::Tensor& origins, const at::Tensor& gray, const at::Tensor& keep,
                 int64_t tile, bool normalize, float eps, at::Tensor& out) {
@@ -58,7 +52,7 @@ at::Tensor jigsaw_tiles_cpu(const at::Tensor& images, const at::Tensor& origins,
                             const at::Tensor& keep, int64_t tile, bool normalize, double eps) {
   check_jigsaw_args(images, origins, gray, keep, tile);
   // The kernel reads the images at their strides (no copy); the small parameter tensors are made contiguous.
-  const auto o = origins_inside(origins, tile, images.size(2), images.size(3));
+  const auto o = squares_inside(origins, tile, images.size(2), images.size(3));
   const auto g = gray.contiguous(), k = keep.contiguous();
   at::Tensor out = pooled_empty({origins.size(0), origins.size(1), 3, tile, tile}, images.options().dtype(at::kFloat));
   switch (images.scalar_type()) {

@@ -42,20 +42,14 @@ void check_pairs_args(const at::Tensor& images, const at::Tensor& corners, const
   check_tensor(table, "table", images.scalar_type(), {3, relative_position::kNoiseLevels});
 }
 
-// The kernel copies every patch whole, trusting its corner: the corners are clamped into the image rather
-// than read back and checked (a no-op for the checked corners of fastssl.ops.relative_position; a call that
-// skipped the checks, traced by torch.compile say, cannot make the kernel read outside the image). keep is
-// only compared with the channel, so any value is safe.
-at::Tensor corners_inside(const at::Tensor& corners, int64_t P, int64_t H, int64_t W) {
-  return at::stack({corners.select(2, 0).clamp(0, H - P), corners.select(2, 1).clamp(0, W - P)}, 2);
-}
-
+// The kernel copies every patch whole, trusting its corner: the corners are clamped into the image
+// (squares_inside). keep is only compared with the channel, so any value is safe.
 at::Tensor relative_position_pairs_cpu(const at::Tensor& images, const at::Tensor& corners, const at::Tensor& keep,
                                        const at::Tensor& keys, const at::Tensor& table, int64_t patch) {
   check_pairs_args(images, corners, keep, keys, table, patch);
   const at::Tensor in = images.contiguous();
   at::Tensor out = pooled_empty({in.size(0), 2, 3, patch, patch}, in.options());
-  const auto c = corners_inside(corners, patch, in.size(2), in.size(3));
+  const auto c = squares_inside(corners, patch, in.size(2), in.size(3));
   const auto k = keep.contiguous(), s = keys.contiguous(), t = table.contiguous();
   dispatch_element_size(in, "images", [&](auto bits) { pairs_loop<decltype(bits)>(in, c, k, s, t, patch, out); });
   return out;
