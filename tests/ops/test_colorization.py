@@ -87,7 +87,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend,device", backend_cases())
+@pytest.mark.parametrize("backend,device", backend_cases(compared_with_reference=True))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_targets_match_reference(backend, device, case, bins):
     require(backend, device)
@@ -110,7 +110,7 @@ def test_targets_match_reference(backend, device, case, bins):
     assert out.rebalance.shape == out.index.shape and torch.all(out.rebalance == 1)
 
 
-@pytest.mark.parametrize("backend,device", backend_cases())
+@pytest.mark.parametrize("backend,device", backend_cases(compared_with_reference=True))
 def test_targets_of_non_contiguous_images(backend, device, bins):
     require(backend, device)
     images = random_images((2, 3, 21, 34), torch.uint8)[:, :, :, ::2]

@@ -11,6 +11,7 @@ from helpers import assert_close_to_reference, backend_cases, random_images
 
 TARGET_ATOL = 1e-5  # norm-pix targets are O(1); the kernels normalize in float32 or float64
 BACKENDS = backend_cases(("reference", "cpp", "triton"))
+COMPARED = backend_cases(("reference", "cpp", "triton"), compared_with_reference=True)  # checked against the reference
 # (shape, patch size): odd grids, non-square, p = 16, 8 and 14.
 GEOMETRIES = [((2, 3, 48, 80), 16), ((1, 3, 48, 80), 8), ((2, 3, 42, 70), 14), ((1, 3, 16, 16), 16)]
 # Every ratio on the first geometry, 0.75 (MAE's) on the others; few cases, as Triton's interpreter is slow.
@@ -116,7 +117,7 @@ def _check_against_reference(out, x, noise, p, ratio, norm_pix=True):
         assert_close_to_reference(out.targets, exact, TARGET_ATOL, "targets")
 
 
-@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("backend,device", COMPARED)
 @pytest.mark.parametrize("shape,p,ratio", CASES, ids=str)
 def test_matches_reference(backend, device, shape, p, ratio):
     require(backend, device)
@@ -139,7 +140,7 @@ def test_dtypes(backend, device, dtype, norm_pix):
     _check_against_reference(out, x, noise, 16, 0.75, norm_pix)
 
 
-@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("backend,device", COMPARED)
 def test_non_contiguous_images(backend, device):
     require(backend, device)
     base = _images((2, 3, 96, 170), torch.float32, seed=3)
@@ -250,7 +251,7 @@ def test_gradcheck_float64(norm_pix):
                                     .requires_grad_(), token))
 
 
-@pytest.mark.parametrize("backend,device", BACKENDS)
+@pytest.mark.parametrize("backend,device", COMPARED)
 def test_backward_matches_reference(backend, device):
     require(backend, device)
     x = torch.rand(2, 3, 32, 48)
