@@ -210,6 +210,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fastssl", description="fastssl: fast data and augmentation engine for SSL",
                                      formatter_class=_HelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (default: one line saying what went wrong)")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="versions, native build, backends per device, decoders, GPU",
                                formatter_class=_HelpFormatter)
@@ -297,7 +299,15 @@ def _add_train_arguments(train: _TaskParser) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except Exception as error:  # what a command does not already turn into its own one-line message
+        if args.debug:
+            raise
+        lines = str(error).strip().splitlines() or [""]
+        raise SystemExit(f"fastssl {args.command}: {type(error).__name__}: {lines[0]}"
+                         f"{' ...' if len(lines) > 1 else ''} (fastssl --debug {args.command} ... shows the traceback)") \
+            from None
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -163,6 +164,25 @@ def run_settings(config: TrainConfig, world: int) -> dict:
             "clip_grad": config.clip_grad or None, "seed": config.seed, "task_options": dict(config.task_options)}
 
 
+def batch_within_data(config: TrainConfig, images: int, world: int = 1) -> TrainConfig:
+    """``config`` with a batch no larger than a rank's share of the ``images`` (a warning says so when it was).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True):
+        ...     warnings.simplefilter("always")
+        ...     batch_within_data(TrainConfig(task="rotation", data="d", out="o", batch_size=256), images=40).batch_size
+        40
+    """
+    share = -(-images // world)
+    if config.batch_size <= share:
+        return config
+    where = f"{images} images" + (f" over {world} ranks ({share} each)" if world > 1 else "")
+    warnings.warn(f"batch_size {config.batch_size} is larger than the data ({where}): training with batches of "
+                  f"{share}", UserWarning, stacklevel=2)
+    return dataclasses.replace(config, batch_size=share)
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
@@ -251,11 +271,12 @@ def train(config: TrainConfig) -> TrainResult:
     if ranks.world > 1 and device.type == "cuda":
         torch.cuda.set_device(device)
     main = ranks.rank == 0
+    source = open_source(config.data)
+    config = batch_within_data(config, len(source), ranks.world)
     settings = run_settings(config, ranks.world)
     resumed_from, state = _prepare_out(config, settings, ranks)
 
     torch.manual_seed(config.seed)  # parameter initialisation; the data's randomness is keyed, not seeded here
-    source = open_source(config.data)
     options = dict(config.task_options)
     cls = task_class(config.task)
     if "num_samples" in inspect.signature(cls.__init__).parameters:  # tasks with a per-sample memory bank

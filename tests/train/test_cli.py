@@ -49,7 +49,19 @@ def test_bad_input_gets_a_clear_message(args, message):
     done = fastssl(*args, timeout=120)
     assert done.returncode != 0
     assert message in done.stderr, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr or "RuntimeError: checkpoint" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
+    missing = str(tmp_path / "missing.pt")
+    with pytest.raises(SystemExit) as ended:
+        main(["eval", "--checkpoint", missing, "--data", str(tmp_path)])
+    message = str(ended.value)
+    assert message.startswith("fastssl eval: ") and missing in message and "--debug" in message
+    assert "\n" not in message
+    with pytest.raises(Exception) as raised:
+        main(["--debug", "eval", "--checkpoint", missing, "--data", str(tmp_path)])
+    assert not isinstance(raised.value, SystemExit)
 
 
 def test_a_used_out_is_refused_in_one_line_and_overwrite_starts_again(tiny_data, tmp_path):

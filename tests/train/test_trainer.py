@@ -103,6 +103,13 @@ def test_one_host_read_per_step_and_no_work_per_parameter(tiny_data, tmp_path, m
     assert per_step["resnet10"][1] == per_step["resnet18"][1]
 
 
+def test_a_batch_larger_than_the_data_is_reduced_with_a_warning(tiny_data, tmp_path):
+    with pytest.warns(UserWarning, match="batch_size 64 is larger than the data .24 images.: training with batches of 24"):
+        result = train(config(tiny_data, tmp_path, batch_size=64, epochs=2))
+    assert result.steps == 2
+    assert checkpoint.load(result.checkpoint)["config"]["batch_size"] == 24
+
+
 def test_kill_and_resume_gives_the_same_losses(tiny_data, tmp_path):
     whole = train(config(tiny_data, tmp_path / "a"))
     assert whole.steps == 9 and len(whole.losses) == 9 and all(map(torch.isfinite, torch.tensor(whole.losses)))
