@@ -184,7 +184,7 @@ def _eval(args) -> int:
     task = make_task(state["task"], **build)
     task.load_state_dict(state["model"])
     task.to(device)
-    options = dict(device=device, decoder=args.decoder, val_fraction=args.val_fraction)
+    options = dict(device=device, decoder=args.decoder, val_fraction=args.val_fraction, progress=not args.quiet)
     if args.baseline:
         scores = compare(task, make_task(state["task"], seed=1, **build).to(device), args.data, **options)
     else:
@@ -239,6 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
                     help="auto: the first installed of dali, torchvision, pil")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.add_argument("--quiet", action="store_true", help="no progress line")
     ev.set_defaults(run=_eval)
 
     bench = commands.add_parser("bench", help="run benchmarks/bench_<name>.py (source checkout)",

@@ -84,7 +84,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     options = dict(TASK_OPTIONS.get(task, {}) if task_options is None else task_options)
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     os.makedirs(out, exist_ok=True)
-    data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed)
+    data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed, progress=progress)
     per_epoch = written // batch_size
     if per_epoch < 1:
         batch_size = written // 2
@@ -101,7 +101,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         return make_task(task, backbone=backbone, image_size=image_size, seed=seed, **_sized(task, options, written))
 
     random_init = build().to(where)
-    evaluation = dict(device=where, decoder=decoder)
+    evaluation = dict(device=where, decoder=decoder, progress=progress)
     started = time.perf_counter()
     baseline = _scores(random_init, data, evaluation)
     planned = steps
@@ -178,14 +178,14 @@ def _check(*, task, minutes, steps, images, classes, batch_size) -> None:
         raise ValueError(f"batch_size must be >= 2, got {batch_size}")
 
 
-def write_data(out: str, *, images: int, classes: int, seed: int) -> tuple[str, int]:
+def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool = False) -> tuple[str, int]:
     """(folder, number of JPEGs in it): ``classes`` × max(2, images // classes) object images under ``out``,
     written once per (classes, per class, seed) and reused."""
     per_class = max(2, images // classes)
     folder = os.path.join(out, f"data_{classes}x{per_class}_seed{seed}")
     if not os.path.isdir(folder):
         partial = folder + ".partial"
-        synthetic.write_object_folder(partial, classes=classes, per_class=per_class, seed=seed)
+        synthetic.write_object_folder(partial, classes=classes, per_class=per_class, seed=seed, progress=progress)
         os.replace(partial, folder)
     return folder, classes * per_class
 

@@ -33,6 +33,8 @@ import zlib
 
 import numpy as np
 
+from ..progress import Progress, maybe
+
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond", "house", "tee", "bar", "column")
 
@@ -164,19 +166,21 @@ def write_image_folder(root: str, *, classes: int = 10, per_class: int = 100, mi
 
 
 def write_object_folder(root: str, *, classes: int = 6, per_class: int = 300, min_size: int = 56,
-                        max_size: int = 80, quality: int = 90, seed: int = 0) -> str:
+                        max_size: int = 80, quality: int = 90, seed: int = 0, progress: bool = False) -> str:
     """Writes ``root/class_<c>/<i>.jpg`` (``classes`` × ``per_class`` JPEGs of :func:`render_object`) and returns
-    ``root``: the demo's data, on which pretraining has something to learn that random features lack."""
+    ``root``: the demo's data, on which pretraining has something to learn that random features lack
+    (``progress``: a progress line on stderr)."""
     if not 1 <= classes <= len(SHAPES) or per_class < 1:
         raise ValueError(f"classes must be in 1..{len(SHAPES)} and per_class >= 1, got {classes}, {per_class}")
     if not 8 <= min_size <= max_size:
         raise ValueError(f"need 8 <= min_size <= max_size, got {min_size}, {max_size}")
     return _write_classes(root, classes, per_class, min_size, max_size, quality, seed,
-                          lambda label, h, w, rng: render_object(label, classes, h, w, rng))
+                          lambda label, h, w, rng: render_object(label, classes, h, w, rng),
+                          maybe(progress, classes * per_class, "writing images"))
 
 
 def _write_classes(root: str, classes: int, per_class: int, min_size: int, max_size: int, quality: int, seed: int,
-                   draw) -> str:
+                   draw, bar: Progress | None = None) -> str:
     """``root/class_<c>/<i>.jpg`` from ``draw(label, h, w, rng)`` (an (h, w, 3) uint8 image), sides drawn in
     [min_size, max_size] from one generator seeded by ``seed``."""
     rng = np.random.default_rng(seed)
@@ -187,6 +191,8 @@ def _write_classes(root: str, classes: int, per_class: int, min_size: int, max_s
             h, w = rng.integers(min_size, max_size + 1, 2)
             with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
                 f.write(_encode(draw(label, int(h), int(w), rng), quality=quality))
+            if bar:
+                bar.update(label * per_class + i + 1)
     return root
 
 

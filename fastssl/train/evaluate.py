@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from .. import random
 from ..data import Loader, open_source
+from ..progress import maybe
 from ..tasks.base import Task, normalize, squares
 
 @dataclass
@@ -61,8 +62,9 @@ def split(labels: torch.Tensor, val_fraction: float = 0.2, seed: int = 0) -> tup
 
 @torch.no_grad()
 def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: str = "auto",
-            num_threads: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, D) float32 on the CPU, labels (N,)) of every decodable image of ``data``, in id order."""
+            num_threads: int | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N, D) float32 on the CPU, labels (N,)) of every decodable image of ``data``, in id order
+    (``progress``: a progress line on stderr)."""
     size = task.encoder_size(task.image_size)
     device = torch.device(device)
 
@@ -74,11 +76,14 @@ def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: s
     was_training = task.training
     task.eval()
     features, labels, ids = [], [], []
-    for batch in loader.epoch(0):
+    bar = maybe(progress, len(loader), "extracting features")
+    for index, batch in enumerate(loader.epoch(0)):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             features.append(task.features(batch["inputs"]).float().cpu())
         labels.append(batch["labels"].cpu())
         ids.append(batch["ids"].cpu())
+        if bar:
+            bar.update(index + 1, f"{sum(len(i) for i in ids)} images")
     task.train(was_training)
     order = torch.argsort(torch.cat(ids))
     return torch.cat(features)[order], torch.cat(labels)[order]

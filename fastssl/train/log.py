@@ -21,8 +21,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
-import sys
-import time
 
 
 class CSVLog:
@@ -106,32 +104,18 @@ class TensorBoard:
             self.writer.close()
 
 
-class Progress:
-    """A one-line progress display: step, batches done of the run's ``total``, epoch, loss, images/s, data-wait
-    share, and the files and non-finite steps skipped so far (redrawn on a terminal)."""
+def progress_text(row: dict) -> str:
+    """The training progress line's text of a log row: step, epoch, loss, images/s, data-wait share, and the files
+    and non-finite steps skipped so far.
 
-    def __init__(self, total: int, stream=sys.stderr, every_s: float = 0.5):
-        self.total, self.stream, self.every_s = total, stream, every_s
-        self.tty = getattr(stream, "isatty", lambda: False)()
-        self.last = 0.0
-
-    def update(self, done: int, row: dict, force: bool = False) -> None:
-        """``done``: batch positions of the run passed so far (steps and skipped batches); ``row``: the log row."""
-        now = time.perf_counter()
-        if not force and now - self.last < self.every_s and done < self.total:
-            return
-        self.last = now
-        bar = int(30 * done / max(1, self.total))
-        text = (f"[{'#' * bar}{'.' * (30 - bar)}] step {row.get('step')} ({done}/{self.total}) epoch "
-                f"{row.get('epoch')} loss {row.get('loss', float('nan')):.4f} {row.get('images_per_s', 0):.0f} img/s "
-                f"data wait {100 * row.get('data_wait', 0):.0f}%")
-        if row.get("skipped_files"):
-            text += f", {row['skipped_files']} files skipped"
-        if row.get("skipped_steps"):
-            text += f", {row['skipped_steps']} non-finite steps skipped"
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if done >= self.total else ""))
-        elif force or done >= self.total or now - getattr(self, "_printed", 0) > 10:
-            self._printed = now
-            self.stream.write(text + "\n")
-        self.stream.flush()
+    Example:
+        >>> progress_text({"step": 12, "epoch": 1, "loss": 2.5, "images_per_s": 310.4, "data_wait": 0.02})
+        'step 12 epoch 1 loss 2.5000 310 img/s data wait 2%'
+    """
+    text = (f"step {row.get('step')} epoch {row.get('epoch')} loss {row.get('loss', float('nan')):.4f} "
+            f"{row.get('images_per_s', 0):.0f} img/s data wait {100 * row.get('data_wait', 0):.0f}%")
+    if row.get("skipped_files"):
+        text += f", {row['skipped_files']} files skipped"
+    if row.get("skipped_steps"):
+        text += f", {row['skipped_steps']} non-finite steps skipped"
+    return text

@@ -63,7 +63,8 @@ import torch
 from ..data import Loader, open_source
 from ..tasks import task_class
 from . import checkpoint, run_folder
-from .log import CSVLog, Progress, TensorBoard
+from ..progress import Progress
+from .log import CSVLog, TensorBoard, progress_text
 from .optim import make_optimizer, warmup_cosine
 from .ranks import Ranks, TrainError
 
@@ -315,7 +316,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     log = CSVLog(os.path.join(config.out, "log.csv"), keep_through_step=counters.step) if main else None
     board = TensorBoard(os.path.join(config.out, "tensorboard")) if main else None
-    progress = Progress(total) if main and config.progress else None
+    progress = Progress(total, "training") if main and config.progress else None
     bad_files = _read_bad_files(config.out) if main and resumed_from else {}
     ckpt_dir = os.path.join(config.out, "checkpoints")
     last_path, bad_in_row, last_row, started = None, 0, {}, time.perf_counter()
@@ -384,7 +385,7 @@ def train(config: TrainConfig) -> TrainResult:
             log.write(row)
             board.write(counters.step, row)
             if progress:
-                progress.update(done + 1, row)
+                progress.update(done + 1, progress_text(row))
         if bad_in_row >= config.max_bad_steps:
             raise FloatingPointError(f"{bad_in_row} steps in a row had a non-finite loss or gradient (last loss "
                                      f"{value}, gradient norm {read[1]}); lower the lr or check the data")
@@ -439,7 +440,7 @@ def train(config: TrainConfig) -> TrainResult:
             board.close()
             done = counters.epoch * per_epoch + counters.position
             if progress and last_row and done < total:  # stopped early: the line of the last step
-                progress.update(done, last_row, force=True)
+                progress.update(done, progress_text(last_row), force=True)
     return TrainResult(counters.step, counters.epoch + counters.position / per_epoch, counters.losses,
                        counters.skipped_steps, counters.skipped_batches, counters.skipped_files,
                        loader.stats.images_per_s * ranks.world, loader.stats.wait_share, last_path, config.out)
