@@ -60,8 +60,10 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
 TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.
 MINUTES_EACH = 0.3
-#: The schedule spans this multiple of the steps expected in the time budget, so that the time ends the run.
-SCHEDULE_MARGIN = 1.25
+#: A time-budgeted run's step cap, as a multiple of the steps a measured step time expects: the time ends the run,
+#: and the learning-rate schedule follows the time (warmup, then the cosine ending at the budget), so a step time
+#: measured off by a third (as a few steps at the start of a run can be) changes neither the stop nor the schedule.
+STEP_CAP_MARGIN = 3.0
 #: kNN is measured at this many checkpoints during training (plus random init and the end).
 CURVE_POINTS = 4
 
@@ -104,18 +106,22 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     evaluation = dict(device=where, decoder=decoder, progress=progress)
     started = time.perf_counter()
     baseline = _scores(random_init, data, evaluation)
-    planned = steps
+    planned = steps  # the steps the run is expected to make (a time budget: estimated from a measured step time)
     if steps is None:
-        planned = 0 if minutes == 0 else max(1, math.ceil(SCHEDULE_MARGIN * 60 * minutes / measure_step_time(
+        planned = 0 if minutes == 0 else max(1, round(60 * minutes / measure_step_time(
             random_init, data, batch_size=batch_size, decoder=decoder, device=where)))
     if planned == 0:  # nothing to train: the report gives the random-init scores and says so
         result, train_s, checkpoints = None, 0.0, []
     else:
         every = max(1, planned // (CURVE_POINTS + 1)) if curve else 10**9
+        cap = planned if steps is not None else math.ceil(STEP_CAP_MARGIN * planned)
+        epochs = max(1, math.ceil(cap / per_epoch))
+        warmup_share = min(per_epoch, 0.1 * planned) / planned  # of the expected steps (or of the time budget)
         config = TrainConfig(task=task, data=data, out=os.path.join(out, "run"), backbone=backbone,
-                             image_size=image_size, batch_size=batch_size, epochs=max(1, math.ceil(planned / per_epoch)),
-                             warmup_epochs=min(1.0, 0.1 * planned / per_epoch), max_steps=steps,
-                             time_limit_s=None if steps is not None else 60 * minutes, checkpoint_every=every,
+                             image_size=image_size, batch_size=batch_size, epochs=epochs,
+                             warmup_epochs=warmup_share * (planned / per_epoch if steps is not None else epochs),
+                             max_steps=steps, time_limit_s=None if steps is not None else 60 * minutes,
+                             schedule_by_time=steps is None, checkpoint_every=every,
                              keep_checkpoints=CURVE_POINTS + 3, overwrite=True, device=device, decoder=decoder,
                              seed=seed, progress=progress, task_options=options, lr=TASK_LR.get(task))
         t0 = time.perf_counter()

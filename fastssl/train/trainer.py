@@ -101,6 +101,9 @@ class TrainConfig:
     max_bad_steps: int = 20
     max_steps: int | None = None  #: stop after this many steps (a time-boxed run); the schedule keeps ``epochs``
     time_limit_s: float | None = None  #: stop (with a checkpoint) after this much training time
+    #: with ``time_limit_s``: the learning-rate schedule follows the training time, warmup and cosine ending at the
+    #: time limit, instead of the position in ``epochs`` (which is then only a cap); the ranks use their mean time
+    schedule_by_time: bool = False
     collective_timeout_s: float = 600.0  #: distributed: how long a rank waits for the others before failing
     progress: bool = True
     task_options: dict = field(default_factory=dict)
@@ -121,6 +124,8 @@ class TrainConfig:
             raise ValueError("resume_anyway needs resume")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: continue the run in out, or delete it")
+        if self.schedule_by_time and not (self.time_limit_s and self.time_limit_s > 0):
+            raise ValueError("schedule_by_time needs a time_limit_s > 0 (the time the schedule spans)")
 
 
 @dataclass
@@ -162,7 +167,8 @@ def run_settings(config: TrainConfig, world: int) -> dict:
             "image_size": config.image_size, "global_batch": global_batch, "epochs": config.epochs,
             "warmup_epochs": config.warmup_epochs, "optimizer": config.optimizer,
             "lr": config.lr or default_lr(config.optimizer, global_batch), "weight_decay": config.weight_decay,
-            "clip_grad": config.clip_grad or None, "seed": config.seed, "task_options": dict(config.task_options)}
+            "clip_grad": config.clip_grad or None, "seed": config.seed, "task_options": dict(config.task_options),
+            **({"schedule_by_time": True} if config.schedule_by_time else {})}
 
 
 def batch_within_data(config: TrainConfig, images: int, world: int = 1) -> TrainConfig:
@@ -345,15 +351,16 @@ def train(config: TrainConfig) -> TrainResult:
             _write_bad_files(config.out, bad_files)
         return reports
 
-    def step(batch: dict, index: int, images: int) -> None:
+    def step(batch: dict, index: int, images: int, elapsed_s: float) -> None:
         """One optimiser step on ``batch``, the epoch's batch ``index`` (``images``: the step's images over all
-        ranks)."""
+        ranks; ``elapsed_s``: the ranks' mean training time so far)."""
         nonlocal bad_in_row, last_row, t_last
         if config.channels_last:
             batch = _to_channels_last(batch)
         done = counters.epoch * per_epoch + index
-        for group in optimizer.param_groups:  # the schedule follows the position in the run
-            group["lr"] = group["base_lr"] * warmup_cosine(done, total=total, warmup=warmup)
+        at = min(total - 1, int(total * elapsed_s / config.time_limit_s)) if config.schedule_by_time else done
+        for group in optimizer.param_groups:  # the schedule follows the position in the run (or the time)
+            group["lr"] = group["base_lr"] * warmup_cosine(at, total=total, warmup=warmup)
         with _autocast(device, config.precision):
             out = model(batch)
         loss = out["loss"]
@@ -402,10 +409,11 @@ def train(config: TrainConfig) -> TrainResult:
                         break
                     batch = positions.take(index)
                     kept = 0 if batch is None else len(batch["ids"])
-                    late = config.time_limit_s is not None and time.perf_counter() - started > config.time_limit_s
-                    missing, failed, late, images, lost = ranks.sum(
+                    elapsed_ms = int(1000 * (time.perf_counter() - started))
+                    late = config.time_limit_s is not None and elapsed_ms > 1000 * config.time_limit_s
+                    missing, failed, late, images, lost, elapsed_ms = ranks.sum(
                         [batch is None, positions.failure is not None, late, kept,
-                         0 if positions.failure is not None else config.batch_size - kept],
+                         0 if positions.failure is not None else config.batch_size - kept, elapsed_ms],
                         f"agreeing on epoch {counters.epoch}'s batch {index}")
                     if failed:
                         failure = positions.failure
@@ -417,7 +425,7 @@ def train(config: TrainConfig) -> TrainResult:
                     if missing:
                         counters.skipped_batches += 1
                         continue
-                    step(batch, index, images)
+                    step(batch, index, images, elapsed_ms / 1000 / ranks.world)
                     if main and counters.step % config.checkpoint_every == 0:
                         last_path = save()
             finally:

@@ -1,9 +1,11 @@
 """The trainer: the epoch as the unit (skipped batches never repeated), resume gives the same losses, checkpoints
 are atomic, the NaN guard, one host read per step, logs, bad settings."""
 
+import itertools
 import os
 import signal
 import sys
+import time
 
 import pytest
 import torch
@@ -110,6 +112,19 @@ def test_a_batch_larger_than_the_data_is_reduced_with_a_warning(tiny_data, tmp_p
     assert checkpoint.load(result.checkpoint)["config"]["batch_size"] == 24
 
 
+def test_a_time_schedule_follows_the_training_time(tiny_data, tmp_path, monkeypatch):
+    """With schedule_by_time the learning rate follows the training time: on a clock that advances 1 s at each
+    reading, a 100 s budget ends the run long before its 50 epochs (150 steps), and the rates of its steps fall
+    along the whole cosine, the last near its end."""
+    clock = itertools.count(0)
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    result = train(config(tiny_data, tmp_path, epochs=50, warmup_epochs=0.0, time_limit_s=100.0, schedule_by_time=True,
+                          lr=1e-3, checkpoint_every=1000))
+    lrs = [row["lr"] for row in read_csv(str(tmp_path / "log.csv"))]
+    assert 2 < result.steps < 150
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] > 0.9e-3 and lrs[-1] < 0.1e-3, lrs
+
+
 def test_kill_and_resume_gives_the_same_losses(tiny_data, tmp_path):
     whole = train(config(tiny_data, tmp_path / "a"))
     assert whole.steps == 9 and len(whole.losses) == 9 and all(map(torch.isfinite, torch.tensor(whole.losses)))
@@ -170,7 +185,7 @@ def test_nan_guard_skips_bad_steps_and_stops_a_diverged_run(tiny_data, tmp_path,
 @pytest.mark.parametrize("overrides,match", [
     (dict(precision="fp16"), "precision"), (dict(batch_size=0), "batch_size"), (dict(lr=-1.0), "lr"),
     (dict(task="sudoku"), "task must be one of"), (dict(backbone="vgg"), "backbone must be one of"),
-    (dict(optimizer="adam"), "optimizer must be one of"),
+    (dict(optimizer="adam"), "optimizer must be one of"), (dict(schedule_by_time=True), "schedule_by_time needs"),
 ])
 def test_bad_settings_are_named(tiny_data, tmp_path, overrides, match):
     with pytest.raises(ValueError, match=match):
