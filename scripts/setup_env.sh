@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or updates) the project's virtual environment in .venv and installs everything fastssl needs
-# to build, test and benchmark: torch (CUDA build, with Triton), DALI, the test tools, and fastssl
+# to build, test and benchmark: torch (CUDA build, with Triton), DALI, PyAV, the test tools, and fastssl
 # itself with its native extension (CUDA kernels too when a CUDA toolkit is found).
 #
 # Environment: FASTSSL_VENV (default .venv), FASTSSL_BUILD_CUDA=0|1|auto (default auto), CUDA_HOME.
@@ -31,5 +31,5 @@ fi
 
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
 export FASTSSL_BUILD_CUDA=${FASTSSL_BUILD_CUDA:-auto}
-pip install --quiet --no-build-isolation -e ".[test,dali,train]"
+pip install --quiet --no-build-isolation -e ".[test,dali,train,video]"
 python -m fastssl info

@@ -1,7 +1,7 @@
 """The input pipeline: image sources, decoding (DALI on the GPU or CPU, torchvision, Pillow), epochs and shards.
 
 Importing ``fastssl.data`` needs none of DALI, torchvision or Pillow: decoders import them when built.
-See :class:`Loader`.
+See :class:`Loader`. Videos (sources, index, clip sampling and decoding, with PyAV): :mod:`fastssl.data.video`.
 """
 
 from .decoders import available as available_decoders, make_decoder

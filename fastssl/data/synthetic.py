@@ -269,3 +269,130 @@ def write_hostile_files(folder: str, seed: int = 0) -> dict[str, bool]:
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
     return {**expected, **{name: ok for name, (_, ok) in files.items()}}
+
+
+# --- videos -----------------------------------------------------------------------------------------------------
+
+#: Container and encoder of each codec :func:`write_video_folder` writes, and the encoder's options (fast, one
+#: thread: the same bytes on every run).
+VIDEO_CODECS = {
+    "vp9": (".webm", "libvpx-vp9", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "threads": "1"}),
+    "h264": (".mp4", "libx264", {"preset": "veryfast", "threads": "1"}),  # with B-frames
+}
+
+
+def render_video(label: int, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(frames, height, width, 3) uint8: the shape of class ``label`` (:data:`SHAPES`) moving, rotating and scaling
+    over a drifting background gradient with moving stripes; its motion and colours drawn from ``rng``."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    a, b, colour = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    angle, drift = rng.uniform(0, 2 * np.pi), rng.uniform(-0.1, 0.1)
+    stripe_period, stripe_speed = rng.uniform(6, 16), rng.uniform(-1.5, 1.5)
+    short = min(height, width)
+    size0, grow = rng.uniform(0.18, 0.3) * short, rng.uniform(-0.004, 0.004) * short
+    cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
+    vy, vx = rng.uniform(-1, 1, 2) * short / 48
+    tilt, spin = rng.uniform(-0.5, 0.5), rng.uniform(-0.08, 0.08)
+    video = np.empty((frames, height, width, 3), dtype=np.uint8)
+    for t in range(frames):
+        theta = angle + drift * t
+        ramp = (np.cos(theta) * x / width + np.sin(theta) * y / height + 1) / 2
+        stripes = 20 * np.sin(2 * np.pi * (x + stripe_speed * t) / stripe_period)
+        image = a + ramp[..., None] * (b - a) + stripes[..., None]
+        size = max(size0 + grow * t, 2.0)
+        py = (cy + vy * t) % height  # wraps around the edges
+        px = (cx + vx * t) % width
+        u, v, r = (y - py) / size, (x - px) / size, tilt + spin * t
+        inside = _shape_mask(SHAPES[label % len(SHAPES)], np.cos(r) * u - np.sin(r) * v, np.sin(r) * u + np.cos(r) * v)
+        image[inside] = colour
+        video[t] = np.clip(image, 0, 255).astype(np.uint8)
+    return video
+
+
+def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "vp9", gop: int = 8) -> str:
+    """Writes ``video`` ((T, H, W, 3) uint8, H and W even) to ``path`` with PyAV (``codec``: "vp9" | "h264", a key
+    frame at least every ``gop`` frames) and returns ``path``."""
+    import av
+
+    if codec not in VIDEO_CODECS:
+        raise ValueError(f"codec must be one of {sorted(VIDEO_CODECS)}, got {codec!r}")
+    if video.ndim != 4 or video.shape[3] != 3 or video.dtype != np.uint8 or video.shape[1] % 2 or video.shape[2] % 2:
+        raise ValueError(f"video must be (T, H, W, 3) uint8 with H and W even, got {video.shape} {video.dtype}")
+    _, encoder, options = VIDEO_CODECS[codec]
+    with av.open(path, mode="w", options={"fflags": "+bitexact"}) as container:  # no random ids, no version string
+        stream = container.add_stream(encoder, rate=fps, options=dict(options))
+        stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
+        stream.codec_context.gop_size = gop
+        for image in video:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def write_video_folder(root: str, *, classes: int = 3, per_class: int = 2, frames: int = 32, size=64, fps: int = 16,
+                       codec: str = "vp9", gop: int = 8, seed: int = 0) -> str:
+    """Writes ``root/class_<c>/<i>.webm`` (VP9) or ``.mp4`` (H.264): ``classes`` × ``per_class`` videos of
+    :func:`render_video` (``frames`` frames of ``size`` = H = W or (H, W), even, at ``fps``, a key frame every
+    ``gop`` frames), deterministic from ``seed``; returns ``root``. Needs PyAV. 32 frames of 64 × 64 take a few
+    hundredths of a second to write and a few KiB each.
+
+    Example:
+        >>> import tempfile  # doctest: +SKIP
+        >>> root = write_video_folder(tempfile.mkdtemp(), classes=2, per_class=1, frames=8)  # doctest: +SKIP
+        >>> sorted(os.listdir(os.path.join(root, "class_1")))  # doctest: +SKIP
+        ['00000.webm']
+    """
+    if classes < 1 or per_class < 1 or frames < 1:
+        raise ValueError(f"classes, per_class and frames must be >= 1, got {classes}, {per_class}, {frames}")
+    height, width = (size, size) if isinstance(size, int) else size
+    extension = VIDEO_CODECS[codec][0] if codec in VIDEO_CODECS else ""
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            video = render_video(label, frames, height, width, rng)
+            encode_video(os.path.join(folder, f"{i:05d}{extension}"), video, fps=fps, codec=codec, gop=gop)
+    return root
+
+
+def write_bad_videos(folder: str, seed: int = 0) -> dict[str, str]:
+    """Writes the video files a crawl contains that cannot be used into ``folder``; returns {file name: a word of
+    the reason the index gives}: truncated WebM and MP4 (half of each file), text named ``.mp4``, an empty file,
+    random bytes, an audio-only WebM and a WebM whose video track has no frames. Needs PyAV."""
+    import av
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    video = render_video(0, 24, 32, 32, rng)
+    expected = {}
+
+    def write(name: str, data: bytes, reason: str) -> None:
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+        expected[name] = reason
+
+    for codec in VIDEO_CODECS:
+        whole = os.path.join(folder, "whole" + VIDEO_CODECS[codec][0])
+        with open(encode_video(whole, video, codec=codec), "rb") as f:
+            data = f.read()
+        os.remove(whole)
+        write(f"bad_truncated{VIDEO_CODECS[codec][0]}", data[: len(data) // 2], "")
+    write("bad_text.mp4", b"this is not a video\n", "unreadable")
+    write("bad_empty.webm", b"", "empty")
+    write("bad_random.mp4", rng.integers(0, 256, 4000, dtype=np.uint8).tobytes(), "unreadable")
+    samples = (np.sin(np.arange(48000 // 5) / 10) * 8000).astype(np.int16)[None, :]  # 0.2 s of a tone
+    for name, with_video, reason in (("bad_audio_only.webm", False, "no video stream"),
+                                     ("bad_no_frames.webm", True, "no frames")):
+        with av.open(os.path.join(folder, name), mode="w", options={"fflags": "+bitexact"}) as container:
+            if with_video:  # a video track that never gets a frame
+                video_stream = container.add_stream("libvpx-vp9", rate=16)
+                video_stream.width, video_stream.height, video_stream.pix_fmt = 32, 32, "yuv420p"
+            audio = container.add_stream("libopus", rate=48000)
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            frame.sample_rate = 48000
+            container.start_encoding()
+            container.mux(audio.encode(frame))
+            container.mux(audio.encode())
+        expected[name] = reason
+    return expected

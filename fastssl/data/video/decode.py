@@ -1,0 +1,134 @@
+"""Decoding the frames a clip needs, and no others, with PyAV.
+
+:meth:`FrameDecoder.frames` decodes any set of frame indices of a video: for the first wanted frame it
+seeks to the key frame at or before it (by that key frame's timestamp, from the index), decodes forward,
+keeps the wanted frames as they pass and stops after the last one. When the next wanted frame lies past
+another key frame, it seeks again instead of decoding the frames in between. So a clip at the end of a
+long video decodes at most one group of pictures before it, not the video from its start; decoding
+frames 0..F-1 in order decodes each frame once. ``frames_decoded`` counts every frame the decoder
+produced (kept or not).
+
+Frames come out as (H, W, 3) uint8 RGB (FFmpeg's swscale conversion from the stream's YUV, BT.601),
+the same bits a full decode of the video gives: key frames restart the decoder's state.
+
+Nothing is allocated before the index entry's size and length are checked against ``max_pixels`` and
+``max_frames``, and every decoded frame must have the size the index says (a stream that changes size
+midway is refused), so a lying header cannot make the decoder allocate more than the limits allow.
+
+Example (index arithmetic only; decoding needs a video file):
+    >>> from fastssl.data.video.index import VideoInfo
+    >>> info = VideoInfo("a.mp4", 1, 0, frames=64, fps=30.0, width=8, height=8, codec="h264", time_base=(1, 30),
+    ...                  frame_step=1.0, keyframes=(0, 16, 32, 48), keyframe_pts=(0, 16, 32, 48))
+    >>> seek_points(info, [40, 42, 44, 62])  # the key frames decoding starts from, for these wanted frames
+    [32, 48]
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from ..headers import MAX_PIXELS
+from .index import MAX_FRAMES, VideoInfo
+
+
+class VideoDecodeError(ValueError):
+    """A video that cannot be decoded as its index entry says (bad, too large, frames missing or resized)."""
+
+
+def seek_points(info: VideoInfo, indices) -> list[int]:
+    """The key frames :class:`FrameDecoder` seeks to for the wanted frame ``indices``: one per group of pictures
+    holding a wanted frame, ascending."""
+    return sorted({info.keyframe_before(int(i)) for i in indices})
+
+
+class FrameDecoder:
+    """Decodes chosen frames of indexed videos (see the module docstring); needs PyAV.
+
+    Args:
+        max_pixels, max_frames: an index entry beyond these is refused before anything is allocated.
+        threads: the codec's decoding threads per video (0: FFmpeg's choice).
+    """
+
+    def __init__(self, *, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES, threads: int = 1):
+        import av  # noqa: F401  (fails here, with PyAV's own message, when it is missing)
+
+        self.max_pixels = max_pixels
+        self.max_frames = max_frames
+        self.threads = threads
+        self.frames_decoded = 0  #: frames produced by the codec so far, wanted or not
+
+    def clip(self, info: VideoInfo, start: int, clip_len: int, stride: int = 1) -> np.ndarray:
+        """(clip_len, H, W, 3) uint8: frames ``start, start + stride, ...`` of the video ``info`` describes."""
+        return self.frames(info, range(start, start + clip_len * stride, stride))
+
+    def frames(self, info: VideoInfo, indices) -> np.ndarray:
+        """(len(indices), H, W, 3) uint8: the frames ``indices`` (any order, repeats allowed) of the video ``info``
+        describes, in the order asked."""
+        indices = np.asarray(list(indices), dtype=np.int64).reshape(-1)
+        self._check(info, indices)
+        wanted = np.unique(indices)  # ascending
+        out = np.empty((len(indices), info.height, info.width, 3), dtype=np.uint8)
+        slots = {int(w): np.flatnonzero(indices == w) for w in wanted}
+        self._decode(info, [int(w) for w in wanted], slots, out)
+        return out
+
+    def _check(self, info: VideoInfo, indices: np.ndarray) -> None:
+        if info.bad is not None:
+            raise VideoDecodeError(f"{info.path}: {info.bad}")
+        if info.width * info.height > self.max_pixels:
+            raise VideoDecodeError(f"{info.path}: too large: {info.height} x {info.width} pixels (max_pixels is "
+                                   f"{self.max_pixels})")
+        if info.frames > self.max_frames or len(indices) > self.max_frames:
+            raise VideoDecodeError(f"{info.path}: too long: {max(info.frames, len(indices))} frames (max_frames is "
+                                   f"{self.max_frames})")
+        if len(indices) == 0:
+            raise ValueError("no frame indices given")
+        if indices.min() < 0 or indices.max() >= info.frames:
+            raise ValueError(f"{info.path}: frame indices must be in [0, {info.frames}), got {indices.min()} .. "
+                             f"{indices.max()}")
+
+    def _decode(self, info: VideoInfo, wanted: list[int], slots: dict, out: np.ndarray) -> None:
+        import av
+
+        try:
+            container = av.open(info.path, metadata_errors="ignore")
+        except (av.FFmpegError, OSError) as error:
+            raise VideoDecodeError(f"{info.path}: unreadable: {error}") from None
+        with container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = self.threads
+            at = 0  # position in wanted
+            try:
+                while at < len(wanted):
+                    at = self._decode_group(container, stream, info, wanted, at, slots, out)
+            except av.FFmpegError as error:
+                raise VideoDecodeError(f"{info.path}: decoding failed: {error}") from None
+
+    def _decode_group(self, container, stream, info: VideoInfo, wanted: list[int], at: int, slots: dict,
+                      out: np.ndarray) -> int:
+        """Seeks to the key frame before ``wanted[at]`` and decodes forward while the wanted frames are nearer than
+        the next seek point; returns the position in ``wanted`` reached."""
+        key = max(bisect.bisect_right(info.keyframes, wanted[at]) - 1, 0)
+        container.seek(info.keyframe_pts[key], stream=stream, backward=True)
+        for frame in container.decode(stream):
+            self.frames_decoded += 1
+            if frame.pts is None:
+                continue
+            index = info.index_of(frame.pts)
+            if index > wanted[at]:
+                raise VideoDecodeError(f"{info.path}: frame {wanted[at]} is missing (the stream went from before it "
+                                       f"to frame {index})")
+            if index < wanted[at]:
+                continue
+            if frame.width != info.width or frame.height != info.height:
+                raise VideoDecodeError(f"{info.path}: frame {index} is {frame.height} x {frame.width}, the index says "
+                                       f"{info.height} x {info.width}")
+            out[slots[index]] = frame.to_ndarray(format="rgb24")
+            at += 1
+            if at == len(wanted):
+                return at
+            if info.keyframe_before(wanted[at]) > index:  # seeking is shorter than decoding up to it
+                return at
+        raise VideoDecodeError(f"{info.path}: the stream ended before frame {wanted[at]} (of {info.frames})")

@@ -1,0 +1,99 @@
+"""Where the videos come from: a folder of video files or a ``path [label]`` list, with each video's index entry.
+
+A :class:`VideoSource` is a :class:`~fastssl.data.sources.Source` (names, labels, classes, ``read(i)`` the
+encoded bytes) whose ``videos[i]`` is video i's :class:`~fastssl.data.video.index.VideoInfo`, from the
+cached index (:func:`~fastssl.data.video.index.index_videos`). Bad videos keep their ids (ids are the
+same whatever decodes); :attr:`VideoSource.good` lists the usable ones and :attr:`VideoSource.bad` says why
+the others are not.
+
+- :func:`video_folder`: ``root/<class>/<file>`` gives labels from the sorted class folders; a folder
+  of videos and no class subfolders is a flat, unlabelled set.
+- :func:`video_list`: a text file with one ``path [label]`` per line (paths relative to the list's folder),
+  parsed as :func:`~fastssl.data.sources.file_list` parses image lists.
+
+Example:
+    >>> source = VideoSource(["a.webm", "b.mp4"], np.array([0, 1]), ["x", "y"],
+    ...                      videos=(VideoInfo("a.webm", 10, 0, frames=32, fps=16.0),
+    ...                              VideoInfo("b.mp4", 0, 0, bad="empty file")))
+    >>> source.good.tolist(), source.frames.tolist(), source.bad
+    ([0], [32, 0], {'b.mp4': 'empty file'})
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..headers import MAX_PIXELS
+from ..sources import Source, file_list
+from .index import MAX_FRAMES, VideoInfo, index_videos
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
+
+
+@dataclass(frozen=True)
+class VideoSource(Source):
+    """Videos ``0..len-1``: a Source whose ``videos[i]`` is video i's index entry."""
+
+    videos: tuple[VideoInfo, ...] = ()
+
+    def __post_init__(self):
+        super().__post_init__()
+        if len(self.videos) != len(self.names):
+            raise ValueError(f"videos has {len(self.videos)} entries for {len(self.names)} names")
+
+    @property
+    def frames(self) -> np.ndarray:
+        """(len,) int64: each video's frame count (0 for a bad one)."""
+        return np.asarray([0 if v.bad else v.frames for v in self.videos], dtype=np.int64)
+
+    @property
+    def good(self) -> np.ndarray:
+        """int64 ids of the usable videos, ascending."""
+        return np.asarray([i for i, v in enumerate(self.videos) if v.bad is None], dtype=np.int64)
+
+    @property
+    def bad(self) -> dict[str, str]:
+        """{name: why it cannot be used} for the bad videos."""
+        return {name: v.bad for name, v in zip(self.names, self.videos) if v.bad is not None}
+
+
+def _is_video(name: str) -> bool:
+    return name.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def video_folder(root: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
+                 max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
+    """Videos under ``root`` (class subfolders → labels, or flat → -1), indexed (``cache``: see
+    :func:`~fastssl.data.video.index.index_videos`)."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"video folder {root!r} does not exist")
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    names, labels = [], []
+    if classes:
+        for label, cls in enumerate(classes):
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
+                dirnames.sort()
+                names += [os.path.join(dirpath, f) for f in sorted(filenames) if _is_video(f)]
+                labels += [label] * (len(names) - len(labels))
+    else:
+        names = [e.path for e in entries if e.is_file() and _is_video(e.name)]
+        labels = [-1] * len(names)
+    if not names:
+        raise ValueError(f"video folder {root!r} holds no videos (extensions: {', '.join(VIDEO_EXTENSIONS)})")
+    videos = index_videos(names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
+                          num_threads=num_threads)
+    return VideoSource(names, np.asarray(labels, dtype=np.int64), classes, videos=tuple(videos))
+
+
+def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
+               max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
+    """Videos listed in a text file, one ``path [label]`` per line, indexed (the cache beside the list by default)."""
+    listed = file_list(path)
+    root = os.path.dirname(os.path.abspath(path))
+    videos = index_videos(listed.names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
+                          num_threads=num_threads)
+    return VideoSource(listed.names, listed.labels, videos=tuple(videos))
