@@ -190,6 +190,20 @@ def test_frames_in_any_order_with_repeats_and_far_apart(av, long_videos, codec):
         decoder.frames(info, [60])
 
 
+def test_a_batch_of_clips_from_a_source(av, tmp_path):
+    root = synthetic.write_video_folder(str(tmp_path / "videos"), classes=3, per_class=1, frames=12, size=(16, 24),
+                                        codec="h264", seed=2)
+    source = video_folder(root, cache=False)
+    ids = torch.tensor([2, 0, 1])
+    starts = clip_starts(ids, torch.from_numpy(source.frames)[ids], clip_len=3, stride=2, seed=0, epoch=1)
+    decoder = FrameDecoder()
+    batch = decoder.clips([source.videos[i] for i in ids.tolist()], starts, clip_len=3, stride=2)
+    assert batch.host_frames.tolist() == [3, 3, 3] and batch.host_sizes.tolist() == [[16, 24]] * 3
+    for b, i in enumerate(ids.tolist()):
+        wanted = list(range(int(starts[b]), int(starts[b]) + 6, 2))
+        assert torch.equal(batch.clip(b), torch.from_numpy(full_decode(av, source.names[i])[wanted]))
+
+
 def test_video_folder_index_is_cached_and_invalidated(av, tmp_path, monkeypatch):
     root = synthetic.write_video_folder(str(tmp_path / "videos"), classes=2, per_class=2, frames=10, size=32, seed=0)
     source = video_folder(root)
@@ -213,6 +227,10 @@ def test_video_folder_index_is_cached_and_invalidated(av, tmp_path, monkeypatch)
     elsewhere = str(tmp_path / "cache")
     video_folder(root, cache=elsewhere)
     assert len(os.listdir(elsewhere)) == 1
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.warns(RuntimeWarning, match="could not be cached"):  # a warning, and the index all the same
+        assert video_folder(root, cache=str(not_a_folder)).frames.tolist() == [10] * 4
     listing = tmp_path / "videos" / "list.txt"
     listing.write_text("class_1/00001.webm 7\nclass_0/00000.webm\n")
     listed = video_list(str(listing), cache=False)

@@ -28,7 +28,9 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
+import torch
 
+from ...clips import RaggedClips
 from ..headers import MAX_PIXELS
 from .index import MAX_FRAMES, VideoInfo
 
@@ -62,6 +64,16 @@ class FrameDecoder:
     def clip(self, info: VideoInfo, start: int, clip_len: int, stride: int = 1) -> np.ndarray:
         """(clip_len, H, W, 3) uint8: frames ``start, start + stride, ...`` of the video ``info`` describes."""
         return self.frames(info, range(start, start + clip_len * stride, stride))
+
+    def clips(self, infos: list[VideoInfo], starts, clip_len: int, stride: int = 1) -> RaggedClips:
+        """A :class:`~fastssl.clips.RaggedClips` on the CPU of one clip per video: clip b is frames ``starts[b],
+        starts[b] + stride, ...`` (``clip_len`` of them) of ``infos[b]``; ``starts``: (B,) ints, e.g. from
+        :func:`~fastssl.data.video.sampling.clip_starts`."""
+        starts = [int(s) for s in starts]
+        if len(starts) != len(infos):
+            raise ValueError(f"starts must have one start per video ({len(infos)}), got {len(starts)}")
+        return RaggedClips.from_list([torch.from_numpy(self.clip(info, start, clip_len, stride))
+                                      for info, start in zip(infos, starts)])
 
     def frames(self, info: VideoInfo, indices) -> np.ndarray:
         """(len(indices), H, W, 3) uint8: the frames ``indices`` (any order, repeats allowed) of the video ``info``

@@ -286,12 +286,16 @@ def _write_cache(where: str, root: str, infos: list[VideoInfo], limits: dict) ->
         del entry["path"]
         videos[os.path.relpath(info.path, root)] = entry
     text = json.dumps({"version": INDEX_VERSION, "limits": limits, "videos": videos})
+    folder = os.path.dirname(where) or "."
+    temporary = None
     try:
-        os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(where) or ".", delete=False,
-                                         prefix=".video-index-", suffix=".tmp") as f:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, prefix=".video-index-", suffix=".tmp") as f:
+            temporary = f.name
             f.write(text)
-        os.replace(f.name, where)  # atomic: a reader sees the old index or the new one
+        os.replace(temporary, where)  # atomic: a reader sees the old index or the new one
     except OSError as error:
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)
         warnings.warn(f"the video index could not be cached at {where!r} ({error}); it will be probed again next "
                       f"time (pass a writable cache folder)", RuntimeWarning, stacklevel=3)
