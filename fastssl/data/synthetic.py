@@ -309,9 +309,13 @@ def render_video(label: int, frames: int, height: int, width: int, rng: np.rando
     return video
 
 
-def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "vp9", gop: int = 8) -> str:
+def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "vp9", gop: int = 8,
+                 timestamps_ms=None) -> str:
     """Writes ``video`` ((T, H, W, 3) uint8, H and W even) to ``path`` with PyAV (``codec``: "vp9" | "h264", a key
-    frame at least every ``gop`` frames) and returns ``path``."""
+    frame at least every ``gop`` frames) and returns ``path``. ``timestamps_ms``: T increasing ints, each frame's
+    time in milliseconds (a variable frame rate); None: every 1 / ``fps`` seconds."""
+    from fractions import Fraction
+
     import av
 
     if codec not in VIDEO_CODECS:
@@ -323,8 +327,15 @@ def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "v
         stream = container.add_stream(encoder, rate=fps, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
         stream.codec_context.gop_size = gop
-        for image in video:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        if timestamps_ms is not None:
+            if len(timestamps_ms) != len(video) or not all(b > a for a, b in zip(timestamps_ms, timestamps_ms[1:])):
+                raise ValueError(f"timestamps_ms must be {len(video)} increasing ints, got {list(timestamps_ms)}")
+            stream.codec_context.time_base = Fraction(1, 1000)
+        for t, image in enumerate(video):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if timestamps_ms is not None:
+                frame.pts, frame.time_base = int(timestamps_ms[t]), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
 

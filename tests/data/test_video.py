@@ -190,6 +190,20 @@ def test_frames_in_any_order_with_repeats_and_far_apart(av, long_videos, codec):
         decoder.frames(info, [60])
 
 
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_variable_frame_rate_keeps_every_timestamp(av, tmp_path, codec):
+    video = synthetic.render_video(1, 30, 32, 32, np.random.default_rng(0))
+    stamps = np.cumsum([0] + [40 if i % 3 else 90 for i in range(29)]).tolist()
+    path = synthetic.encode_video(str(tmp_path / f"vfr{synthetic.VIDEO_CODECS[codec][0]}"), video, codec=codec,
+                                  timestamps_ms=stamps)
+    info = probe(path)
+    assert info.bad is None and info.frames == 30 and info.pts is not None
+    seconds = [float(np.float64(t - info.pts[0]) * info.time_base[0] / info.time_base[1]) for t in info.pts]
+    assert seconds == pytest.approx([t / 1000 for t in stamps])
+    indices = [3, 17, 18, 29, 0]
+    assert np.array_equal(FrameDecoder().frames(info, indices), full_decode(av, path)[indices])
+
+
 def test_a_batch_of_clips_from_a_source(av, tmp_path):
     root = synthetic.write_video_folder(str(tmp_path / "videos"), classes=3, per_class=1, frames=12, size=(16, 24),
                                         codec="h264", seed=2)

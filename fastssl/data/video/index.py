@@ -144,6 +144,8 @@ def _probe(path: str, size: int, max_pixels: int, max_frames: int) -> dict:
         if claimed and len(stamps) < claimed:
             raise _Bad(f"truncated: {len(stamps)} of the {claimed} frames its container claims")
         order = sorted(stamps)
+        if len(set(order)) != len(order):  # frames could not be told apart by their timestamps
+            raise _Bad(f"repeated timestamps: {len(order)} frames, {len(set(order))} distinct timestamps")
         if stamps[0] not in keys or order[0] != min(keys):
             raise _Bad("its first frame is not a key frame")
         keyframes = sorted(bisect.bisect_left(order, t) for t in keys)
