@@ -310,10 +310,11 @@ def render_video(label: int, frames: int, height: int, width: int, rng: np.rando
 
 
 def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "vp9", gop: int = 8,
-                 timestamps_ms=None) -> str:
+                 timestamps_ms=None, faststart: bool = False) -> str:
     """Writes ``video`` ((T, H, W, 3) uint8, H and W even) to ``path`` with PyAV (``codec``: "vp9" | "h264", a key
     frame at least every ``gop`` frames) and returns ``path``. ``timestamps_ms``: T increasing ints, each frame's
-    time in milliseconds (a variable frame rate); None: every 1 / ``fps`` seconds."""
+    time in milliseconds (a variable frame rate); None: every 1 / ``fps`` seconds. ``faststart``: an MP4's index
+    (moov) before its data, as files made for streaming have it (by default it comes last)."""
     from fractions import Fraction
 
     import av
@@ -323,7 +324,8 @@ def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "v
     if video.ndim != 4 or video.shape[3] != 3 or video.dtype != np.uint8 or video.shape[1] % 2 or video.shape[2] % 2:
         raise ValueError(f"video must be (T, H, W, 3) uint8 with H and W even, got {video.shape} {video.dtype}")
     _, encoder, options = VIDEO_CODECS[codec]
-    with av.open(path, mode="w", options={"fflags": "+bitexact"}) as container:  # no random ids, no version string
+    options_ = {"fflags": "+bitexact", **({"movflags": "+faststart"} if faststart else {})}  # bitexact: no random ids
+    with av.open(path, mode="w", options=options_) as container:
         stream = container.add_stream(encoder, rate=fps, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
         stream.codec_context.gop_size = gop
@@ -369,8 +371,9 @@ def write_video_folder(root: str, *, classes: int = 3, per_class: int = 2, frame
 
 def write_bad_videos(folder: str, seed: int = 0) -> dict[str, str]:
     """Writes the video files a crawl contains that cannot be used into ``folder``; returns {file name: a word of
-    the reason the index gives}: truncated WebM and MP4 (half of each file), text named ``.mp4``, an empty file,
-    random bytes, an audio-only WebM and a WebM whose video track has no frames. Needs PyAV."""
+    the reason the index gives}: truncated WebM and MP4s (half of each file; the last bytes of one), text named
+    ``.mp4``, an empty file, random bytes, an audio-only WebM and a WebM whose video track has no frames. Needs
+    PyAV."""
     import av
 
     os.makedirs(folder, exist_ok=True)
@@ -383,12 +386,16 @@ def write_bad_videos(folder: str, seed: int = 0) -> dict[str, str]:
             f.write(data)
         expected[name] = reason
 
-    for codec in VIDEO_CODECS:
+    for codec, faststart, name in (("vp9", False, "bad_truncated.webm"), ("h264", False, "bad_truncated.mp4"),
+                                   ("h264", True, "bad_truncated_faststart.mp4")):
         whole = os.path.join(folder, "whole" + VIDEO_CODECS[codec][0])
-        with open(encode_video(whole, video, codec=codec), "rb") as f:
+        with open(encode_video(whole, video, codec=codec, faststart=faststart), "rb") as f:
             data = f.read()
         os.remove(whole)
-        write(f"bad_truncated{VIDEO_CODECS[codec][0]}", data[: len(data) // 2], "")
+        # Matroska: fewer frames than its duration; MP4 with its index last: unreadable; first: frames missing
+        write(name, data[: len(data) // 2], "truncated" if codec == "vp9" or faststart else "unreadable")
+        if faststart:  # only the last bytes missing: the last frame does not decode
+            write("bad_cut_end_faststart.mp4", data[: len(data) - 30], "corrupt")
     write("bad_text.mp4", b"this is not a video\n", "unreadable")
     write("bad_empty.webm", b"", "empty")
     write("bad_random.mp4", rng.integers(0, 256, 4000, dtype=np.uint8).tobytes(), "unreadable")

@@ -260,7 +260,6 @@ def test_bad_videos_are_recorded_with_the_reason(av, tmp_path):
     assert set(reasons) == set(expected)
     for name, word in expected.items():
         assert word in reasons[name], (name, reasons[name])
-    assert "truncated" in reasons["bad_truncated.webm"] or "corrupt" in reasons["bad_truncated.webm"]
     with pytest.raises(VideoDecodeError, match="bad_empty.webm: empty file"):
         FrameDecoder().clip(source.videos[source.names.index(os.path.join(folder, "bad_empty.webm"))], 0, 1)
 

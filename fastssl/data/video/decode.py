@@ -8,8 +8,9 @@ long video decodes at most one group of pictures before it, not the video from i
 frames 0..F-1 in order decodes each frame once. ``frames_decoded`` counts every frame the decoder
 produced (kept or not).
 
-Frames come out as (H, W, 3) uint8 RGB (FFmpeg's swscale conversion from the stream's YUV, BT.601),
-the same bits a full decode of the video gives: key frames restart the decoder's state.
+Frames come out as (H, W, 3) uint8 RGB (FFmpeg's swscale conversion from the stream's YUV, as PyAV's
+``to_ndarray(format="rgb24")`` does it), the same bits a full decode of the video gives: key frames restart
+the decoder's state.
 
 Nothing is allocated before the index entry's size and length are checked against ``max_pixels`` and
 ``max_frames``, and every decoded frame must have the size the index says (a stream that changes size

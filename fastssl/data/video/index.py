@@ -159,7 +159,7 @@ def _probe(path: str, size: int, max_pixels: int, max_frames: int) -> dict:
                      time_base=(stream.time_base.numerator, stream.time_base.denominator), start_pts=order[0],
                      frame_step=step, pts=None if constant else tuple(order), keyframes=tuple(keyframes),
                      keyframe_pts=tuple(order[k] for k in keyframes))
-        _check_last_group(container, stream, order, keyframes[-1])
+        _check_last_group(container, stream, order, keyframes[-1], height, width)
     return found
 
 
@@ -198,7 +198,7 @@ def _check_duration(container, stream, covered: float, frame_seconds: float) -> 
         raise _Bad(f"truncated: its frames cover {covered:.3f} s of the {claimed:.3f} s its container claims")
 
 
-def _check_last_group(container, stream, order: list[int], last_key: int) -> None:
+def _check_last_group(container, stream, order: list[int], last_key: int, height: int, width: int) -> None:
     """Decodes from the last key frame to the end: a truncated or corrupt end shows as an error or missing frames."""
     import av
 
@@ -207,6 +207,8 @@ def _check_last_group(container, stream, order: list[int], last_key: int) -> Non
     try:
         container.seek(order[last_key], stream=stream, backward=True)
         for frame in container.decode(stream):
+            if (frame.height, frame.width) != (height, width):  # the decoder allocates what the bitstream says
+                raise _Bad(f"its frames are {frame.height} x {frame.width}, its header says {height} x {width}")
             if frame.pts is not None and frame.pts >= order[last_key]:
                 decoded += 1
     except av.FFmpegError as error:

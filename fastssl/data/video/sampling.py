@@ -30,7 +30,8 @@ def clip_span(clip_len: int, stride: int = 1) -> int:
     return (check_int(clip_len, "clip_len") - 1) * check_int(stride, "stride") + 1
 
 
-def clip_starts(ids, frames, *, clip_len: int, stride: int = 1, seed: int, epoch: int = 0, view: int = 0) -> torch.Tensor:
+def clip_starts(ids, frames, *, clip_len: int, stride: int = 1, seed: int, epoch: int = 0,
+                view: int = 0) -> torch.Tensor:
     """(B,) int64 first frame of each video's clip, uniform in [0, frames_b - span] (``span`` = :func:`clip_span`).
 
     ``ids``: (B,) video ids in [0, 2^32); ``frames``: (B,) frame counts (int tensor or sequence). A video
