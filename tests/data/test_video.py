@@ -14,6 +14,7 @@ from fastssl.clips import RaggedClips
 from fastssl.data import synthetic
 from fastssl.data.video import (FrameDecoder, VideoDecodeError, clip_indices, clip_span, clip_starts, index, probe,
                                 video_folder, video_list)
+from fastssl.data.video.decode import seek_points
 
 CODECS = ["vp9", "h264"]
 
@@ -184,6 +185,7 @@ def test_frames_in_any_order_with_repeats_and_far_apart(av, long_videos, codec):
     decoder = FrameDecoder()
     indices = [50, 2, 50, 33, 9]
     assert np.array_equal(decoder.frames(info, indices), reference[indices])
+    assert decoder.seeks == len(seek_points(info, indices))
     # four groups of pictures visited, each from its key frame: far fewer than decoding up to frame 50
     assert decoder.frames_decoded <= sum(i - info.keyframe_before(i) + 1 for i in (2, 9, 33, 50))
     with pytest.raises(ValueError, match=r"frame indices must be in \[0, 60\)"):

@@ -61,6 +61,7 @@ class FrameDecoder:
         self.max_frames = max_frames
         self.threads = threads
         self.frames_decoded = 0  #: frames produced by the codec so far, wanted or not
+        self.seeks = 0  #: seeks so far: one per :func:`seek_points` entry of each request
 
     def clip(self, info: VideoInfo, start: int, clip_len: int, stride: int = 1) -> np.ndarray:
         """(clip_len, H, W, 3) uint8: frames ``start, start + stride, ...`` of the video ``info`` describes."""
@@ -125,6 +126,7 @@ class FrameDecoder:
         the next seek point; returns the position in ``wanted`` reached."""
         key = max(bisect.bisect_right(info.keyframes, wanted[at]) - 1, 0)
         container.seek(info.keyframe_pts[key], stream=stream, backward=True)
+        self.seeks += 1
         for frame in container.decode(stream):
             self.frames_decoded += 1
             if frame.pts is None:
