@@ -73,8 +73,15 @@ def _is_image(name: str) -> bool:
 
 def image_folder(root: str) -> Source:
     """Images under ``root``: class subfolders (labels = index of the sorted class names) or flat (labels -1)."""
+    return folder(root, IMAGE_EXTENSIONS, "images")
+
+
+def folder(root: str, extensions: tuple[str, ...], what: str) -> Source:
+    """Files with one of ``extensions`` under ``root``: class subfolders (labels = index of the sorted class names,
+    files found recursively) or flat (labels -1); ``what`` names them in errors ("images", "videos")."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"data folder {root!r} does not exist")
+    wanted = tuple(e.lower() for e in extensions)
     entries = sorted(os.scandir(root), key=lambda e: e.name)
     classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
     names, labels = [], []
@@ -82,13 +89,13 @@ def image_folder(root: str) -> Source:
         for label, cls in enumerate(classes):
             for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
                 dirnames.sort()
-                names += [os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f)]
+                names += [os.path.join(dirpath, f) for f in sorted(filenames) if f.lower().endswith(wanted)]
                 labels += [label] * (len(names) - len(labels))
     else:
-        names = [e.path for e in entries if e.is_file() and _is_image(e.name)]
+        names = [e.path for e in entries if e.is_file() and e.name.lower().endswith(wanted)]
         labels = [-1] * len(names)
     if not names:
-        raise ValueError(f"data folder {root!r} holds no images (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+        raise ValueError(f"data folder {root!r} holds no {what} (extensions: {', '.join(extensions)})")
     return Source(names, np.asarray(labels, dtype=np.int64), classes)
 
 

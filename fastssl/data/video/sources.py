@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..headers import MAX_PIXELS
-from ..sources import Source, file_list
+from ..sources import Source, file_list, folder
 from .index import MAX_FRAMES, VideoInfo, index_videos
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
@@ -60,33 +60,14 @@ class VideoSource(Source):
         return {name: v.bad for name, v in zip(self.names, self.videos) if v.bad is not None}
 
 
-def _is_video(name: str) -> bool:
-    return name.lower().endswith(VIDEO_EXTENSIONS)
-
-
 def video_folder(root: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
                  max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
     """Videos under ``root`` (class subfolders → labels, or flat → -1), indexed (``cache``: see
     :func:`~fastssl.data.video.index.index_videos`)."""
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"video folder {root!r} does not exist")
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
-    names, labels = [], []
-    if classes:
-        for label, cls in enumerate(classes):
-            for dirpath, dirnames, filenames in os.walk(os.path.join(root, cls), followlinks=True):
-                dirnames.sort()
-                names += [os.path.join(dirpath, f) for f in sorted(filenames) if _is_video(f)]
-                labels += [label] * (len(names) - len(labels))
-    else:
-        names = [e.path for e in entries if e.is_file() and _is_video(e.name)]
-        labels = [-1] * len(names)
-    if not names:
-        raise ValueError(f"video folder {root!r} holds no videos (extensions: {', '.join(VIDEO_EXTENSIONS)})")
-    videos = index_videos(names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
+    found = folder(root, VIDEO_EXTENSIONS, "videos")
+    videos = index_videos(found.names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
                           num_threads=num_threads)
-    return VideoSource(names, np.asarray(labels, dtype=np.int64), classes, videos=tuple(videos))
+    return VideoSource(found.names, found.labels, found.classes, videos=tuple(videos))
 
 
 def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
