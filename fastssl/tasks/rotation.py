@@ -11,7 +11,7 @@ Example:
     ...                        torch.arange(2), epoch=0)
     >>> batch["inputs"].shape, batch["targets"].tolist()
     (torch.Size([8, 3, 32, 32]), [0, 1, 2, 3, 0, 1, 2, 3])
-    >>> float(task(batch)["loss"]) > 0
+    >>> float(task(batch)["loss"].detach()) > 0
     True
 """
 
