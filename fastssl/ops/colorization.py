@@ -12,7 +12,6 @@ import torch
 
 from .. import _validation as v
 from ..backends import OpBackends, lazy, native
-from ..reference import colorization as reference
 from ..reference.colorization import (  # noqa: F401  (public helpers)
     ANNEAL_T,
     FACTOR,

@@ -32,7 +32,7 @@ from torch import nn
 from .. import models, random, recipes
 from ..ops.augment import augment
 from ..ops.nt_xent import info_nce_loss
-from .._validation import check_int, check_number
+from .._validation import check_int
 from ..ragged import RaggedImages
 
 IMAGENET_MEAN = torch.tensor(recipes.IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -4,7 +4,6 @@ dtypes, memory flatness, custom-op checks, bad input. Distributed tests: test_nt
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
