@@ -1,8 +1,12 @@
-"""Backbones by name: ResNet-10/18/50 (torchvision's ResNet class, random init) and small ViTs.
+"""Backbones by name: ResNet-10/18/50 (torchvision's ResNet class, random init), small ViTs, and 3-D video encoders.
 
 Every backbone maps normalised images (B, 3, H, W) to features (B, D) and says its ``feature_dim``;
 ResNets also expose ``feature_map(x)`` (B, D, H/32, W/32) for dense heads (colorization, inpainting),
 ViTs ``tokens(x, ids_keep)`` for MAE (encoder over the kept patches only).
+
+Video encoders (:data:`VIDEO_BACKBONES`) map normalised clips (B, 3, T, H, W) to (B, D): torchvision's
+``r3d_18`` and ``r2plus1d_18`` at random init, and ``r3d_10`` (the same 3-D ResNet with one block per
+stage, for CPUs). :func:`is_video_backbone` tells them apart.
 
 ``small_input=True`` swaps the ResNet stem for a 3x3 stride-1 convolution without max-pooling (the
 CIFAR variant SimCLR uses for 32-pixel images): 8x more compute, for images of 64 pixels or less.
@@ -12,6 +16,8 @@ Example:
     >>> net = backbone("resnet10")
     >>> net(torch.zeros(2, 3, 64, 64)).shape, net.feature_dim
     (torch.Size([2, 512]), 512)
+    >>> backbone("r3d_10")(torch.zeros(2, 3, 4, 32, 32)).shape
+    torch.Size([2, 512])
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-BACKBONES = ("resnet10", "resnet18", "resnet50", "vit_tiny", "vit_small")
+VIDEO_BACKBONES = ("r3d_10", "r3d_18", "r2plus1d_18")
+BACKBONES = ("resnet10", "resnet18", "resnet50", "vit_tiny", "vit_small") + VIDEO_BACKBONES
+
+
+def is_video_backbone(name: str) -> bool:
+    """Whether ``name`` is a clip encoder ((B, 3, T, H, W) in) rather than an image encoder."""
+    return name in VIDEO_BACKBONES
 
 
 class ResNetBackbone(nn.Module):
@@ -51,6 +63,32 @@ class ResNetBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.net.avgpool(self.feature_map(x)), 1)
+
+
+class VideoResNetBackbone(nn.Module):
+    """torchvision's VideoResNet without its classifier: (B, C, T, H, W) → (B, 512)."""
+
+    def __init__(self, name: str, in_channels: int = 3):
+        super().__init__()
+        try:
+            from torchvision.models import video
+        except ImportError as error:
+            raise ImportError("the video backbones need torchvision: pip install 'fastssl-engine[train]'") from error
+
+        if name == "r3d_10":
+            net = video.VideoResNet(video.resnet.BasicBlock, [video.resnet.Conv3DSimple] * 4, [1, 1, 1, 1],
+                                    video.resnet.BasicStem)
+        else:
+            net = getattr(video, name)(weights=None)
+        if in_channels != 3:
+            old = net.stem[0]
+            net.stem[0] = nn.Conv3d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
+        self.feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 def sincos_position_embedding(grid: int, dim: int) -> torch.Tensor:
@@ -101,7 +139,9 @@ class ViT(nn.Module):
 
 def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool = False) -> nn.Module:
     """The backbone ``name`` (one of :data:`BACKBONES`), randomly initialised, for images of ``image_size``
-    (ViTs: patches of image_size / 8; ResNets: ``small_input`` for the CIFAR stem)."""
+    (ViTs: patches of image_size / 8; ResNets: ``small_input`` for the CIFAR stem; video encoders: any size)."""
+    if is_video_backbone(name):
+        return VideoResNetBackbone(name, in_channels)
     if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in (10, 18, 50):
         return ResNetBackbone(int(name[6:]), in_channels, small_input)
     if name == "vit_tiny":
@@ -127,4 +167,4 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["BACKBONES", "ResNetBackbone", "ViT", "backbone", "count_parameters", "mlp", "sincos_position_embedding"]
+__all__ = ["BACKBONES", "ResNetBackbone", "VIDEO_BACKBONES", "VideoResNetBackbone", "ViT", "backbone", "is_video_backbone", "count_parameters", "mlp", "sincos_position_embedding"]

@@ -203,6 +203,7 @@ MEMORY_BANK_VIEW = 7  #: negatives of a memory bank, keyed by the batch's first 
 SHUFFLE_SLOT = 0x5348  #: fastssl.data.order: the epoch's order (view 0)
 VALIDATION_SLOT = 0x4556  #: fastssl.train.evaluate.split: the train / validation split (epoch 0, view 0)
 CLIP_START_SLOT = 0x434C  #: fastssl.data.video: a clip's first frame, in the clip's view key
+CLIP_TUPLE_SLOT = 0x5400  #: fastssl.data.video: the first of the 64 slots of a tuple rule's draws (view 0)
 
 
 class Taken(NamedTuple):
@@ -230,5 +231,7 @@ TAKEN = (
     Taken("0", f"{SHUFFLE_SLOT:#x} (SHUFFLE_SLOT)", "fastssl.data.order"),
     Taken("0 (epoch 0)", f"{VALIDATION_SLOT:#x} (VALIDATION_SLOT)", "fastssl.train.evaluate.split"),
     Taken("k: clip k of a video", f"{CLIP_START_SLOT:#x} (CLIP_START_SLOT)", "fastssl.data.video.clip_starts"),
+    Taken("0", f"{CLIP_TUPLE_SLOT:#x} .. {CLIP_TUPLE_SLOT + 63:#x} (CLIP_TUPLE_SLOT)",
+          "fastssl.data.video.sampling: the tuple rules of the temporal-order tasks"),
     Taken("0 (epoch 0, id 0)", "0", "fastssl.ops.hamming_permutations: the first permutation"),
 )

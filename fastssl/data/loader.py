@@ -180,7 +180,7 @@ class Loader:
         bad = [(k, why) for k, (data, why) in enumerate(results) if data is None]
         return good, [results[k][0] for k in good], bad
 
-    def _decode(self, ids: torch.Tensor) -> tuple:
+    def _decode(self, epoch: int, ids: torch.Tensor) -> tuple:
         """Stage 1 of a batch: read and decode. Returns (ids, readable positions, Decoded, unreadable)."""
         t0 = time.perf_counter()
         readable, encoded, bad = self._read(ids)
@@ -263,14 +263,14 @@ def _put(q: queue.Queue, stop: threading.Event, item) -> bool:
     return False
 
 
-def _decode_ahead(loader: Loader, batches: list[torch.Tensor], q: queue.Queue, stop: threading.Event,
+def _decode_ahead(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Queue, stop: threading.Event,
                   stream) -> None:
     """Stage 1 thread: reads and decodes the batches in order, one ahead of stage 2, so that decoding the
     next batch overlaps the views of this one (each stage alone leaves cores idle between its calls)."""
     try:
         with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
             for ids in batches:
-                if stop.is_set() or not _put(q, stop, loader._decode(ids)):
+                if stop.is_set() or not _put(q, stop, loader._decode(epoch, ids)):
                     return
     except BaseException as error:  # handed to stage 2, then to the consumer
         _put(q, stop, error)
@@ -281,7 +281,7 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
     """Stage 2 thread: the views of each decoded batch, in order, on the loader's CUDA stream (the decoding
     stage uses the same stream, so its output is ready for the views); hands over errors."""
     decoded: queue.Queue = queue.Queue(maxsize=1)
-    decoder = threading.Thread(target=_decode_ahead, args=(loader, batches, decoded, stop, stream),
+    decoder = threading.Thread(target=_decode_ahead, args=(loader, epoch, batches, decoded, stop, stream),
                                name="fastssl-decode-ahead", daemon=True)
     decoder.start()
     run = _BadRun(loader.max_consecutive_bad, epoch)

@@ -26,7 +26,13 @@ TASKS = {
     "simclr": ("simclr", "SimCLRTask"),
     "pirl": ("pirl", "PIRLTask"),
     "mae": ("mae", "MAETask"),
+    "shuffle_learn": ("shuffle_learn", "ShuffleLearnTask"),
+    "odd_one_out": ("odd_one_out", "OddOneOutTask"),
+    "arrow_of_time": ("arrow_of_time", "ArrowOfTimeTask"),
+    "clip_order": ("clip_order", "ClipOrderTask"),
 }
+#: the tasks trained from videos (:class:`fastssl.tasks.video.VideoTask`)
+VIDEO_TASKS = ("shuffle_learn", "odd_one_out", "arrow_of_time", "clip_order")
 
 
 def task_class(name: str) -> type[Task]:
@@ -41,4 +47,4 @@ def make_task(name: str, **options) -> Task:
     return task_class(name)(**options)
 
 
-__all__ = ["TASKS", "Task", "make_task", "task_class"]
+__all__ = ["TASKS", "VIDEO_TASKS", "Task", "make_task", "task_class"]

@@ -65,9 +65,12 @@ class Task(nn.Module):
     """Base class: a backbone by name plus the task's heads (see the module docstring)."""
 
     name = "task"
+    modality = "image"  #: what the task trains from: "image" or "video" (:class:`fastssl.tasks.video.VideoTask`)
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0):
         super().__init__()
+        if self.modality == "image" and models.is_video_backbone(backbone):
+            raise ValueError(f"{self.name} trains an image backbone; {backbone!r} is a video backbone")
         self.image_size, self.seed = image_size, seed
         self.backbone = models.backbone(backbone, image_size=self.encoder_size(image_size), in_channels=self.in_channels)
 

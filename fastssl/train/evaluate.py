@@ -1,7 +1,7 @@
 """How good are the features: kNN and a linear probe on frozen features of a labelled image folder.
 
 Features are extracted once per backbone (whole image squashed to the encoder's square input, ImageNet
-normalisation, no augmentation), then:
+normalisation, no augmentation; for a video task, its features of each video's middle clip), then:
 
 - kNN (Wu et al. 2018, as the SSL literature reports it): cosine similarity to the training features,
   the k = 20 nearest vote with weights exp(s / T), T = 0.07;
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from .. import random
 from ..data import Loader, open_source
+from ..data.video import ClipLoader
 from ..progress import maybe
 from ..tasks.base import Task, normalize, squares
 
@@ -71,8 +72,13 @@ def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: s
     def transform(images, ids, epoch):
         return {"inputs": normalize(squares(images, ids, 0, size, seed=0, scale=None, flip=False))}
 
-    loader = Loader(open_source(data), batch_size=batch_size, transform=transform, device=device, decoder=decoder,
-                    shuffle=False, num_threads=num_threads)
+    common = {"batch_size": batch_size, "device": device, "decoder": decoder, "shuffle": False,
+              "num_threads": num_threads}
+    if task.modality == "video":  # the middle clip of every usable video
+        loader = ClipLoader(data, plan=task.eval_plan, transform=task.eval_transform,
+                            min_frames=min(task.eval_frames, task.min_frames), **common)
+    else:
+        loader = Loader(open_source(data), transform=transform, **common)
     was_training = task.training
     task.eval()
     features, labels, ids = [], [], []

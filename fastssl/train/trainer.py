@@ -1,6 +1,7 @@
 """The thin trainer: loader → task → optimiser, with everything a long pretraining run needs.
 
-- **The epoch is the unit.** The data come from :class:`fastssl.data.Loader` with the task's ``transform``;
+- **The epoch is the unit.** The data come from :class:`fastssl.data.Loader` with the task's ``transform``
+  (video tasks: :class:`fastssl.data.video.ClipLoader` with the task's clip plan, from a video folder or list);
   an epoch visits the loader's batch positions 0 .. ``len(loader)`` - 1, and every rank has as many
   (:class:`~fastssl.data.EpochOrder` pads short shards by wrapping; the trainer drops the last partial
   batch). A step is a position at which every rank has a batch. A position whose batch decoded to nothing
@@ -61,6 +62,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data import Loader, open_source
+from ..data.video import ClipLoader, open_video_source
 from ..tasks import task_class
 from . import checkpoint, run_folder
 from ..progress import Progress
@@ -278,21 +280,24 @@ def train(config: TrainConfig) -> TrainResult:
     if ranks.world > 1 and device.type == "cuda":
         torch.cuda.set_device(device)
     main = ranks.rank == 0
-    source = open_source(config.data)
-    config = batch_within_data(config, len(source), ranks.world)
+    cls = task_class(config.task)
+    video = cls.modality == "video"
+    source = open_video_source(config.data, num_threads=config.num_threads or 1) if video else open_source(config.data)
+    config = batch_within_data(config, len(source.good) if video else len(source), ranks.world)
     settings = run_settings(config, ranks.world)
     resumed_from, state = _prepare_out(config, settings, ranks)
 
     torch.manual_seed(config.seed)  # parameter initialisation; the data's randomness is keyed, not seeded here
     options = dict(config.task_options)
-    cls = task_class(config.task)
     if "num_samples" in inspect.signature(cls.__init__).parameters:  # tasks with a per-sample memory bank
         options.setdefault("num_samples", len(source))
     task = cls(backbone=config.backbone, image_size=config.image_size, seed=config.seed, **options)
-    loader = Loader(source, batch_size=config.batch_size, transform=task.transform, device=device,
-                    decoder=config.decoder, seed=config.seed, drop_last=True, num_threads=config.num_threads)
+    common = {"batch_size": config.batch_size, "transform": task.transform, "device": device, "decoder": config.decoder,
+              "seed": config.seed, "drop_last": True, "num_threads": config.num_threads}
+    loader = (ClipLoader(source, plan=task.plan, min_frames=task.min_frames, **common) if video
+              else Loader(source, **common))
     task.to(device)
-    if config.channels_last:
+    if config.channels_last and getattr(task, "encoder", "frame") == "frame":  # 3-D encoders keep their layout
         task.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(config.optimizer, task, lr=settings["lr"], weight_decay=config.weight_decay)
     hyper = [{"base_lr": group["lr"], "weight_decay": group["weight_decay"]} for group in optimizer.param_groups]

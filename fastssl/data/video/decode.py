@@ -1,4 +1,4 @@
-"""Decoding the frames a clip needs, and no others, with PyAV.
+"""Decoding the frames a clip needs, and no others: PyAV's :class:`FrameDecoder`, and the clip decoders the loader uses.
 
 :meth:`FrameDecoder.frames` decodes any set of frame indices of a video: for the first wanted frame it
 seeks to the key frame at or before it (by that key frame's timestamp, from the index), decodes forward,
@@ -16,6 +16,12 @@ Nothing is allocated before the index entry's size and length are checked agains
 ``max_frames``, and every decoded frame must have the size the index says (a stream that changes size
 midway is refused), so a lying header cannot make the decoder allocate more than the limits allow.
 
+A clip decoder (:func:`make_clip_decoder`) decodes a batch: ``decode_batch(infos, indices)`` returns, per video,
+the (K, H, W, 3) uint8 frames asked for, or a one-line reason when that video cannot be decoded (the loader
+skips it; the other videos of the batch are not affected). :class:`PyAVClipDecoder` runs one
+:class:`FrameDecoder` per video on a thread pool (PyAV releases the GIL while FFmpeg decodes);
+``fastssl.data.video.dali.DaliClipDecoder`` decodes with DALI and hands the codecs it does not take to PyAV.
+
 Example (index arithmetic only; decoding needs a video file):
     >>> from fastssl.data.video.index import VideoInfo
     >>> info = VideoInfo("a.mp4", 1, 0, frames=64, fps=30.0, width=8, height=8, codec="h264", time_base=(1, 30),
@@ -27,6 +33,7 @@ Example (index arithmetic only; decoding needs a video file):
 from __future__ import annotations
 
 import bisect
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -147,3 +154,51 @@ class FrameDecoder:
             if info.keyframe_before(wanted[at]) > index:  # seeking is shorter than decoding up to it
                 return at
         raise VideoDecodeError(f"{info.path}: the stream ended before frame {wanted[at]} (of {info.frames})")
+
+
+class PyAVClipDecoder:
+    """Clip decoder (see the module docstring) on the CPU with PyAV: ``num_threads`` videos decoded at once."""
+
+    name = "pyav"
+
+    def __init__(self, *, num_threads: int = 2, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES):
+        FrameDecoder()  # fails here when PyAV is missing
+        self.device = torch.device("cpu")
+        self.max_pixels, self.max_frames = max_pixels, max_frames
+        self.pool = ThreadPoolExecutor(num_threads, thread_name_prefix="fastssl-video")
+
+    def _one(self, info: VideoInfo, indices) -> torch.Tensor | str:
+        try:
+            decoder = FrameDecoder(max_pixels=self.max_pixels, max_frames=self.max_frames)
+            return torch.from_numpy(decoder.frames(info, indices))
+        except (VideoDecodeError, ValueError) as error:
+            return str(error).removeprefix(f"{info.path}: ")
+
+    def decode_batch(self, infos: list[VideoInfo], indices: list) -> list[torch.Tensor | str]:
+        """Per video b: frames ``indices[b]`` of ``infos[b]`` as a (K, H, W, 3) uint8 tensor, or why not (str)."""
+        return list(self.pool.map(self._one, infos, indices))
+
+
+#: The clip decoders by name; "auto" takes DALI where it is installed, else PyAV.
+CLIP_DECODERS = ("auto", "dali", "pyav")
+
+
+def make_clip_decoder(name: str = "auto", device="cpu", *, num_threads: int = 2, max_pixels: int = MAX_PIXELS,
+                      max_frames: int = MAX_FRAMES):
+    """A clip decoder by name (:data:`CLIP_DECODERS`) for ``device``. "dali" hands every video DALI cannot take
+    (its codec, or an error) to PyAV; "auto" is "dali" when DALI is installed and the device is a GPU, else
+    "pyav"."""
+    if name not in CLIP_DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(CLIP_DECODERS)}, got {name!r}")
+    device = torch.device(device)
+    limits = {"max_pixels": max_pixels, "max_frames": max_frames}
+    if name == "auto":
+        import importlib.util
+
+        name = "dali" if device.type == "cuda" and importlib.util.find_spec("nvidia.dali") else "pyav"
+    pyav = PyAVClipDecoder(num_threads=num_threads, **limits)
+    if name == "pyav":
+        return pyav
+    from .dali import DaliClipDecoder
+
+    return DaliClipDecoder(device, num_threads=num_threads, fallback=pyav, **limits)

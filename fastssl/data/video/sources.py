@@ -78,3 +78,17 @@ def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = 
     videos = index_videos(listed.names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
                           num_threads=num_threads)
     return VideoSource(listed.names, listed.labels, videos=tuple(videos))
+
+
+def open_video_source(spec, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
+                      max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
+    """A VideoSource from a folder, a ``.txt`` list of ``path [label]``, or a VideoSource (returned as it is)."""
+    if isinstance(spec, VideoSource):
+        return spec
+    spec = os.fspath(spec)
+    options = {"cache": cache, "max_pixels": max_pixels, "max_frames": max_frames, "num_threads": num_threads}
+    if os.path.isfile(spec):
+        return video_list(spec, **options)
+    if not os.path.isdir(spec):
+        raise FileNotFoundError(f"no video folder or list at {spec!r}")
+    return video_folder(spec, **options)
