@@ -133,8 +133,9 @@ class DaliClipDecoder:
 
     def decode_batch(self, infos: list[VideoInfo], indices: list) -> list[torch.Tensor | str]:
         """Per video b: a (len(indices[b]), H, W, 3) uint8 tensor on the decoder's device of the frames
-        ``indices[b]`` (any order, repeats allowed) in the order asked, or a one-line reason string when that
-        video cannot be decoded. Indices outside a video's frames are the caller's error (ValueError)."""
+        ``indices[b]`` (any order, repeats allowed) in the order asked, or a one-line reason string (without the
+        path) when that video cannot be decoded. Indices outside a video's frames are the caller's error
+        (ValueError)."""
         if len(infos) != len(indices):
             raise ValueError(f"indices must have one entry per video ({len(infos)}), got {len(indices)}")
         wanted = [np.asarray(i, dtype=np.int64).reshape(-1) for i in indices]
@@ -143,7 +144,7 @@ class DaliClipDecoder:
         for b, info in enumerate(infos):
             refused = self._refuse(info, wanted[b])
             if refused is not None:
-                results[b] = f"{info.path}: {refused}"
+                results[b] = refused
                 continue
             passed = self._passes(info)
             if passed is None:
@@ -206,7 +207,7 @@ class DaliClipDecoder:
             return
         if self.fallback is None:
             for b, why in routed:
-                results[b] = f"{infos[b].path}: not decoded by DALI: {why}"
+                results[b] = f"not decoded by DALI: {why}"
             return
         routed = sorted(routed)  # in batch order
         positions = [b for b, _ in routed]
