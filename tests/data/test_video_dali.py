@@ -154,7 +154,7 @@ def test_other_codecs_and_colour_matrices_go_to_the_fallback(av, videos, tmp_pat
     assert "colour matrix 1" in reasons[2] and isinstance(reasons[1], torch.Tensor)
 
 
-def test_bad_videos_give_reasons_and_the_rest_decodes(av, videos, tmp_path):
+def test_bad_videos_give_reasons_and_the_rest_decodes(av, videos, tmp_path, capfd):
     expected = synthetic.write_bad_videos(str(tmp_path / "bad"))
     bad = [probe(str(tmp_path / "bad" / name)) for name in sorted(expected)]
     good = probe(videos["vp9_48x64"])
@@ -179,6 +179,7 @@ def test_bad_videos_give_reasons_and_the_rest_decodes(av, videos, tmp_path):
     assert "decoding failed" in results[len(bad)] and "\n" not in results[len(bad)]
     assert np.array_equal(results[len(bad) + 1].numpy(), accurate_rgb(av, videos["vp9_48x64"])[[4, 2]])
     assert "changed since it was indexed" in results[len(bad) + 2]
+    assert capfd.readouterr().err == ""  # what DALI's native code printed went into the reason
     # with a fallback: it gets the video DALI failed on (and fails too: both reasons)
     fallback = PyAVFallback()
     results = DaliClipDecoder(fallback=fallback).decode_batch(infos[-3:], requests[-3:])

@@ -146,11 +146,11 @@ class DaliClipDecoder:
             if refused is not None:
                 results[b] = refused
                 continue
-            passed = self._passes(info)
-            if passed is None:
+            why = self._not_for_dali(info)
+            if why is None:
                 to_dali.append(b)
             else:
-                to_fallback.append((b, passed))
+                to_fallback.append((b, why))
         encoded = {}
         for b in to_dali:
             data, why = self._read(infos[b])
@@ -183,7 +183,7 @@ class DaliClipDecoder:
                              f"{indices.max()}")
         return None
 
-    def _passes(self, info: VideoInfo) -> str | None:
+    def _not_for_dali(self, info: VideoInfo) -> str | None:
         """Why DALI's variant does not take ``info`` (codec, size of file, colour), or None when it does."""
         if info.codec not in self.codecs:
             return f"codec {info.codec} (DALI's {self.device.type} variant takes {', '.join(sorted(self.codecs))})"
@@ -194,7 +194,7 @@ class DaliClipDecoder:
     def _read(self, info: VideoInfo) -> tuple[np.ndarray | None, str]:
         """The file's bytes, or None and why (unreadable, or not the size that was indexed)."""
         try:
-            data = np.fromfile(info.path, dtype=np.uint8)
+            data = np.fromfile(info.path, dtype=np.uint8, count=info.bytes + 1)  # no more than indexed, and a byte
         except OSError as error:
             return None, f"unreadable: {' '.join(str(error.strerror or error).split())}"
         if len(data) != info.bytes:
