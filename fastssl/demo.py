@@ -5,7 +5,10 @@ one shape, and everything else — the object's colour, size, position, tilt and
 background's colours and blotches — is random per image. A randomly initialised network's features
 mostly carry colour and layout, so they sit near chance; pretraining with an augmentation-invariance
 task (SimCLR by default) has to learn shape to match two crops of an image under colour jitter, and
-that is what the held-out kNN and linear-probe accuracies measure.
+that is what the held-out kNN and linear-probe accuracies measure. The video tasks (shuffle_learn,
+odd_one_out, arrow_of_time, clip_order) train on :func:`~fastssl.data.synthetic.write_video_folder`'s
+WebM videos instead (one moving, rotating, scaling shape per class on a moving background) and are
+scored on their features of each video's middle clip.
 
 The run goes through the whole pipeline — decoder, fastssl's fused ops in the loader, the trainer —
 for a training time budget (``minutes``: the stop; the learning-rate schedule is sized from a
@@ -38,25 +41,34 @@ import time
 
 import torch
 
-from .data import Loader, open_source, synthetic
-from .tasks import TASKS, make_task
+from .data import synthetic
+from .data.video import CLIP_DECODERS
+from .tasks import TASKS, make_task, task_class
 from .train import TrainConfig, TrainError, train
 from .train.checkpoint import load
 from .train.evaluate import features_for, knn_accuracy, linear_probe_accuracy
 from .train.optim import make_optimizer
 from .train.plot import training_figure, why_no_figure
+from .train.data import is_video, open_task_source, task_loader
 from .train.trainer import default_lr, resolve_device
 
 #: What ``fastssl demo`` runs unless told otherwise.
 DEFAULTS = {"task": "simclr", "minutes": 3.0, "images": 2400, "classes": 6, "backbone": "resnet10", "image_size": 32,
             "batch_size": 64, "seed": 0}
-#: Backbones for the tasks that cannot use the default one (MAE needs a ViT).
-TASK_BACKBONES = {"mae": "vit_tiny"}
+#: The video tasks' data: ``images`` then counts videos (default ``videos``) of ``frames`` frames of ``size`` pixels.
+VIDEO_DEFAULTS = {"videos": 240, "frames": 32, "size": 48, "batch_size": 32}
+#: Backbones for the tasks that cannot use the default one (MAE needs a ViT; the clip tasks a 3-D encoder).
+TASK_BACKBONES = {"mae": "vit_tiny", "arrow_of_time": "r3d_10", "clip_order": "r3d_10"}
 #: Task options for small images in a short run (SimCLR: the paper's CIFAR colour strength, larger crops, and the
 #: temperature of small batches). Measured at 1250 steps (the 3-minute budget on 2 cores) on the default data: kNN /
 #: linear-probe gain over random init +14.8 / +17.9 at temperature 0.1, +14.0 / +10.8 at 0.2, +8.5 / +6.5 at
 #: strength 1.0 (0.2).
-TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.1}}
+TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.1},
+                # the video tasks' tuples scaled to 32-frame videos
+                "shuffle_learn": {"tau_min": 4, "tau_max": 16, "positive_fraction": 0.5},
+                "odd_one_out": {"clips": 4, "clip_len": 4, "stride": 2},
+                "arrow_of_time": {"clip_len": 8, "stride": 2},
+                "clip_order": {"clip_len": 4, "gap": 4}}
 #: Learning rates (AdamW) of a short run where the trainer's default is slower.
 TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.
@@ -70,24 +82,33 @@ CURVE_POINTS = 4
 
 
 def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], steps: int | None = None,
-        images: int = DEFAULTS["images"], classes: int = DEFAULTS["classes"], backbone: str | None = None,
-        image_size: int = DEFAULTS["image_size"], batch_size: int = DEFAULTS["batch_size"], out: str | None = None,
+        images: int | None = None, classes: int = DEFAULTS["classes"], backbone: str | None = None,
+        image_size: int = DEFAULTS["image_size"], batch_size: int | None = None, out: str | None = None,
         device: str = "auto", decoder: str = "auto", seed: int = DEFAULTS["seed"], progress: bool = True,
         task_options: dict | None = None, curve: bool = True, data_dir: str | None = None, log=print) -> dict:
     """Runs the demo for ``task``; returns its report (also written to ``<out>/report.json``).
 
     ``minutes``: training time budget (ignored when ``steps`` is given: exactly that many steps, for runs that
-    must not depend on the machine's speed). ``images``: how many JPEGs to generate (at least 2 per class;
-    the report gives the number written). ``backbone``: default ``resnet10`` (``vit_tiny`` for MAE).
+    must not depend on the machine's speed). ``images``: how many JPEGs (videos for a video task) to generate (at
+    least 2 per class; the report gives the number written; default 2400 images, 240 videos). ``batch_size``:
+    default 64 (32 for a video task). ``backbone``: default ``resnet10`` (:data:`TASK_BACKBONES` for some tasks).
     ``curve``: measure kNN at a few checkpoints for the figure. ``data_dir``: where the images are written (and
     reused), default ``out``.
     """
+    video = task in TASKS and is_video(task_class(task))
+    images = images if images is not None else VIDEO_DEFAULTS["videos"] if video else DEFAULTS["images"]
+    batch_size = batch_size or (VIDEO_DEFAULTS["batch_size"] if video else DEFAULTS["batch_size"])
     _check(task=task, minutes=minutes, steps=steps, images=images, classes=classes, batch_size=batch_size)
     backbone = backbone or TASK_BACKBONES.get(task, DEFAULTS["backbone"])
     options = dict(TASK_OPTIONS.get(task, {}) if task_options is None else task_options)
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     os.makedirs(out, exist_ok=True)
-    data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed, progress=progress)
+    data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed, progress=progress,
+                               video=video)
+    kind = "WebM videos" if video else "JPEGs"
+    if video and decoder not in CLIP_DECODERS:
+        log(f"fastssl demo: {task} decodes videos with {', '.join(CLIP_DECODERS)}, not {decoder}: using auto")
+        decoder = "auto"
     per_epoch = written // batch_size
     if per_epoch < 1:
         batch_size = written // 2
@@ -95,7 +116,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         log(f"fastssl demo: the batch is reduced to {batch_size} images to make 2 batches of the {written} images")
     where = resolve_device(device)
     asked = "" if written == images else f" (asked for {images}: {written // classes} per class, at least 2)"
-    log(f"fastssl demo: {task} on {written} generated JPEGs{asked} of {classes} shapes ({data}), {backbone} at "
+    log(f"fastssl demo: {task} on {written} generated {kind}{asked} of {classes} shapes ({data}), {backbone} at "
         f"{image_size} px, batches of {batch_size}, "
         + (f"{steps} steps" if steps is not None else f"{minutes:g} min of training"))
 
@@ -147,7 +168,8 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         knn_curve.append((done, 100 * scores["trained"]["knn"]))
     ends = max(1, min(10, len(losses) // 2))  # steps averaged at each end of the run
     first, last = _mean(losses[:ends]), _mean(losses[-ends:])
-    report = {"task": task, "backbone": backbone, "image_size": image_size, "images": written, "classes": classes,
+    report = {"task": task, "backbone": backbone, "image_size": image_size, "images": written, "kind": kind,
+              "classes": classes,
               "batch_size": batch_size, "steps": done, "planned_steps": planned,
               "budget": f"{steps} steps" if steps is not None else f"{minutes:g} min",
               "epochs": round(result.epochs_done, 2) if result else 0.0, "train_s": round(train_s, 1),
@@ -185,14 +207,19 @@ def _check(*, task, minutes, steps, images, classes, batch_size) -> None:
         raise ValueError(f"batch_size must be >= 2, got {batch_size}")
 
 
-def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool = False) -> tuple[str, int]:
-    """(folder, number of JPEGs in it): ``classes`` × max(2, images // classes) object images under ``out``,
-    written once per (classes, per class, seed) and reused."""
+def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool = False,
+               video: bool = False) -> tuple[str, int]:
+    """(folder, number of files in it): ``classes`` × max(2, images // classes) object images (or videos) under
+    ``out``, written once per (kind, classes, per class, seed) and reused."""
     per_class = max(2, images // classes)
-    folder = os.path.join(out, f"data_{classes}x{per_class}_seed{seed}")
+    folder = os.path.join(out, f"{'videos' if video else 'data'}_{classes}x{per_class}_seed{seed}")
     if not os.path.isdir(folder):
         partial = folder + ".partial"
-        synthetic.write_object_folder(partial, classes=classes, per_class=per_class, seed=seed, progress=progress)
+        if video:
+            synthetic.write_video_folder(partial, classes=classes, per_class=per_class, frames=VIDEO_DEFAULTS["frames"],
+                                         size=VIDEO_DEFAULTS["size"], seed=seed)
+        else:
+            synthetic.write_object_folder(partial, classes=classes, per_class=per_class, seed=seed, progress=progress)
         os.replace(partial, folder)
     return folder, classes * per_class
 
@@ -216,8 +243,8 @@ def measure_step_time(task: torch.nn.Module, data: str, *, batch_size: int, deco
     left out, the median of the others is the step time, the loader's waits included.
     """
     model = copy.deepcopy(task).train()
-    loader = Loader(open_source(data), batch_size=batch_size, transform=model.transform, device=device,
-                    decoder=decoder, drop_last=True)
+    loader = task_loader(model, open_task_source(model, data), batch_size=batch_size, device=device, decoder=decoder,
+                         drop_last=True)
     optimizer = make_optimizer("adamw", model, lr=default_lr("adamw", batch_size), weight_decay=1e-4)
     times, batches = [], loader.epoch(0)
     try:
@@ -270,7 +297,7 @@ def verdict(gain_points: float, what: str) -> str:
 def render(report: dict) -> str:
     t, r = report["scores"]["trained"], report["scores"]["random_init"]
     lines = ["", f"== fastssl demo: {report['task']} pretraining, {report['backbone']} at {report['image_size']} px, "
-                 f"{report['images']} generated images of {report['classes']} shapes =="]
+                 f"{report['images']} generated {report.get('kind', 'images')} of {report['classes']} shapes =="]
     if report["steps"] == 0:
         lines.append(f"no training step ran ({report['budget']}): the scores below are the random-init network's")
     else:
@@ -279,7 +306,7 @@ def render(report: dict) -> str:
                   f"{100 * report['data_wait']:.0f}% of the time",
                   f"loss: {report['loss_first']} (mean of the first {report['loss_steps_averaged']} steps) -> "
                   f"{report['loss_last']} (last {report['loss_steps_averaged']})"]
-    lines += [f"frozen features of {t['val']} held-out images, {t['classes']} classes (chance {100 / t['classes']:.0f}%):",
+    lines += [f"frozen features of {t['val']} held-out {'videos' if 'video' in report.get('kind', '') else 'images'}, {t['classes']} classes (chance {100 / t['classes']:.0f}%):",
               f"  kNN (k=20)    pretrained {100 * t['knn']:5.1f}%   random init {100 * r['knn']:5.1f}%",
               f"  linear probe  pretrained {100 * t['linear']:5.1f}%   random init {100 * r['linear']:5.1f}%"]
     if report["steps"]:
@@ -341,16 +368,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="--task all: training minutes per task (default: %(default)s)")
     parser.add_argument("--steps", type=int, help="train exactly this many steps instead of a time budget "
                                                   "(the same result on any machine; default: time budget)")
-    parser.add_argument("--images", type=int, default=d["images"],
-                        help="generated JPEGs, at least 2 per class (default: %(default)s)")
+    parser.add_argument("--images", type=int, help=f"generated JPEGs (videos for a video task), at least 2 per class "
+                                                    f"(default: {d['images']}; {VIDEO_DEFAULTS['videos']} videos)")
     parser.add_argument("--classes", type=int, default=d["classes"], help="shapes, 2..10 (default: %(default)s)")
     parser.add_argument("--backbone", help=f"default: {d['backbone']} ({', '.join(f'{t}: {b}' for t, b in TASK_BACKBONES.items())})")
     parser.add_argument("--image-size", type=int, default=d["image_size"], help="pixels (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="default: %(default)s")
+    parser.add_argument("--batch-size", type=int,
+                        help=f"default: {d['batch_size']} ({VIDEO_DEFAULTS['batch_size']} for a video task)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="data, initialisation and views (default: %(default)s)")
     parser.add_argument("--out", help="folder for data, runs, report and figure (default: a new temporary folder)")
     parser.add_argument("--device", default="auto", help="auto: a GPU when there is one (default: %(default)s)")
-    parser.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
+    parser.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil", "pyav"),
                         help="default: %(default)s")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser

@@ -28,10 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import random
-from ..data import Loader, open_source
-from ..data.video import ClipLoader
 from ..progress import maybe
-from ..tasks.base import Task, normalize, squares
+from ..tasks.base import Task
+from .data import open_task_source, task_loader
 
 @dataclass
 class Features:
@@ -66,19 +65,9 @@ def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: s
             num_threads: int | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, D) float32 on the CPU, labels (N,)) of every decodable image of ``data``, in id order
     (``progress``: a progress line on stderr)."""
-    size = task.encoder_size(task.image_size)
     device = torch.device(device)
-
-    def transform(images, ids, epoch):
-        return {"inputs": normalize(squares(images, ids, 0, size, seed=0, scale=None, flip=False))}
-
-    common = {"batch_size": batch_size, "device": device, "decoder": decoder, "shuffle": False,
-              "num_threads": num_threads}
-    if task.modality == "video":  # the middle clip of every usable video
-        loader = ClipLoader(data, plan=task.eval_plan, transform=task.eval_transform,
-                            min_frames=min(task.eval_frames, task.min_frames), **common)
-    else:
-        loader = Loader(open_source(data), transform=transform, **common)
+    loader = task_loader(task, open_task_source(task, data, num_threads=num_threads), evaluation=True,
+                         batch_size=batch_size, device=device, decoder=decoder, shuffle=False, num_threads=num_threads)
     was_training = task.training
     task.eval()
     features, labels, ids = [], [], []
@@ -89,7 +78,7 @@ def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: s
         labels.append(batch["labels"].cpu())
         ids.append(batch["ids"].cpu())
         if bar:
-            bar.update(index + 1, f"{sum(len(i) for i in ids)} images")
+            bar.update(index + 1, f"{sum(len(i) for i in ids)} samples")
     task.train(was_training)
     order = torch.argsort(torch.cat(ids))
     return torch.cat(features)[order], torch.cat(labels)[order]

@@ -61,10 +61,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data import Loader, open_source
-from ..data.video import ClipLoader, open_video_source
+from ..data import Loader
 from ..tasks import task_class
 from . import checkpoint, run_folder
+from .data import open_task_source, task_loader, usable_samples
 from ..progress import Progress
 from .log import CSVLog, TensorBoard, progress_text
 from .optim import make_optimizer, warmup_cosine
@@ -281,9 +281,8 @@ def train(config: TrainConfig) -> TrainResult:
         torch.cuda.set_device(device)
     main = ranks.rank == 0
     cls = task_class(config.task)
-    video = cls.modality == "video"
-    source = open_video_source(config.data, num_threads=config.num_threads or 1) if video else open_source(config.data)
-    config = batch_within_data(config, len(source.good) if video else len(source), ranks.world)
+    source = open_task_source(cls, config.data, num_threads=config.num_threads)
+    config = batch_within_data(config, usable_samples(source), ranks.world)
     settings = run_settings(config, ranks.world)
     resumed_from, state = _prepare_out(config, settings, ranks)
 
@@ -292,10 +291,8 @@ def train(config: TrainConfig) -> TrainResult:
     if "num_samples" in inspect.signature(cls.__init__).parameters:  # tasks with a per-sample memory bank
         options.setdefault("num_samples", len(source))
     task = cls(backbone=config.backbone, image_size=config.image_size, seed=config.seed, **options)
-    common = {"batch_size": config.batch_size, "transform": task.transform, "device": device, "decoder": config.decoder,
-              "seed": config.seed, "drop_last": True, "num_threads": config.num_threads}
-    loader = (ClipLoader(source, plan=task.plan, min_frames=task.min_frames, **common) if video
-              else Loader(source, **common))
+    loader = task_loader(task, source, batch_size=config.batch_size, device=device, decoder=config.decoder,
+                         seed=config.seed, drop_last=True, num_threads=config.num_threads)
     task.to(device)
     if config.channels_last and getattr(task, "encoder", "frame") == "frame":  # 3-D encoders keep their layout
         task.to(memory_format=torch.channels_last)
