@@ -15,6 +15,7 @@ from .inpainting import InpaintingBatch, inpainting_masks
 from .jigsaw import JigsawTiles, hamming_permutations, jigsaw_tiles, jigsaw_unpermute
 from .lab import lab_to_rgb, rgb_to_lab
 from .mae import MaskedPatches, MaskedTokens, mae_masking, mae_masking_tokens, mae_unshuffle, patchify, unpatchify
+from .motion_energy import frame_difference_sum, motion_energy
 from .nt_xent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
 from .relative_position import RelativePositionPairs, relative_position_pairs
 from .rotations import rotations
@@ -35,6 +36,7 @@ __all__ = [
     "bin_histogram",
     "colorization_targets",
     "counting_tiles",
+    "frame_difference_sum",
     "hamming_permutations",
     "info_nce_loss",
     "inpainting_masks",
@@ -44,6 +46,7 @@ __all__ = [
     "mae_masking",
     "mae_masking_tokens",
     "mae_unshuffle",
+    "motion_energy",
     "nt_xent_loss",
     "patchify",
     "rebalance_weights",
