@@ -232,12 +232,13 @@ def _parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="kNN and linear probe of a checkpoint's frozen features",
                              formatter_class=_HelpFormatter)
     ev.add_argument("--checkpoint", required=True, help="a checkpoint of fastssl train (checkpoints/step_<n>.pt)")
-    ev.add_argument("--data", required=True, help="labelled image folder (one subfolder per class)")
+    ev.add_argument("--data", required=True, help="labelled image folder (one subfolder per class; videos for a video "
+                                                  "task's checkpoint)")
     ev.add_argument("--val-fraction", type=float, default=0.2, help="share of each class held out for scoring")
     ev.add_argument("--baseline", action="store_true", help="also evaluate the same network at random init")
     ev.add_argument("--device", default="auto", help="auto: a GPU when there is one")
-    ev.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
-                    help="auto: the first installed of dali, torchvision, pil")
+    ev.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil", "pyav"),
+                    help="auto: the first installed of dali, torchvision, pil (videos: dali on a GPU, else pyav)")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
     ev.add_argument("--quiet", action="store_true", help="no progress line")
     ev.set_defaults(run=_eval)
@@ -262,8 +263,11 @@ def _add_train_arguments(train: _TaskParser) -> None:
     from .models import BACKBONES
     from .tasks import task_class
 
-    backbone = inspect.signature(task_class(train.task).__init__).parameters["backbone"].default
-    train.add_argument("--data", required=True, help="image folder, .txt file list or .tar shard")
+    cls = task_class(train.task)
+    backbone = inspect.signature(cls.__init__).parameters["backbone"].default
+    video = cls.modality == "video"
+    train.add_argument("--data", required=True, help="video folder (class subfolders or flat) or .txt list of "
+                       "'path [label]'" if video else "image folder, .txt file list or .tar shard")
     train.add_argument("--out", required=True, help="run folder: log.csv, checkpoints/, tensorboard/")
     train.add_argument("--backbone", default=backbone, choices=BACKBONES, help="network to pretrain")
     train.add_argument("--image-size", type=int, default=64, help="pixels (square)")
@@ -280,8 +284,13 @@ def _add_train_arguments(train: _TaskParser) -> None:
     train.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     train.add_argument("--seed", type=int, default=0, help="initialisation, sample order and views")
     train.add_argument("--device", default="auto", help="auto: a GPU when there is one")
-    train.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
-                       help="auto: the first installed of dali, torchvision, pil")
+    if video:
+        train.add_argument("--decoder", default="auto", choices=("auto", "dali", "pyav"),
+                           help="auto: dali on a GPU where installed, else pyav (dali hands what it cannot decode to "
+                                "pyav)")
+    else:
+        train.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil"),
+                           help="auto: the first installed of dali, torchvision, pil")
     train.add_argument("--threads", type=int, help="threads reading and decoding files (default: min(8, CPUs))")
     train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     train.add_argument("--resume", action="store_true", help="continue from the newest usable checkpoint in --out")

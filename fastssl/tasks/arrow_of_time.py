@@ -35,7 +35,7 @@ class ArrowOfTimeTask(VideoTask):
     name = "arrow_of_time"
     encoder = "clip"
 
-    def __init__(self, backbone: str = "r3d_18", image_size: int = 64, seed: int = 0, clip_len: int = 11,
+    def __init__(self, backbone: str = "r3d_18", image_size: int = 64, seed: int = 0, *, clip_len: int = 11,
                  stride: int = 1, inputs: str = "differences"):
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")

@@ -38,7 +38,7 @@ class ClipOrderTask(VideoTask):
     name = "clip_order"
     encoder = "clip"
 
-    def __init__(self, backbone: str = "r3d_18", image_size: int = 64, seed: int = 0, clip_len: int = 16,
+    def __init__(self, backbone: str = "r3d_18", image_size: int = 64, seed: int = 0, *, clip_len: int = 16,
                  gap: int = 8, dim: int = 512):
         self.clip_len, self.gap = clip_len, gap
         self.eval_frames = clip_len

@@ -40,7 +40,7 @@ DIFFERENCE_SCALE = 10.0
 class OddOneOutTask(VideoTask):
     name = "odd_one_out"
 
-    def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, clips: int = 6,
+    def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, clips: int = 6,
                  clip_len: int = 6, stride: int = 1, dim: int = 128):
         self.clips, self.clip_len, self.stride = clips, clip_len, stride
         super().__init__(backbone, image_size, seed)

@@ -34,7 +34,7 @@ from .video import VideoTask, clip_squares, normalize_frames
 class ShuffleLearnTask(VideoTask):
     name = "shuffle_learn"
 
-    def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, tau_min: int = 15,
+    def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, tau_min: int = 15,
                  tau_max: int = 60, positive_fraction: float = 0.25, dim: int = 512):
         self.tau_min, self.tau_max, self.positive_fraction = tau_min, tau_max, positive_fraction
         shuffle_learn_frames(tau_min, tau_max)  # checks the gaps
