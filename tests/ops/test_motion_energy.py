@@ -48,7 +48,8 @@ def test_reference_reads_uint8_as_value_over_255_and_keeps_dtypes():
     clips = torch.randint(0, 256, (2, 3, 3, 6, 6), dtype=torch.uint8)
     assert reference.motion_energy(clips, 2).dtype == torch.float32
     assert reference.frame_difference_sum(clips).dtype == torch.float32
-    torch.testing.assert_close(reference.motion_energy(clips, 2), reference.motion_energy(clips.double() / 255, 2).float())
+    torch.testing.assert_close(reference.motion_energy(clips, 2),
+                               reference.motion_energy(clips.double() / 255, 2).float())
     torch.testing.assert_close(reference.frame_difference_sum(clips),
                                reference.frame_difference_sum(clips.double() / 255).float())
     assert reference.frame_difference_sum(clips.half()).dtype == torch.float16

@@ -75,6 +75,11 @@ def _images(shape, dtype: str, seed: int = 0) -> torch.Tensor:
     return torch.rand(shape, generator=g).to(DTYPES[dtype])
 
 
+def _clips(h: int, w: int, dtype: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(2, 8, 3, h, w) clips, contiguous and channels-last (a strided last dimension)."""
+    return _images((2, 8, 3, h, w), dtype), _images((2, 8, h, w, 3), dtype).permute(0, 1, 4, 2, 3)
+
+
 def _rows(shape, dtype: str, seed: int = 0, grad: bool = False) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=g).to(DTYPES[dtype]).requires_grad_(grad)
@@ -153,12 +158,10 @@ def cases() -> list[tuple[str, str, str, callable]]:
                             ops.inpainting_masks(_images(x, dt), m, ids=torch.arange(2), backend="triton")))
             out.append(("counting_tiles", f"{two[2]}x{two[3]}", dt, lambda x=two, dt=dt: ops.counting_tiles(
                 _images(x, dt), size=min(x[2] // 2, x[3] // 2, 64), backend="triton")))
-            out.append(("motion_energy", f"T=8 {h}x{w} pool 1, {min(h, w, 4)}; channels_last", dt, lambda h=h, w=w, dt=dt: [
-                ops.motion_energy(x, pool=p, backend="triton") for x in (_images((2, 8, 3, h, w), dt), _images(
-                    (2, 8, h, w, 3), dt).permute(0, 1, 4, 2, 3)) for p in sorted({1, min(h, w, 4)})]))
-            out.append(("frame_difference_sum", f"T=8 {h}x{w}; channels_last", dt, lambda h=h, w=w, dt=dt: [
-                ops.frame_difference_sum(x, backend="triton") for x in (_images((2, 8, 3, h, w), dt), _images(
-                    (2, 8, h, w, 3), dt).permute(0, 1, 4, 2, 3))]))
+            out.append(("motion_energy", f"T=8 {h}x{w} pool 1, {min(h, w, 4)}", dt, lambda h=h, w=w, dt=dt: [
+                ops.motion_energy(x, pool=p, backend="triton") for x in _clips(h, w, dt) for p in {1, min(h, w, 4)}]))
+            out.append(("frame_difference_sum", f"T=8 {h}x{w}", dt, lambda h=h, w=w, dt=dt: [
+                ops.frame_difference_sum(x, backend="triton") for x in _clips(h, w, dt)]))
         for factor in (1, 4):
             out.append(("colorization_targets", f"{h}x{w} factor {factor}", "uint8", lambda h=h, w=w, f=factor: (
                 ops.colorization_targets(_images((2, 3, h, w), "uint8"), bins=_ab_grid(), factor=f, backend="triton"),
