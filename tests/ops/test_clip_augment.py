@@ -108,7 +108,7 @@ def test_clip_params_draw_each_group_from_its_own_view(groups, view):
                         epoch=2, view=view)
     assert equal_params(alone, params.select(list(range(2 * groups, 3 * groups))))
     # other seeds, epochs: other rows
-    for other in (dict(seed=5, epoch=2), dict(seed=4, epoch=3)):
+    for other in ({"seed": 5, "epoch": 2}, {"seed": 4, "epoch": 3}):
         assert not torch.equal(clip_params(RECIPE, IDS, clips, groups=groups, view=view, **other).crop, params.crop)
 
 
