@@ -8,7 +8,7 @@ from fastssl import _validation
 from fastssl.backends import BackendUnavailable
 from fastssl.ops.motion_energy import frame_difference_sum, motion_energy
 from fastssl.reference import motion_energy as reference
-from helpers import assert_close_to_reference, backend_cases, random_images, require
+from helpers import assert_close_to_reference, backend_cases, random_images, require, triton_device
 from host_reads import count_host_reads
 
 BACKENDS = backend_cases(("reference", "cpp", "triton"))
@@ -191,6 +191,19 @@ def test_reads_nothing_back(backend, device):
         motion_energy(clips, pool=2, backend=backend)
         frame_difference_sum(clips, backend=backend)
     assert reads == [], reads
+
+
+@pytest.mark.triton
+def test_triton_launches_inside_the_device_guard():
+    require("triton", triton_device())
+    from fastssl.triton._common import watch_launches
+
+    clips = random_images((1, 3, 2, 4, 5), torch.uint8, device=triton_device())
+    with watch_launches() as launches:
+        motion_energy(clips, pool=2, backend="triton")
+        frame_difference_sum(clips, backend="triton")
+    assert [launch.name for launch in launches] == ["_motion_energy_kernel", "_frame_difference_kernel"]
+    assert all(launch.guarded for launch in launches)
 
 
 def test_docstring_examples():
