@@ -23,7 +23,9 @@ BILINEAR | FULL_CHR_H_INT | ACCURATE_RND)`` bit for bit. PyAV's default conversi
 sample over its 2 x 2 pixels instead, which differs by up to ~50 levels at colour edges. A video
 tagged with another matrix (BT.709: most HD video) would come out with wrong colours (up to ~20 levels),
 so it goes to the fallback, as do pixel formats other than 8-bit 4:2:0; the tags are read from the
-container with PyAV once per file (:func:`colour_reason`).
+container with PyAV once per file (:func:`colour_reason`). On the GPU, DALI converts NVDEC's output with
+its own kernel (BT.601, chroma interpolated linearly in floats), so there agreement with PyAV within a
+level or so is expected, not bit for bit (untested).
 
 Nothing is allocated for a video before its index entry is checked against ``max_pixels`` and
 ``max_frames``, and its file size against the one indexed. The "mixed" (GPU) path follows DALI's
@@ -51,7 +53,7 @@ from ..decoders import _back_to_back, _HostBuffer, _NativeStderr
 from ..headers import MAX_PIXELS
 from .index import MAX_FRAMES, VideoInfo
 
-#: FFmpeg codec names each DALI variant decodes, by device type (DALI's documentation; CPU: VP8/VP9 tested).
+#: FFmpeg codec names each DALI variant decodes, by device type (DALI's documentation; tested: VP8/VP9 on the CPU).
 DALI_CODECS = {"cpu": frozenset({"vp8", "vp9"}),
                "cuda": frozenset({"vp8", "vp9", "h264", "hevc", "av1", "mpeg4"})}
 #: FFmpeg's colour matrices (AVColorSpace) that DALI's BT.601 conversion is right for: unspecified (FFmpeg's
@@ -237,7 +239,7 @@ class DaliClipDecoder:
 
         gpu = self.device.type == "cuda"
         device_id = (self.device.index if self.device.index is not None else torch.cuda.current_device()) if gpu else None
-        video = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video  # DALI < 1.50: experimental
+        video = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video  # older DALI: experimental
 
         @pipeline_def(batch_size=batch_size, num_threads=self.num_threads, device_id=device_id,
                       prefetch_queue_depth=1, exec_dynamic=True)
