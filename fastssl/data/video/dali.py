@@ -239,7 +239,8 @@ class DaliClipDecoder:
 
         gpu = self.device.type == "cuda"
         device_id = (self.device.index if self.device.index is not None else torch.cuda.current_device()) if gpu else None
-        video = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video  # older DALI: experimental
+        # older DALI has the decoder under experimental only
+        video = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video
 
         @pipeline_def(batch_size=batch_size, num_threads=self.num_threads, device_id=device_id,
                       prefetch_queue_depth=1, exec_dynamic=True)
