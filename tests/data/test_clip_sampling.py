@@ -134,7 +134,10 @@ def test_shuffle_learn_tuples_keep_every_constraint(tau_min, tau_max, extra):
     assert bool((b[shows_a] - middle[shows_a] >= tau_min).all()) and bool((middle[shows_a] >= 0).all())
     assert bool((middle[shows_e] - d[shows_e] >= tau_min).all()) and bool((middle[shows_e] < F).all())
     # d - b is uniform in [2, min(tau_max, F - 1 - 2 tau_min)]: every value comes up, no other
-    assert sorted(gap.unique().tolist()) == list(range(2, min(tau_max, F - 1 - 2 * tau_min) + 1))
+    gaps = list(range(2, min(tau_max, F - 1 - 2 * tau_min) + 1))
+    assert sorted(gap.unique().tolist()) == gaps
+    for value in gaps:
+        assert_share(gap == value, 1 / len(gaps), f"d - b = {value}")
     if extra == 0:  # the least frames: a single tuple (0, tau_min, tau_min + 1, tau_min + 2, 2 tau_min + 2)
         assert bool((b == tau_min).all()) and bool((d == tau_min + 2).all())
         assert bool((middle[shows_a] == 0).all()) and bool((middle[shows_e] == F - 1).all())
@@ -181,7 +184,8 @@ def test_odd_one_out_has_exactly_one_shuffled_clip_at_odd(clips, clip_len, strid
     assert plan.indices.shape == (len(IDS), clips * clip_len) and set(plan.targets) == {"odd"}
     odd = plan.targets["odd"]
     assert sorted(odd.unique().tolist()) == list(range(clips))  # every position comes up, no other
-    assert_share(odd == 0, 1 / clips, "odd clip first")
+    for k in range(clips):
+        assert_share(odd == k, 1 / clips, f"odd clip at {k}")
     shown = plan.indices.view(len(IDS), clips, clip_len)
     steps = torch.arange(clip_len) * stride
     in_order = (shown - shown[:, :, :1] == steps).all(2)  # (B, clips): frames start, start + stride, ...
@@ -248,7 +252,8 @@ def test_clip_order_shows_consecutive_clips_in_the_labelled_order(clip_len, gap,
     order = plan.targets["order"]
     assert sorted(order.unique().tolist()) == list(range(6))
     assert sorted(CLIP_ORDERS) == sorted(itertools.permutations(range(3)))
-    assert_share(order == 2, 1 / 6, "order class 2")
+    for k in range(6):
+        assert_share(order == k, 1 / 6, f"order class {k}")
     shown = plan.indices.view(len(IDS), 3, clip_len)
     assert bool((shown - shown[:, :, :1] == torch.arange(clip_len)).all())  # every clip: consecutive frames
     in_time = torch.empty_like(shown)
