@@ -238,7 +238,9 @@ class DaliClipDecoder:
         from nvidia.dali import fn, pipeline_def, types
 
         gpu = self.device.type == "cuda"
-        device_id = (self.device.index if self.device.index is not None else torch.cuda.current_device()) if gpu else None
+        device_id = None
+        if gpu:
+            device_id = self.device.index if self.device.index is not None else torch.cuda.current_device()
         # older DALI has the decoder under experimental only
         video = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video
 
