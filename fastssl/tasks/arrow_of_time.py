@@ -5,7 +5,9 @@ Each video gives one clip of ``clip_len`` frames, reversed half of the time
 input is the clip's **frame differences** (``inputs="differences"``, the default): the paper's input is
 optical flow, and differences are its cheap stand-in — they keep where things move and drop the static
 appearance a network could otherwise key on (black borders, a still background). ``inputs="rgb"`` gives
-the frames themselves, as the paper's RGB option. A 3-D encoder (``r3d_18`` by default) maps the clip to
+the frames themselves, as the paper's RGB option. The paper leaves out clips without motion: with
+``motion_candidates`` = k > 1 the clip is the liveliest of k by the videos' motion profiles (computed
+once per video and cached); with 1 (the default) it starts uniformly. A 3-D encoder (``r3d_18`` by default) maps the clip to
 features and a linear head to one logit, trained with binary cross-entropy.
 
 Example:
@@ -36,10 +38,12 @@ class ArrowOfTimeTask(VideoTask):
     encoder = "clip"
 
     def __init__(self, backbone: str = "r3d_18", image_size: int = 64, seed: int = 0, *, clip_len: int = 11,
-                 stride: int = 1, inputs: str = "differences"):
+                 stride: int = 1, inputs: str = "differences", motion_candidates: int = 1):
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
         self.clip_len, self.stride, self.inputs = clip_len, stride, inputs
+        self.motion_candidates = motion_candidates
+        self.uses_motion = motion_candidates > 1
         self.eval_frames = clip_len
         super().__init__(backbone, image_size, seed)
         self.head = nn.Linear(self.feature_dim, 1)
@@ -48,9 +52,9 @@ class ArrowOfTimeTask(VideoTask):
     def min_frames(self) -> int:
         return clip_span(self.clip_len, self.stride)
 
-    def plan(self, ids, frames, epoch):
+    def plan(self, ids, frames, epoch, motion=None):
         return arrow_of_time_clips(ids, frames, clip_len=self.clip_len, stride=self.stride, seed=self.seed,
-                                   epoch=epoch)
+                                   epoch=epoch, motion=motion, candidates=self.motion_candidates)
 
     def clip_input(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, 3, T - 1, S, S) differences of consecutive frames (or (B, 3, T, S, S) frames with ``inputs="rgb"``)."""

@@ -6,8 +6,9 @@ crop and flip (one parameter row per tuple), a shared image backbone encodes eac
 paper's fc7) maps each to ``dim``, and the three are concatenated into a 2-way classifier.
 
 The paper's gaps (tau_max 60, tau_min 15 frames at 30 fps; 25% positives) are the defaults, so a video
-needs 33 frames; short clips want smaller gaps. The paper picks high-motion windows by optical flow: the
-windows here are uniform over the video.
+needs 33 frames; short clips want smaller gaps. The paper picks high-motion windows by optical flow:
+with ``motion_candidates`` = k > 1 the window is the liveliest of k by the videos' frame-difference
+motion profiles (computed once per video, a full decode, and cached); with 1 (the default) it is uniform.
 
 Example:
     >>> import torch
@@ -35,8 +36,10 @@ class ShuffleLearnTask(VideoTask):
     name = "shuffle_learn"
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, tau_min: int = 15,
-                 tau_max: int = 60, positive_fraction: float = 0.25, dim: int = 512):
+                 tau_max: int = 60, positive_fraction: float = 0.25, dim: int = 512, motion_candidates: int = 1):
         self.tau_min, self.tau_max, self.positive_fraction = tau_min, tau_max, positive_fraction
+        self.motion_candidates = motion_candidates
+        self.uses_motion = motion_candidates > 1
         shuffle_learn_frames(tau_min, tau_max)  # checks the gaps
         super().__init__(backbone, image_size, seed)
         self.fc = nn.Sequential(nn.Linear(self.feature_dim, dim), nn.ReLU(inplace=True))
@@ -46,9 +49,10 @@ class ShuffleLearnTask(VideoTask):
     def min_frames(self) -> int:
         return shuffle_learn_frames(self.tau_min, self.tau_max)
 
-    def plan(self, ids, frames, epoch):
+    def plan(self, ids, frames, epoch, motion=None):
         return shuffle_learn_tuples(ids, frames, tau_min=self.tau_min, tau_max=self.tau_max,
-                                    positive_fraction=self.positive_fraction, seed=self.seed, epoch=epoch)
+                                    positive_fraction=self.positive_fraction, seed=self.seed, epoch=epoch,
+                                    motion=motion, candidates=self.motion_candidates)
 
     @torch.no_grad()
     def transform(self, clips, ids, epoch):

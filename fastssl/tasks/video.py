@@ -8,6 +8,8 @@ plan) and ``forward``, it says
 - ``plan(ids, frames, epoch)``: the frames each video decodes and the pretext labels (a
   :class:`~fastssl.data.video.sampling.ClipPlan`, from the tuple rules of :mod:`fastssl.data.video.sampling`);
 - ``min_frames``: the shortest video the plan can use (shorter ones are left out and named);
+- ``uses_motion``: whether the plan picks windows by the videos' motion profiles
+  (:mod:`fastssl.data.video.motion`), which the loader then computes once and passes as ``motion=``;
 - for evaluation, ``eval_plan`` (the middle clip of ``eval_frames`` frames) and ``eval_transform`` (the
   whole frames squashed to the encoder's square, no augmentation): ``features(inputs)`` gives (B, D).
 
@@ -61,6 +63,7 @@ class VideoTask(Task):
     modality = "video"
     encoder = "frame"  #: "frame": an image backbone per frame; "clip": a 3-D backbone per clip
     eval_frames = 8  #: frames of the middle clip that evaluation describes a video by
+    uses_motion = False  #: whether ``plan`` wants the videos' motion profiles (``plan(..., motion=profiles)``)
 
     def __init__(self, backbone: str, image_size: int, seed: int):
         wanted = models.is_video_backbone(backbone) == (self.encoder == "clip")

@@ -44,7 +44,8 @@ def task_loader(task: Task, source, *, evaluation: bool = False, **options) -> L
         if evaluation:
             return ClipLoader(source, plan=task.eval_plan, transform=task.eval_transform,
                               min_frames=min(task.eval_frames, task.min_frames), **options)
-        return ClipLoader(source, plan=task.plan, transform=task.transform, min_frames=task.min_frames, **options)
+        return ClipLoader(source, plan=task.plan, transform=task.transform, min_frames=task.min_frames,
+                          motion=task.uses_motion, **options)
     if evaluation:
         size = task.encoder_size(task.image_size)
 

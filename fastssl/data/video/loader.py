@@ -7,7 +7,9 @@ accounting, the same batch dicts. Per batch:
 
 1. ``plan(ids, frames, epoch)`` → a :class:`~fastssl.data.video.sampling.ClipPlan`: the frame indices each
    video of the batch needs (a pure function of (seed, epoch, id): the same clips whatever the batch
-   size, shard count, thread count or decoder), and the pretext labels;
+   size, shard count, thread count or decoder), and the pretext labels; with ``motion=True`` the plan is
+   also given each video's motion profile (:mod:`fastssl.data.video.motion`, computed once and cached),
+   ``plan(ids, frames, epoch, motion=profiles)``;
 2. the clip decoder (:func:`~fastssl.data.video.decode.make_clip_decoder`) decodes only those frames,
    videos in parallel; a video that fails is left out of its batch, counted and named in
    ``stats.bad_files`` (``strict=True`` raises :class:`BadVideoError`);
@@ -71,6 +73,7 @@ class ClipLoader(Loader):
         device: where the clips end up and the transform runs.
         decoder: "auto" | "dali" | "pyav" (:func:`~fastssl.data.video.decode.make_clip_decoder`).
         min_frames: videos with fewer frames are left out (the plan's shortest video).
+        motion: give the plan the videos' motion profiles (the first use decodes every video once).
         cache: where the video index is cached (see :func:`~fastssl.data.video.index.index_videos`).
         The others as for :class:`fastssl.data.Loader`.
     """
@@ -80,7 +83,7 @@ class ClipLoader(Loader):
                  shard_id: int | None = None, num_shards: int | None = None, num_threads: int | None = None,
                  prefetch: int = 2, strict: bool = False, max_consecutive_bad: int | None = 100,
                  max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES, min_frames: int = 1,
-                 cache: str | None | bool = None, keep_clips: bool = False):
+                 cache: str | None | bool = None, keep_clips: bool = False, motion: bool = False):
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch}")
         if max_consecutive_bad is not None and max_consecutive_bad < 1:
@@ -109,6 +112,12 @@ class ClipLoader(Loader):
         self.next_epoch = 0
         self.stats = LoaderStats()
         self._frames = torch.from_numpy(frames)
+        self.motion = None
+        if motion:
+            from .motion import motion_profiles
+
+            self.motion = motion_profiles(list(self.source.videos), self.source.root or ".", cache=cache,
+                                          num_threads=threads)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
         """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos)."""
@@ -121,7 +130,10 @@ class ClipLoader(Loader):
     def _decode(self, epoch: int, ids: torch.Tensor) -> tuple:
         """Stage 1 of a batch: plan and decode. Returns (ids, plan, per video its frames or why not)."""
         t0 = time.perf_counter()
-        plan = self.plan(ids, self._frames[ids], epoch)
+        if self.motion is None:
+            plan = self.plan(ids, self._frames[ids], epoch)
+        else:
+            plan = self.plan(ids, self._frames[ids], epoch, motion=[self.motion[i] for i in ids.tolist()])
         if plan.indices.dim() != 2 or plan.indices.shape[0] != len(ids):
             raise ValueError(f"the plan must give (B, K) = ({len(ids)}, K) frame indices, got "
                              f"{tuple(plan.indices.shape)}")

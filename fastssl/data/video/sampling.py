@@ -120,14 +120,15 @@ def shuffle_learn_frames(tau_min: int, tau_max: int) -> int:
 
 
 def shuffle_learn_tuples(ids, frames, *, tau_min: int, tau_max: int, positive_fraction: float = 0.5, seed: int,
-                         epoch: int = 0) -> ClipPlan:
+                         epoch: int = 0, motion=None, candidates: int = 4) -> ClipPlan:
     """Shuffle & Learn (Misra et al. 2016): frames a < b < c < d < e with d - b <= ``tau_max`` and
     b - a, e - d >= ``tau_min``; each sample shows 3 frames (``indices`` (B, 3)).
 
     A positive (``targets["label"]`` 1, probability ``positive_fraction``) is (b, c, d) or, half of the time, its
     reverse (d, c, b) (the paper counts both as correctly ordered); a negative (label 0) is (b, a, d) or (b, e, d).
-    The window is uniform over the video: the paper picks high-motion windows by optical flow, which this
-    sampler does not do. Gaps: d - b uniform in [2, min(tau_max, F - 1 - 2 tau_min)], b - a and e - d each
+    The window a..e is uniform over the video, or with ``motion`` (per video its motion profile, see
+    :func:`motion_window_starts`) the liveliest of ``candidates`` uniform ones: the paper picks high-motion
+    windows by optical flow, the profile is its frame-difference proxy. Gaps: d - b uniform in [2, min(tau_max, F - 1 - 2 tau_min)], b - a and e - d each
     uniform in [tau_min, tau_min + slack] with the slack leaving room for the other gaps, the window's start
     uniform over what remains, c uniform strictly between b and d.
     """
@@ -141,7 +142,11 @@ def shuffle_learn_tuples(ids, frames, *, tau_min: int, tau_max: int, positive_fr
     slack = (last - gap - 2 * tau_min) // 2
     left = _between(u[:, 1], tau_min, tau_min + slack)
     right = _between(u[:, 2], tau_min, tau_min + slack)
-    a = _between(u[:, 3], 0, last - (left + gap + right))
+    if motion is None:
+        a = _between(u[:, 3], 0, last - (left + gap + right))
+    else:
+        a = motion_window_starts(ids, frames, motion, span=left + gap + right + 1, candidates=candidates, seed=seed,
+                                 epoch=epoch)
     b = a + left
     d = b + gap
     e = d + right
@@ -185,11 +190,18 @@ def odd_one_out_tuples(ids, frames, *, clips: int = 6, clip_len: int = 6, stride
     return ClipPlan(indices.flatten(1), {"odd": odd})
 
 
-def arrow_of_time_clips(ids, frames, *, clip_len: int = 8, stride: int = 1, seed: int, epoch: int = 0) -> ClipPlan:
+def arrow_of_time_clips(ids, frames, *, clip_len: int = 8, stride: int = 1, seed: int, epoch: int = 0, motion=None,
+                        candidates: int = 4) -> ClipPlan:
     """Arrow of Time (Wei et al. 2018): one clip of ``clip_len`` frames, played backwards when
-    ``targets["reversed"]`` is 1 (probability 1/2). ``indices``: (B, clip_len) in playback order."""
+    ``targets["reversed"]`` is 1 (probability 1/2). ``indices``: (B, clip_len) in playback order. The clip starts
+    uniformly, or with ``motion`` at the liveliest of ``candidates`` starts (:func:`motion_window_starts`: the
+    paper leaves out clips without motion)."""
     ids, frames = _frames(ids, frames)
-    starts = clip_starts(ids, frames, clip_len=clip_len, stride=stride, seed=seed, epoch=epoch)
+    if motion is None:
+        starts = clip_starts(ids, frames, clip_len=clip_len, stride=stride, seed=seed, epoch=epoch)
+    else:
+        starts = motion_window_starts(ids, frames, motion, span=clip_span(clip_len, stride), candidates=candidates,
+                                      seed=seed, epoch=epoch)
     forward = clip_indices(starts, clip_len=clip_len, stride=stride)
     backward = _tuple_draws(ids, 1, seed=seed, epoch=epoch)[:, 0] < 0.5
     return ClipPlan(torch.where(backward[:, None], forward.flip(1), forward), {"reversed": backward.to(torch.int64)})
@@ -223,3 +235,34 @@ def centre_clip(ids, frames, *, clip_len: int, stride: int = 1) -> ClipPlan:
     span = clip_span(clip_len, stride)
     _need(ids, frames, span, f"a clip of {clip_len} frames at stride {stride}")
     return ClipPlan(clip_indices((frames - span) // 2, clip_len=clip_len, stride=stride), {})
+
+
+#: slots of the motion candidates' starts: the tuple slots from 32 on (a rule's own draws stay below 32)
+MOTION_SLOTS = 32
+MAX_MOTION_CANDIDATES = 16
+
+
+def motion_window_starts(ids, frames, profiles, *, span, candidates: int, seed: int, epoch: int = 0) -> torch.Tensor:
+    """(B,) int64: the start of a window of ``span`` frames (an int, or (B,) ints) in each video, the liveliest of
+    ``candidates`` keyed uniform starts by the mean of its motion profile (:mod:`fastssl.data.video.motion`; the
+    first on ties; a video without a profile takes its first candidate). ``profiles``: per video a
+    (frames - 1,) array or None."""
+    from .motion import window_motion
+
+    ids, frames = _frames(ids, frames)
+    if not 1 <= check_int(candidates, "candidates", 1) <= MAX_MOTION_CANDIDATES:
+        raise ValueError(f"candidates must be in [1, {MAX_MOTION_CANDIDATES}], got {candidates}")
+    if len(profiles) != len(ids):
+        raise ValueError(f"profiles must have one entry per id ({len(ids)}), got {len(profiles)}")
+    span = torch.as_tensor(span, dtype=torch.int64, device=ids.device).expand(ids.shape)
+    if not bool((frames >= span).all()):
+        raise ValueError(f"videos {ids[frames < span].tolist()[:8]} are shorter than their windows")
+    slots = torch.arange(candidates) + random.CLIP_TUPLE_SLOT + MOTION_SLOTS
+    u = random.uniform(ids, slots, seed=seed, epoch=epoch, view=0, dtype=torch.float64)
+    starts = _between(u, 0, (frames - span)[:, None])  # (B, candidates)
+    chosen = starts[:, 0].clone()
+    for b, profile in enumerate(profiles):
+        if profile is not None and candidates > 1:
+            scores = window_motion(profile, starts[b].cpu().numpy(), int(span[b]))
+            chosen[b] = starts[b, int(scores.argmax())]
+    return chosen

@@ -38,6 +38,7 @@ class VideoSource(Source):
     """Videos ``0..len-1``: a Source whose ``videos[i]`` is video i's index entry."""
 
     videos: tuple[VideoInfo, ...] = ()
+    root: str = ""  #: the folder the names are relative to (a folder source's root, a list's folder): caches live there
 
     def __post_init__(self):
         super().__post_init__()
@@ -67,7 +68,7 @@ def video_folder(root: str, *, cache: str | None | bool = None, max_pixels: int 
     found = folder(root, VIDEO_EXTENSIONS, "videos")
     videos = index_videos(found.names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
                           num_threads=num_threads)
-    return VideoSource(found.names, found.labels, found.classes, videos=tuple(videos))
+    return VideoSource(found.names, found.labels, found.classes, videos=tuple(videos), root=root)
 
 
 def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
@@ -77,7 +78,7 @@ def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = 
     root = os.path.dirname(os.path.abspath(path))
     videos = index_videos(listed.names, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
                           num_threads=num_threads)
-    return VideoSource(listed.names, listed.labels, videos=tuple(videos))
+    return VideoSource(listed.names, listed.labels, videos=tuple(videos), root=root)
 
 
 def open_video_source(spec, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
