@@ -71,6 +71,8 @@ CALLS = {
                                                                    ids=torch.arange(1), backend="triton"),
     "rotations": lambda: ops.rotations(_images(1, 3, 4, 4), backend="triton"),
     "augment": _augment,
+    "motion_energy": lambda: ops.motion_energy(_images(1, 3, 2, 4, 4), pool=2, backend="triton"),
+    "frame_difference_sum": lambda: ops.frame_difference_sum(_images(1, 3, 2, 4, 4), backend="triton"),
 }
 
 
