@@ -136,8 +136,8 @@ class DaliClipDecoder:
     def decode_batch(self, infos: list[VideoInfo], indices: list) -> list[torch.Tensor | str]:
         """Per video b: a (len(indices[b]), H, W, 3) uint8 tensor on the decoder's device of the frames
         ``indices[b]`` (any order, repeats allowed) in the order asked, or a one-line reason string (without the
-        path) when that video cannot be decoded. Indices outside a video's frames are the caller's error
-        (ValueError)."""
+        path) when that video cannot be decoded (indices outside its frames included, as PyAVClipDecoder says
+        them)."""
         if len(infos) != len(indices):
             raise ValueError(f"indices must have one entry per video ({len(infos)}), got {len(indices)}")
         wanted = [np.asarray(i, dtype=np.int64).reshape(-1) for i in indices]
@@ -171,7 +171,8 @@ class DaliClipDecoder:
     # --- checks and routing ----------------------------------------------------------------------------------
 
     def _refuse(self, info: VideoInfo, indices: np.ndarray) -> str | None:
-        """Why ``info`` cannot be decoded at all (bad, beyond the limits), checked before anything is allocated."""
+        """Why ``info`` cannot be decoded at all (bad, beyond the limits, indices outside its frames), checked
+        before anything is allocated."""
         if info.bad is not None:
             return info.bad
         if info.width * info.height > self.max_pixels:
@@ -179,10 +180,9 @@ class DaliClipDecoder:
         if info.frames > self.max_frames or len(indices) > self.max_frames:
             return f"too long: {max(info.frames, len(indices))} frames (max_frames is {self.max_frames})"
         if len(indices) == 0:
-            raise ValueError(f"{info.path}: no frame indices given")
+            return "no frame indices given"
         if indices.min() < 0 or indices.max() >= info.frames:
-            raise ValueError(f"{info.path}: frame indices must be in [0, {info.frames}), got {indices.min()} .. "
-                             f"{indices.max()}")
+            return f"frame indices must be in [0, {info.frames}), got {indices.min()} .. {indices.max()}"
         return None
 
     def _not_for_dali(self, info: VideoInfo) -> str | None:
