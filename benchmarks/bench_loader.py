@@ -253,11 +253,13 @@ def time_loader(workload: common.Workload, run: common.Run, copy_gbps: float) ->
     return isolated(workload.providers, run.argv, run.config["rounds"])
 
 
-def isolated(providers: list[common.Provider], argv: list[str], rounds: int = 1) -> tuple[list, list]:
+def isolated(providers: list[common.Provider], argv: list[str], rounds: int = 1,
+             script: str = __file__) -> tuple[list, list]:
     """Each provider in a fresh process: DALI's worker threads and the DataLoader's workers of one provider
     must not take the cores of the next (measured: they slow the providers timed after them). With several
-    rounds, every provider runs once per round and its median round is kept (the others in its note)."""
-    runs = [_isolated_round(providers, argv) for _ in range(rounds)]
+    rounds, every provider runs once per round and its median round is kept (the others in its note).
+    ``script``: the benchmark run as ``script *argv --in-process --only <provider> --out <folder>``."""
+    runs = [_isolated_round(providers, argv, script) for _ in range(rounds)]
     rows, skipped = [], runs[0][1]
     for provider in providers:
         mine = sorted((r for run_rows, _ in runs for r in run_rows if r.provider == provider.name), key=lambda r: r.ms)
@@ -271,11 +273,11 @@ def isolated(providers: list[common.Provider], argv: list[str], rounds: int = 1)
     return rows, skipped
 
 
-def _isolated_round(providers: list[common.Provider], argv: list[str]) -> tuple[list, list]:
+def _isolated_round(providers: list[common.Provider], argv: list[str], script: str) -> tuple[list, list]:
     rows, skipped = [], []
     for provider in providers:
         with tempfile.TemporaryDirectory() as out:
-            done = subprocess.run([sys.executable, __file__, *argv, "--in-process", "--only", provider.name,
+            done = subprocess.run([sys.executable, script, *argv, "--in-process", "--only", provider.name,
                                    "--out", out], capture_output=True, text=True, env=provider_environment())
             results = list(Path(out).glob("*.json"))
             if done.returncode != 0 or not results:
@@ -292,6 +294,15 @@ def _isolated_round(providers: list[common.Provider], argv: list[str]) -> tuple[
     return rows, skipped
 
 
+#: The flags of a benchmark whose providers :func:`isolated` runs (settings ``only``, ``in_process``, ``rounds``).
+ISOLATION_FLAGS = (
+    common.flag("--only", help=argparse.SUPPRESS),  # one provider by exact name (the isolated runs)
+    common.flag("--in-process", action="store_true",
+                help="time every provider in this process (default: each in a fresh one)"),
+    common.flag("--rounds", type=common.positive_int,
+                help="run the providers this many times, one after the other, and report each provider's "
+                     "median round (the load of a shared machine drifts over minutes)"))
+
 # 16 batches an epoch on the CPU: a loader's first decode and last views of an epoch do not overlap
 # anything, which a 4-batch epoch would weigh 4x more than a real (thousands of batches) one does.
 BENCHMARK = common.Benchmark(
@@ -306,12 +317,7 @@ BENCHMARK = common.Benchmark(
            common.flag("--data", help="an existing image folder to read instead of the generated one"),
            common.flag("--content", choices=sorted(TEXTURE),
                        help="the generated JPEGs: photo-like detail (ImageNet's bytes per pixel) or smooth"),
-           common.flag("--only", help=argparse.SUPPRESS),  # one provider by exact name (the isolated runs)
-           common.flag("--in-process", action="store_true",
-                       help="time every provider in this process (default: each in a fresh one)"),
-           common.flag("--rounds", type=common.positive_int,
-                       help="run the providers this many times, one after the other, and report each provider's "
-                            "median round (the load of a shared machine drifts over minutes)")),
+           *ISOLATION_FLAGS),
     tag=lambda config: "_".join(["quick"] * config["quick"] + [config["content"]] * (config["content"] != "photo")),
     headline="{images} images, batch {batch}")
 
