@@ -103,6 +103,8 @@ class Loader:
     parallel loops instead of spinning on the cores the decoder's threads need next (+3% on 2 cores).
     """
 
+    bad_error = BadImageError  #: what bad files raise (strict, or too many in a row)
+
     def __init__(self, source, *, batch_size: int, views: Recipe | None = None, transform: Transform | None = None,
                  device="cpu", decoder: str = "auto", seed: int = 0, shuffle: bool = True, drop_last: bool = False,
                  shard_id: int | None = None, num_shards: int | None = None, num_threads: int | None = None,
@@ -222,8 +224,8 @@ class _BadRun:
 
     SHOWN = 3  # files named in the error
 
-    def __init__(self, limit: int | None, epoch: int):
-        self.limit, self.epoch = limit, epoch
+    def __init__(self, limit: int | None, epoch: int, error: type[Exception] = BadImageError):
+        self.limit, self.epoch, self.error = limit, epoch, error
         self.length, self.first, self.any_good = 0, [], False
 
     def update(self, outcomes: list[tuple[str, str] | None]) -> None:
@@ -236,12 +238,12 @@ class _BadRun:
             if len(self.first) < self.SHOWN:
                 self.first.append(outcome)
             if self.limit is not None and self.length >= self.limit:
-                raise BadImageError(f"{self.length} files in a row could not be decoded "
+                raise self.error(f"{self.length} files in a row could not be decoded "
                                     f"(max_consecutive_bad={self.limit}): {self._examples()}; check the data")
 
     def finish(self) -> None:
         if self.length and not self.any_good:
-            raise BadImageError(f"none of the {self.length} files of epoch {self.epoch} could be decoded: "
+            raise self.error(f"none of the {self.length} files of epoch {self.epoch} could be decoded: "
                                 f"{self._examples()}; check the data")
 
     def _examples(self) -> str:
@@ -284,7 +286,7 @@ def _produce(loader: Loader, epoch: int, batches: list[torch.Tensor], q: queue.Q
     decoder = threading.Thread(target=_decode_ahead, args=(loader, epoch, batches, decoded, stop, stream),
                                name="fastssl-decode-ahead", daemon=True)
     decoder.start()
-    run = _BadRun(loader.max_consecutive_bad, epoch)
+    run = _BadRun(loader.max_consecutive_bad, epoch, loader.bad_error)
     try:
         for index in range(start, start + len(batches)):
             item = _get(decoded, stop)

@@ -14,7 +14,7 @@ from fastssl.clips import RaggedClips
 from fastssl.data import synthetic
 from fastssl.data.video import (FrameDecoder, VideoDecodeError, clip_indices, clip_span, clip_starts, index, probe,
                                 video_folder, video_list)
-from fastssl.data.video.decode import seek_points
+from fastssl.data.video.decode import rgb24, seek_points
 
 CODECS = ["vp9", "h264"]
 
@@ -123,7 +123,7 @@ def long_videos(av, tmp_path_factory):
 def full_decode(av, path) -> np.ndarray:
     """Every frame, decoded from the start by PyAV alone: the reference the clip decoder must equal."""
     with av.open(path) as container:
-        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+        return np.stack([rgb24(frame) for frame in container.decode(video=0)])
 
 
 @pytest.mark.parametrize("codec", CODECS)

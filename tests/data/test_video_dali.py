@@ -15,6 +15,7 @@ import torch
 from fastssl.data import synthetic
 from fastssl.data.video import FrameDecoder, PyAVClipDecoder, probe
 from fastssl.data.video.dali import DaliClipDecoder, dali_request
+from fastssl.data.video.decode import rgb24
 
 
 def test_dali_request_asks_for_each_frame_once():
@@ -46,11 +47,8 @@ def av():
 def accurate_rgb(av, path) -> np.ndarray:
     """Every frame, decoded by PyAV and converted as DALI's CPU variant converts (swscale, bilinear chroma from its
     centred positions, exact rounding)."""
-    from av.video.reformatter import Interpolation
-
-    flags = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
     with av.open(path) as container:
-        return np.stack([frame.to_ndarray(format="rgb24", interpolation=flags) for frame in container.decode(video=0)])
+        return np.stack([rgb24(frame) for frame in container.decode(video=0)])
 
 
 def default_rgb(av, path) -> np.ndarray:
@@ -118,11 +116,9 @@ def test_dali_cpu_equals_pyav_converting_as_dali_does(av, videos):
         assert clip.shape == (info.frames, info.height, info.width, 3) and clip.dtype == torch.uint8
         assert np.array_equal(clip.numpy(), accurate_rgb(av, videos[name])), name
     difference = np.abs(clips[0].numpy().astype(np.int16) - default_rgb(av, videos[names[0]]))
-    assert difference.max() > 10  # what FrameDecoder gives until it converts as above
+    assert difference.max() > 10  # PyAV's default conversion (chroma replicated) is not DALI's
 
 
-@pytest.mark.xfail(strict=True, reason="FrameDecoder converts with PyAV's default swscale flags (chroma replicated); "
-                                       "equal once it passes interpolation=BILINEAR | FULL_CHR_H_INT | ACCURATE_RND")
 def test_dali_cpu_equals_frame_decoder_frame_for_frame(av, videos):
     info = probe(videos["vp9_32x48"])
     (clip,) = DaliClipDecoder().decode_batch([info], [np.arange(info.frames)])

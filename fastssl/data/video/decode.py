@@ -8,9 +8,11 @@ long video decodes at most one group of pictures before it, not the video from i
 frames 0..F-1 in order decodes each frame once. ``frames_decoded`` counts every frame the decoder
 produced (kept or not).
 
-Frames come out as (H, W, 3) uint8 RGB (FFmpeg's swscale conversion from the stream's YUV, as PyAV's
-``to_ndarray(format="rgb24")`` does it), the same bits a full decode of the video gives: key frames restart
-the decoder's state.
+Frames come out as (H, W, 3) uint8 RGB, converted from the stream's YUV by :func:`rgb24`: FFmpeg's swscale
+with bilinear chroma upsampling from the chroma samples' centred positions and exact rounding (the
+conversion DALI's CPU decoder makes, so the two decoders give the same bits; PyAV's default copies each
+chroma sample over its 2 x 2 pixels, up to ~50 levels off at colour edges and further from the source).
+They are the same bits a full decode of the video gives: key frames restart the decoder's state.
 
 Nothing is allocated before the index entry's size and length are checked against ``max_pixels`` and
 ``max_frames``, and every decoded frame must have the size the index says (a stream that changes size
@@ -41,6 +43,14 @@ import torch
 from ...clips import RaggedClips
 from ..headers import MAX_PIXELS
 from .index import MAX_FRAMES, VideoInfo
+
+
+def rgb24(frame) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a PyAV video frame (see the module docstring for the conversion)."""
+    from av.video.reformatter import Interpolation
+
+    flags = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
+    return frame.to_ndarray(format="rgb24", interpolation=flags)
 
 
 class VideoDecodeError(ValueError):
@@ -147,7 +157,7 @@ class FrameDecoder:
             if frame.width != info.width or frame.height != info.height:
                 raise VideoDecodeError(f"{info.path}: frame {index} is {frame.height} x {frame.width}, the index says "
                                        f"{info.height} x {info.width}")
-            out[slots[index]] = frame.to_ndarray(format="rgb24")
+            out[slots[index]] = rgb24(frame)
             at += 1
             if at == len(wanted):
                 return at
@@ -186,8 +196,8 @@ CLIP_DECODERS = ("auto", "dali", "pyav")
 def make_clip_decoder(name: str = "auto", device="cpu", *, num_threads: int = 2, max_pixels: int = MAX_PIXELS,
                       max_frames: int = MAX_FRAMES):
     """A clip decoder by name (:data:`CLIP_DECODERS`) for ``device``. "dali" hands every video DALI cannot take
-    (its codec, or an error) to PyAV; "auto" is "dali" when DALI is installed and the device is a GPU, else
-    "pyav"."""
+    (its codec or colour format, or an error) to PyAV; "auto" is "dali" when DALI is installed (on the CPU it
+    decodes VP8/VP9 several times faster than PyAV), else "pyav"."""
     if name not in CLIP_DECODERS:
         raise ValueError(f"decoder must be one of {', '.join(CLIP_DECODERS)}, got {name!r}")
     device = torch.device(device)
@@ -195,7 +205,7 @@ def make_clip_decoder(name: str = "auto", device="cpu", *, num_threads: int = 2,
     if name == "auto":
         import importlib.util
 
-        name = "dali" if device.type == "cuda" and importlib.util.find_spec("nvidia.dali") else "pyav"
+        name = "dali" if importlib.util.find_spec("nvidia") and importlib.util.find_spec("nvidia.dali") else "pyav"
     pyav = PyAVClipDecoder(num_threads=num_threads, **limits)
     if name == "pyav":
         return pyav

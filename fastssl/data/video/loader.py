@@ -19,7 +19,7 @@ accounting, the same batch dicts. Per batch:
 
 Videos the index already knows to be unusable (unreadable, truncated, no video stream, no frames, too
 large, or shorter than ``min_frames``) are left out of the order and named in ``stats.bad_files`` of every
-epoch. A batch dict holds ``ids``, ``labels`` (the class folder's, -1: none), ``epoch``, ``index``, the
+epoch (``strict=True``: :class:`BadVideoError` at construction). A batch dict holds ``ids``, ``labels`` (the class folder's, -1: none), ``epoch``, ``index``, the
 plan's targets (each (B, ...)), ``clips`` (with ``keep_clips``) and what the transform adds.
 
 Example:
@@ -64,6 +64,8 @@ class BadVideoError(RuntimeError):
 class ClipLoader(Loader):
     """Batches of decoded clips from ``source`` (see the module docstring).
 
+    A plan that asks for frames outside a video raises ValueError (a bug of the plan, not a bad video).
+
     Args:
         source: a video folder (class subfolders → labels, or flat), a ``.txt`` list of ``path [label]``, or a
             :class:`~fastssl.data.video.sources.VideoSource`.
@@ -77,6 +79,8 @@ class ClipLoader(Loader):
         cache: where the video index is cached (see :func:`~fastssl.data.video.index.index_videos`).
         The others as for :class:`fastssl.data.Loader`.
     """
+
+    bad_error = BadVideoError
 
     def __init__(self, source, *, batch_size: int, plan: Plan, transform: ClipTransform | None = None, device="cpu",
                  decoder: str = "auto", seed: int = 0, shuffle: bool = True, drop_last: bool = False,
@@ -95,6 +99,9 @@ class ClipLoader(Loader):
         self.excluded = [(name, why) for name, why in self.source.bad.items()]
         self.excluded += [(self.source.names[i], f"too short: {frames[i]} frames, the clips need {min_frames}")
                           for i in self.source.good if frames[i] < min_frames]
+        if strict and self.excluded:
+            raise BadVideoError("; ".join(f"{name}: {why}" for name, why in self.excluded[:3])
+                                + (f" (and {len(self.excluded) - 3} more)" if len(self.excluded) > 3 else ""))
         self.usable = torch.from_numpy(self.source.good[frames[self.source.good] >= min_frames])
         if len(self.usable) == 0:
             shown = "; ".join(f"{name} ({why})" for name, why in self.excluded[:3])
@@ -138,6 +145,11 @@ class ClipLoader(Loader):
             raise ValueError(f"the plan must give (B, K) = ({len(ids)}, K) frame indices, got "
                              f"{tuple(plan.indices.shape)}")
         indices = plan.indices.cpu().numpy()
+        counts = self._frames[ids].numpy()[:, None]
+        if indices.size and not ((indices >= 0) & (indices < counts)).all():
+            bad = int(np.flatnonzero(((indices < 0) | (indices >= counts)).any(1))[0])
+            raise ValueError(f"the plan asks for frames {indices[bad].tolist()} of {self.source.names[int(ids[bad])]}, "
+                             f"which has {int(counts[bad, 0])}")
         results = self.decoder.decode_batch([self.source.videos[i] for i in ids.tolist()], list(indices))
         self.stats.add(decode_s=time.perf_counter() - t0)
         return ids, plan, results
