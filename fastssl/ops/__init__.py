@@ -1,6 +1,7 @@
 """fastssl's accelerated ops. Each takes ``backend="auto"|"reference"|"cpp"|"cuda"|"triton"``."""
 
 from .augment import Augment, augment
+from .clip_augment import augment_clips, clip_params
 from .colorization import (
     ColorizationTargets,
     ab_bins,
@@ -33,7 +34,9 @@ __all__ = [
     "ab_bins",
     "annealed_mean",
     "augment",
+    "augment_clips",
     "bin_histogram",
+    "clip_params",
     "colorization_targets",
     "counting_tiles",
     "frame_difference_sum",
