@@ -226,6 +226,12 @@ NOTES = [
     "fastssl's decoders seek to the key frame at or before a clip and decode from there; the DataLoader peers "
     "decode from the video's first frame (what most user code does). The peers take each video's frame count "
     "from fastssl's index (user code would read the container's header), so every provider decodes the same clips.",
+    "Colour: the DataLoader peers convert YUV to RGB with PyAV's default to_ndarray(format=\"rgb24\") (each chroma "
+    "sample copied over 2 x 2 pixels: cheaper, and off by up to ~50 levels at colour edges); fastssl's decoders "
+    "(and the decode-only rows) upsample chroma bilinearly with exact rounding, PyAV and DALI alike.",
+    "PyAV runs one decoding thread per video everywhere (fastssl asks for one; PyAV's default slice threading "
+    "has one VP9 tile column to share out at these widths); the parallelism is the videos: the decoders' thread pools, the "
+    "DataLoader's worker processes.",
     "Every provider runs in a fresh process (bench_loader's isolated) with OMP_WAIT_POLICY=PASSIVE unless set.",
 ]
 
