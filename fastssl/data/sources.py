@@ -125,6 +125,12 @@ def file_list(path: str) -> Source:
 
 def tar_shards(paths: list[str]) -> Source:
     """Images inside tar files (members ``key.<image ext>``, optional ``key.cls`` label), in shard order."""
+    return tar_members(paths, IMAGE_EXTENSIONS, "images")
+
+
+def tar_members(paths: list[str], extensions: tuple[str, ...], what: str) -> Source:
+    """Members with one of ``extensions`` inside uncompressed tar files (webdataset layout: ``key.<ext>`` with an
+    optional ``key.cls`` label), named ``shard:member``, in shard order then member name."""
     if isinstance(paths, str):
         paths = [paths]
     names, labels, locations = [], [], []
@@ -136,7 +142,7 @@ def tar_shards(paths: list[str]) -> Source:
             with tarfile.open(path, "r:") as tar:
                 members = [m for m in tar.getmembers() if m.isfile()]
                 cls = {os.path.splitext(m.name)[0]: m for m in members if m.name.endswith(".cls")}
-                for m in sorted((m for m in members if _is_image(m.name)), key=lambda m: m.name):
+                for m in sorted((m for m in members if m.name.lower().endswith(extensions)), key=lambda m: m.name):
                     key = os.path.splitext(m.name)[0]
                     names.append(f"{path}:{m.name}")
                     labels.append(_tar_label(tar, path, cls[key]) if key in cls else -1)
@@ -144,7 +150,7 @@ def tar_shards(paths: list[str]) -> Source:
         except tarfile.TarError as error:
             raise ValueError(f"tar shard {path!r} cannot be read: {error}") from error
     if not names:
-        raise ValueError(f"tar shards {paths} hold no images")
+        raise ValueError(f"tar shards {paths} hold no {what}")
     return Source(names, np.asarray(labels, dtype=np.int64), _locations=locations)
 
 

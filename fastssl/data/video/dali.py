@@ -51,7 +51,7 @@ import torch
 
 from ..decoders import _back_to_back, _HostBuffer, _NativeStderr
 from ..headers import MAX_PIXELS
-from .index import MAX_FRAMES, VideoInfo
+from .index import MAX_FRAMES, VideoInfo, open_video, read_video
 
 #: FFmpeg codec names each DALI variant decodes, by device type (DALI's documentation; tested: VP8/VP9 on the CPU).
 DALI_CODECS = {"cpu": frozenset({"vp8", "vp9"}),
@@ -75,12 +75,12 @@ def dali_request(indices) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _stream_colour(path: str, size: int, mtime_ns: int) -> tuple[str, int]:
-    """(pixel format, AVColorSpace) of the first video stream of ``path``, as FFmpeg reads them from the
-    container and the first packets (``size`` and ``mtime_ns`` key the cache)."""
+def _stream_colour(info: VideoInfo) -> tuple[str, int]:
+    """(pixel format, AVColorSpace) of the video's first stream, as FFmpeg reads them from the container and the
+    first packets (the index entry — path, offset, size, modification time — keys the cache)."""
     import av
 
-    with av.open(path, metadata_errors="ignore") as container:
+    with open_video(info) as source, av.open(source, metadata_errors="ignore") as container:
         context = container.streams.video[0].codec_context
         return (context.format.name if context.format is not None else ""), int(context.colorspace)
 
@@ -91,7 +91,7 @@ def colour_reason(info: VideoInfo) -> str | None:
     import av
 
     try:
-        pixel_format, matrix = _stream_colour(info.path, info.bytes, info.mtime_ns)
+        pixel_format, matrix = _stream_colour(info)
     except (av.FFmpegError, OSError, IndexError) as error:
         return f"its colour tags cannot be read ({' '.join(str(error).split())[:200]})"
     if pixel_format != "yuv420p":
@@ -196,7 +196,7 @@ class DaliClipDecoder:
     def _read(self, info: VideoInfo) -> tuple[np.ndarray | None, str]:
         """The file's bytes, or None and why (unreadable, or not the size that was indexed)."""
         try:
-            data = np.fromfile(info.path, dtype=np.uint8, count=info.bytes + 1)  # no more than indexed, and a byte
+            data = np.frombuffer(read_video(info), dtype=np.uint8)  # no more than indexed (and a byte)
         except OSError as error:
             return None, f"unreadable: {' '.join(str(error.strerror or error).split())}"
         if len(data) != info.bytes:

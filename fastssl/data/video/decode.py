@@ -42,7 +42,7 @@ import torch
 
 from ...clips import RaggedClips
 from ..headers import MAX_PIXELS
-from .index import MAX_FRAMES, VideoInfo
+from .index import MAX_FRAMES, VideoInfo, open_video
 
 
 def rgb24(frame) -> np.ndarray:
@@ -123,19 +123,25 @@ class FrameDecoder:
     def _decode(self, info: VideoInfo, wanted: list[int], slots: dict, out: np.ndarray) -> None:
         import av
 
-        try:
-            container = av.open(info.path, metadata_errors="ignore")
-        except (av.FFmpegError, OSError) as error:
-            raise VideoDecodeError(f"{info.path}: unreadable: {error}") from None
-        with container:
-            stream = container.streams.video[0]
-            stream.codec_context.thread_count = self.threads
-            at = 0  # position in wanted
+        with open_video(info) as source:
             try:
-                while at < len(wanted):
-                    at = self._decode_group(container, stream, info, wanted, at, slots, out)
-            except av.FFmpegError as error:
-                raise VideoDecodeError(f"{info.path}: decoding failed: {error}") from None
+                container = av.open(source, metadata_errors="ignore")
+            except (av.FFmpegError, OSError) as error:
+                raise VideoDecodeError(f"{info.path}: unreadable: {error}") from None
+            with container:
+                self._decode_stream(container, info, wanted, slots, out)
+
+    def _decode_stream(self, container, info: VideoInfo, wanted: list[int], slots: dict, out: np.ndarray) -> None:
+        import av
+
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = self.threads
+        at = 0  # position in wanted
+        try:
+            while at < len(wanted):
+                at = self._decode_group(container, stream, info, wanted, at, slots, out)
+        except av.FFmpegError as error:
+            raise VideoDecodeError(f"{info.path}: decoding failed: {error}") from None
 
     def _decode_group(self, container, stream, info: VideoInfo, wanted: list[int], at: int, slots: dict,
                       out: np.ndarray) -> int:

@@ -29,13 +29,15 @@ Example:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..headers import MAX_PIXELS
 
@@ -56,8 +58,8 @@ class VideoInfo:
     else the reason it is not (and the stream fields are left at their zero defaults)."""
 
     path: str
-    bytes: int  #: file size when probed
-    mtime_ns: int  #: modification time when probed
+    bytes: int  #: file size when probed (a tar member: the member's size)
+    mtime_ns: int  #: modification time when probed (a tar member: the shard's)
     bad: str | None = None
     frames: int = 0  #: frames in the stream (packets demuxed)
     fps: float = 0.0  #: average frame rate
@@ -70,6 +72,7 @@ class VideoInfo:
     pts: tuple[int, ...] | None = None  #: every frame's timestamp, only when the rate is not constant
     keyframes: tuple[int, ...] = ()  #: indices of the key frames, ascending, starting with 0
     keyframe_pts: tuple[int, ...] = ()  #: their timestamps
+    offset: int = -1  #: -1: the video is the file ``path``; else the ``bytes`` bytes at ``offset`` of ``path`` (a tar)
 
     @property
     def duration(self) -> float:
@@ -105,61 +108,124 @@ class VideoInfo:
         return cls(**entry)
 
 
-def probe(path: str, *, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES) -> VideoInfo:
-    """The :class:`VideoInfo` of the video file ``path`` (needs PyAV); a bad or missing video is returned with
-    ``bad`` set."""
+class _Member(io.RawIOBase):
+    """The ``size`` bytes at ``offset`` of the file ``path``, as a read-only seekable file (a tar member)."""
+
+    def __init__(self, path: str, offset: int, size: int):
+        super().__init__()
+        self.file, self.offset, self.size, self.position = open(path, "rb"), offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = min(max(base + position, 0), self.size)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self.size - self.position)
+        if count <= 0:
+            return 0
+        self.file.seek(self.offset + self.position)
+        read = self.file.readinto(memoryview(buffer)[:count])
+        self.position += read
+        return read
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+@contextlib.contextmanager
+def open_video(info: VideoInfo):
+    """``with open_video(info) as source: av.open(source)``: the video's path, or a file of its bytes inside a tar
+    shard (closed on exit)."""
+    if info.offset < 0:
+        yield info.path
+        return
+    with io.BufferedReader(_Member(info.path, info.offset, info.bytes)) as member:
+        yield member
+
+
+def read_video(info: VideoInfo) -> bytes:
+    """The video's encoded bytes (no more than the indexed size: a file that grew reads as its first bytes + 1)."""
+    with open(info.path, "rb") as f:
+        f.seek(max(info.offset, 0))
+        return f.read(info.bytes + (1 if info.offset < 0 else 0))
+
+
+def probe(path: str, *, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES,
+          member: tuple[int, int] | None = None) -> VideoInfo:
+    """The :class:`VideoInfo` of the video file ``path`` — or, with ``member`` = (offset, size), of those bytes of
+    the tar shard ``path`` — (needs PyAV); a bad or missing video is returned with ``bad`` set."""
+    offset = -1 if member is None else member[0]
     try:
         stat = os.stat(path)
     except OSError as error:
-        return VideoInfo(path, 0, 0, bad=f"unreadable: {_one_line(error)}")
+        return VideoInfo(path, 0, 0, bad=f"unreadable: {_one_line(error)}", offset=offset)
+    size = stat.st_size if member is None else member[1]
+    entry = VideoInfo(path, size, stat.st_mtime_ns, offset=offset)
     try:
-        found = _probe(path, stat.st_size, max_pixels, max_frames)
+        found = _probe(entry, max_pixels, max_frames)
     except _Bad as reason:
-        return VideoInfo(path, stat.st_size, stat.st_mtime_ns, bad=str(reason))
-    return VideoInfo(path, stat.st_size, stat.st_mtime_ns, **found)
+        return replace(entry, bad=str(reason))
+    return replace(entry, **found)
 
 
-def _probe(path: str, size: int, max_pixels: int, max_frames: int) -> dict:
+def _probe(entry: VideoInfo, max_pixels: int, max_frames: int) -> dict:
     import av
 
-    if size == 0:
+    if entry.bytes == 0:
         raise _Bad("empty file")
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-        raise _Bad(f"unreadable: {_one_line(error)}") from None
-    with container:
-        if not container.streams.video:
-            raise _Bad("no video stream")
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width <= 0 or height <= 0:
-            raise _Bad(f"its header claims {height} x {width} pixels")
-        if width * height > max_pixels:
-            raise _Bad(f"too large: {height} x {width} = {height * width} pixels (max_pixels is {max_pixels})")
-        claimed = stream.frames  # 0 when the container does not say (Matroska)
-        if claimed > max_frames:
-            raise _Bad(f"too long: it claims {claimed} frames (max_frames is {max_frames})")
-        stamps, keys = _demux(container, stream, max_frames)
-        if claimed and len(stamps) < claimed:
-            raise _Bad(f"truncated: {len(stamps)} of the {claimed} frames its container claims")
-        order = sorted(stamps)
-        if len(set(order)) != len(order):  # frames could not be told apart by their timestamps
-            raise _Bad(f"repeated timestamps: {len(order)} frames, {len(set(order))} distinct timestamps")
-        if stamps[0] not in keys or order[0] != min(keys):
-            raise _Bad("its first frame is not a key frame")
-        keyframes = sorted(bisect.bisect_left(order, t) for t in keys)
-        step = (order[-1] - order[0]) / (len(order) - 1) if len(order) > 1 else 1.0
-        constant = all(abs(t - (order[0] + i * step)) < step / 2 for i, t in enumerate(order))
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 1 / (step * float(stream.time_base))
-        unit = float(stream.time_base)
-        _check_duration(container, stream, (order[-1] - order[0] + step) * unit, step * unit)
-        found = dict(frames=len(order), fps=fps, width=width, height=height, codec=stream.codec_context.name,
-                     time_base=(stream.time_base.numerator, stream.time_base.denominator), start_pts=order[0],
-                     frame_step=step, pts=None if constant else tuple(order), keyframes=tuple(keyframes),
-                     keyframe_pts=tuple(order[k] for k in keyframes))
-        _check_last_group(container, stream, order, keyframes[-1], height, width)
+    with open_video(entry) as source:
+        try:
+            container = av.open(source, metadata_errors="ignore")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+            raise _Bad(f"unreadable: {_one_line(error)}") from None
+        with container:
+            return _read_container(container, max_pixels, max_frames)
+
+
+def _read_container(container, max_pixels: int, max_frames: int) -> dict:
+    """Reads an open container (see the module docstring): the stream's fields, or _Bad."""
+    if not container.streams.video:
+        raise _Bad("no video stream")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width <= 0 or height <= 0:
+        raise _Bad(f"its header claims {height} x {width} pixels")
+    if width * height > max_pixels:
+        raise _Bad(f"too large: {height} x {width} = {height * width} pixels (max_pixels is {max_pixels})")
+    claimed = stream.frames  # 0 when the container does not say (Matroska)
+    if claimed > max_frames:
+        raise _Bad(f"too long: it claims {claimed} frames (max_frames is {max_frames})")
+    stamps, keys = _demux(container, stream, max_frames)
+    if claimed and len(stamps) < claimed:
+        raise _Bad(f"truncated: {len(stamps)} of the {claimed} frames its container claims")
+    order = sorted(stamps)
+    if len(set(order)) != len(order):  # frames could not be told apart by their timestamps
+        raise _Bad(f"repeated timestamps: {len(order)} frames, {len(set(order))} distinct timestamps")
+    if stamps[0] not in keys or order[0] != min(keys):
+        raise _Bad("its first frame is not a key frame")
+    keyframes = sorted(bisect.bisect_left(order, t) for t in keys)
+    step = (order[-1] - order[0]) / (len(order) - 1) if len(order) > 1 else 1.0
+    constant = all(abs(t - (order[0] + i * step)) < step / 2 for i, t in enumerate(order))
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else 1 / (step * float(stream.time_base))
+    unit = float(stream.time_base)
+    _check_duration(container, stream, (order[-1] - order[0] + step) * unit, step * unit)
+    found = dict(frames=len(order), fps=fps, width=width, height=height, codec=stream.codec_context.name,
+                 time_base=(stream.time_base.numerator, stream.time_base.denominator), start_pts=order[0],
+                 frame_step=step, pts=None if constant else tuple(order), keyframes=tuple(keyframes),
+                 keyframe_pts=tuple(order[k] for k in keyframes))
+    _check_last_group(container, stream, order, keyframes[-1], height, width)
     return found
 
 
@@ -235,39 +301,49 @@ def cache_path(root: str, cache: str | None) -> str:
 
 
 def index_videos(paths: list[str], root: str, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
-                 max_frames: int = MAX_FRAMES, num_threads: int = 1) -> list[VideoInfo]:
+                 max_frames: int = MAX_FRAMES, num_threads: int = 1, members: list | None = None,
+                 names: list[str] | None = None) -> list[VideoInfo]:
     """The :class:`VideoInfo` of each of ``paths`` (files under ``root``), in order.
 
-    Entries are read from the cache (see :func:`cache_path`; ``cache=False``: none) when the file's size and
-    modification time and the limits are those they were probed with; the others are probed
+    ``members``: for videos inside tar shards, per video its (offset, size) in the shard ``paths[i]`` (``names[i]``
+    then says which member it is, e.g. ``shard.tar:key.webm``, and keys its cache entry).
+
+    Entries are read from the cache (see :func:`cache_path`; ``cache=False``: none) when the file's size (a member:
+    its size) and modification time and the limits are those they were probed with; the others are probed
     (``num_threads`` at a time) and the cache rewritten. A cache that cannot be written is warned about, not
     fatal.
     """
     where = None if cache is False else cache_path(root, cache)
     limits = {"max_pixels": max_pixels, "max_frames": max_frames}
+    members = members or [None] * len(paths)
+    keys = [os.path.relpath(name, root) for name in (names or paths)]
     cached = _read_cache(where, limits) if where else {}
     infos: list[VideoInfo | None] = []
     missing = []
-    for i, path in enumerate(paths):
-        entry = cached.get(os.path.relpath(path, root))
+    for path, member, key in zip(paths, members, keys):
+        entry = cached.get(key)
         info = None
         if entry is not None:
             try:
                 stat = os.stat(path)
             except OSError:
                 stat = None
-            if stat is not None and entry["bytes"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
+            size = stat.st_size if member is None or stat is None else member[1]
+            offset = -1 if member is None else member[0]
+            if (stat is not None and entry["bytes"] == size and entry["mtime_ns"] == stat.st_mtime_ns
+                    and entry.get("offset", -1) == offset):
                 info = VideoInfo.from_json({**entry, "path": path})
         infos.append(info)
         if info is None:
-            missing.append(i)
+            missing.append(len(infos) - 1)
     if missing:
         with ThreadPoolExecutor(max(1, num_threads)) as pool:
-            probed = pool.map(lambda i: probe(paths[i], max_pixels=max_pixels, max_frames=max_frames), missing)
+            probed = pool.map(lambda i: probe(paths[i], max_pixels=max_pixels, max_frames=max_frames,
+                                              member=members[i]), missing)
             for i, info in zip(missing, probed):
                 infos[i] = info
         if where:
-            _write_cache(where, root, infos, limits)
+            _write_cache(where, keys, infos, limits)
     return infos
 
 
@@ -283,12 +359,12 @@ def _read_cache(where: str, limits: dict) -> dict:
     return videos if isinstance(videos, dict) else {}
 
 
-def _write_cache(where: str, root: str, infos: list[VideoInfo], limits: dict) -> None:
+def _write_cache(where: str, keys: list[str], infos: list[VideoInfo], limits: dict) -> None:
     videos = {}
-    for info in infos:
+    for key, info in zip(keys, infos):
         entry = info.to_json()
         del entry["path"]
-        videos[os.path.relpath(info.path, root)] = entry
+        videos[key] = entry
     text = json.dumps({"version": INDEX_VERSION, "limits": limits, "videos": videos})
     folder = os.path.dirname(where) or "."
     temporary = None

@@ -123,8 +123,8 @@ class ClipLoader(Loader):
         if motion:
             from .motion import motion_profiles
 
-            self.motion = motion_profiles(list(self.source.videos), self.source.root or ".", cache=cache,
-                                          num_threads=threads)
+            self.motion = motion_profiles(list(self.source.videos), self.source.root or ".", names=self.source.names,
+                                          cache=cache, num_threads=threads)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
         """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos)."""

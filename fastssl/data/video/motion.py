@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .index import VideoInfo, cache_path
+from .index import VideoInfo, cache_path, open_video
 
 #: frames are scaled to fit this square before differencing
 MOTION_SIZE = 32
@@ -57,7 +57,7 @@ def motion_profile(info: VideoInfo, *, size: int = MOTION_SIZE) -> np.ndarray:
             energies.append(motion_energy(clip)[0].numpy())
         previous, pending = frames[-1], []
 
-    with av.open(info.path, metadata_errors="ignore") as container:
+    with open_video(info) as source, av.open(source, metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
             pending.append(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
@@ -79,20 +79,21 @@ def window_motion(profile: np.ndarray, starts: np.ndarray, span: int) -> np.ndar
     return (sums[np.minimum(starts + pairs, len(profile))] - sums[starts]) / pairs
 
 
-def motion_profiles(infos: list[VideoInfo], root: str, *, cache: str | None | bool = None, size: int = MOTION_SIZE,
-                    num_threads: int = 1) -> list[np.ndarray | None]:
+def motion_profiles(infos: list[VideoInfo], root: str, *, names: list[str] | None = None,
+                    cache: str | None | bool = None, size: int = MOTION_SIZE, num_threads: int = 1) -> list[np.ndarray | None]:
     """The profile of each video of ``infos`` (None for a bad one, or one whose profile cannot be computed), read
     from the cache beside the video index (``cache`` as for :func:`~fastssl.data.video.index.index_videos`) when
     the file's size and modification time are those it was computed for; the others computed ``num_threads`` at a
-    time and the cache rewritten."""
+    time and the cache rewritten. ``names``: the videos' names (default their paths; tar members need theirs)."""
     where = None if cache is False else _motion_cache(root, cache)
     stored = _read(where, size) if where else {}
+    keys = [os.path.relpath(name, root) for name in (names or [info.path for info in infos])]
     profiles: list[np.ndarray | None] = [None] * len(infos)
     missing = []
     for i, info in enumerate(infos):
         if info.bad is not None:
             continue
-        entry = stored.get(os.path.relpath(info.path, root))
+        entry = stored.get(keys[i])
         if entry is not None and entry[0] == [info.bytes, info.mtime_ns]:
             profiles[i] = entry[1]
         else:
@@ -112,7 +113,7 @@ def motion_profiles(infos: list[VideoInfo], root: str, *, cache: str | None | bo
             for i, profile in zip(missing, pool.map(compute, missing)):
                 profiles[i] = profile
         if where:
-            _write(where, root, infos, profiles, size)
+            _write(where, keys, infos, profiles, size)
     return profiles
 
 
@@ -132,11 +133,11 @@ def _read(where: str, size: int) -> dict:
         return {}
 
 
-def _write(where: str, root: str, infos: list[VideoInfo], profiles: list, size: int) -> None:
-    kept = [(info, p) for info, p in zip(infos, profiles) if p is not None]
+def _write(where: str, keys: list[str], infos: list[VideoInfo], profiles: list, size: int) -> None:
+    kept = [(key, info, p) for key, info, p in zip(keys, infos, profiles) if p is not None]
     meta = {"version": MOTION_VERSION, "size": size,
-            "videos": [[os.path.relpath(info.path, root), [info.bytes, info.mtime_ns]] for info, _ in kept]}
-    arrays = {f"p{k}": p for k, (_, p) in enumerate(kept)}
+            "videos": [[key, [info.bytes, info.mtime_ns]] for key, info, _ in kept]}
+    arrays = {f"p{k}": p for k, (_, _, p) in enumerate(kept)}
     folder = os.path.dirname(where) or "."
     temporary = None
     try:

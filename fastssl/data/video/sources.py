@@ -10,6 +10,8 @@ the others are not.
   of videos and no class subfolders is a flat, unlabelled set.
 - :func:`video_list`: a text file with one ``path [label]`` per line (paths relative to the list's folder),
   parsed as :func:`~fastssl.data.sources.file_list` parses image lists.
+- :func:`video_shards`: uncompressed tar shards (webdataset layout: ``key.webm`` / ``key.mp4`` ... with an
+  optional ``key.cls`` label), indexed in place: a video is read by seeking into its shard, never extracted.
 
 Example:
     >>> source = VideoSource(["a.webm", "b.mp4"], np.array([0, 1]), ["x", "y"],
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..headers import MAX_PIXELS
-from ..sources import Source, file_list, folder
+from ..sources import TAR_EXTENSIONS, Source, file_list, folder, tar_members
 from .index import MAX_FRAMES, VideoInfo, index_videos
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
@@ -81,13 +83,30 @@ def video_list(path: str, *, cache: str | None | bool = None, max_pixels: int = 
     return VideoSource(listed.names, listed.labels, videos=tuple(videos), root=root)
 
 
+def video_shards(paths: list[str], *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
+                 max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
+    """Videos inside uncompressed tar shards, indexed (the cache beside the first shard by default)."""
+    found = tar_members(paths, VIDEO_EXTENSIONS, "videos")
+    shards = [path for path, _, _ in found._locations]
+    root = os.path.dirname(os.path.abspath(shards[0]))
+    videos = index_videos(shards, root, cache=cache, max_pixels=max_pixels, max_frames=max_frames,
+                          num_threads=num_threads, members=[(offset, size) for _, offset, size in found._locations],
+                          names=found.names)
+    return VideoSource(found.names, found.labels, _locations=found._locations, videos=tuple(videos), root=root)
+
+
 def open_video_source(spec, *, cache: str | None | bool = None, max_pixels: int = MAX_PIXELS,
                       max_frames: int = MAX_FRAMES, num_threads: int = 1) -> VideoSource:
-    """A VideoSource from a folder, a ``.txt`` list of ``path [label]``, or a VideoSource (returned as it is)."""
+    """A VideoSource from a folder, a ``.txt`` list of ``path [label]``, ``.tar`` shards (a path or a list of
+    them), or a VideoSource (returned as it is)."""
     if isinstance(spec, VideoSource):
         return spec
-    spec = os.fspath(spec)
     options = {"cache": cache, "max_pixels": max_pixels, "max_frames": max_frames, "num_threads": num_threads}
+    if isinstance(spec, (list, tuple)):
+        return video_shards([os.fspath(p) for p in spec], **options)
+    spec = os.fspath(spec)
+    if spec.endswith(TAR_EXTENSIONS):
+        return video_shards([spec], **options)
     if os.path.isfile(spec):
         return video_list(spec, **options)
     if not os.path.isdir(spec):
