@@ -92,3 +92,19 @@ def test_a_changed_shard_is_probed_again(shards, tmp_path):
     again = open_video_source(paths, cache=str(tmp_path))
     assert again.videos[0].mtime_ns == first.videos[0].mtime_ns + 10**9
     assert again.videos[3] == first.videos[3]  # the other shard's entries come from the cache
+
+
+def test_the_same_clips_whatever_the_decoder(shards):
+    pytest.importorskip("nvidia.dali")
+    folder, _ = shards
+
+    def plan(ids, frames, epoch):
+        return arrow_of_time_clips(ids, frames, clip_len=5, stride=3, seed=1, epoch=epoch)
+
+    decoded = {}
+    for decoder, batch_size in (("pyav", 4), ("dali", 3)):
+        loader = ClipLoader(folder, batch_size=batch_size, plan=plan, keep_clips=True, decoder=decoder, cache=False)
+        for batch in loader.epoch(0):
+            for b, i in enumerate(batch["ids"].tolist()):
+                decoded.setdefault(i, []).append(batch["clips"].clip(b))
+    assert len(decoded) == 6 and all(len(c) == 2 and torch.equal(*c) for c in decoded.values())

@@ -77,3 +77,36 @@ def test_train_then_eval_from_the_command_line(videos, tmp_path, capsys):
 def test_an_image_decoder_is_refused_for_videos(videos, tmp_path):
     with pytest.raises(SystemExit):
         main(["train", "arrow_of_time", "--data", videos, "--out", str(tmp_path), "--decoder", "pil"])
+
+
+def _train_rank(rank, world, data, out, inject):
+    from fastssl.data.video import decode
+
+    if inject and rank == 1:  # rank 1 cannot decode its videos of class_2: they are skipped and counted there only
+        real = decode.PyAVClipDecoder.decode_batch
+
+        def failing(self, infos, indices):
+            done = real(self, infos, indices)
+            return [("decoding failed: injected" if "class_2" in info.path else r) for info, r in zip(infos, done)]
+
+        decode.PyAVClipDecoder.decode_batch = failing
+    result = train(config(data, out, "arrow_of_time", epochs=1, batch_size=2, decoder="pyav", num_threads=1,
+                          device="cpu", collective_timeout_s=20))
+    return {"steps": result.steps, "losses": result.losses, "skipped_files": result.skipped_files,
+            "checkpoint": result.checkpoint}
+
+
+@pytest.mark.parametrize("inject", [False, True])
+def test_two_gloo_ranks_train_a_video_task_in_step(videos, tmp_path, inject):
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("needs torch.distributed gloo")
+    from gloo_ranks import run_ranks
+
+    r0, r1 = run_ranks(_train_rank, 2, tmp_path, videos, str(tmp_path / "run"), inject)
+    assert r0["error"] is r1["error"] is None, (r0["error"], r1["error"])
+    assert r0["steps"] == r1["steps"] == 3  # 12 usable videos, 2 shards of 6, batches of 2
+    assert r0["checkpoint"] is not None and r1["checkpoint"] is None
+    assert (r0["skipped_files"] > 0) == inject and r0["skipped_files"] == r1["skipped_files"]
+    if inject:
+        assert "injected" in (tmp_path / "run" / BAD_FILES).read_text()
