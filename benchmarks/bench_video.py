@@ -112,7 +112,8 @@ def decode_only_provider(name: str, root: str, config: dict, make_decoder, skip:
 
 
 def _dali_missing() -> str | None:
-    return None if importlib.util.find_spec("nvidia.dali") else "nvidia-dali is not installed"
+    present = importlib.util.find_spec("nvidia") and importlib.util.find_spec("nvidia.dali")  # no nvidia: no lookup
+    return None if present else "nvidia-dali is not installed"
 
 
 def _dali_decoder(config: dict):
