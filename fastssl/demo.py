@@ -306,7 +306,9 @@ def render(report: dict) -> str:
                   f"{100 * report['data_wait']:.0f}% of the time",
                   f"loss: {report['loss_first']} (mean of the first {report['loss_steps_averaged']} steps) -> "
                   f"{report['loss_last']} (last {report['loss_steps_averaged']})"]
-    lines += [f"frozen features of {t['val']} held-out {'videos' if 'video' in report.get('kind', '') else 'images'}, {t['classes']} classes (chance {100 / t['classes']:.0f}%):",
+    samples = "videos" if "video" in report.get("kind", "") else "images"
+    lines += [f"frozen features of {t['val']} held-out {samples}, {t['classes']} classes "
+              f"(chance {100 / t['classes']:.0f}%):",
               f"  kNN (k=20)    pretrained {100 * t['knn']:5.1f}%   random init {100 * r['knn']:5.1f}%",
               f"  linear probe  pretrained {100 * t['linear']:5.1f}%   random init {100 * r['linear']:5.1f}%"]
     if report["steps"]:

@@ -167,4 +167,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["BACKBONES", "ResNetBackbone", "VIDEO_BACKBONES", "VideoResNetBackbone", "ViT", "backbone", "is_video_backbone", "count_parameters", "mlp", "sincos_position_embedding"]
+__all__ = ["BACKBONES", "ResNetBackbone", "VIDEO_BACKBONES", "VideoResNetBackbone", "ViT", "backbone",
+           "count_parameters", "is_video_backbone", "mlp", "sincos_position_embedding"]

@@ -65,7 +65,8 @@ def clip_params(recipe: recipes.ViewRecipe, ids, clips: RaggedClips, *, groups: 
 
 
 def frame_rows(clips: RaggedClips, groups: int = 1) -> torch.Tensor:
-    """(B · T,) int64 on the CPU: the parameter row of each frame (frame t of clip b → ``b * groups + t // (T / groups)``)."""
+    """(B · T,) int64 on the CPU: the parameter row of each frame (frame t of clip b →
+    ``b * groups + t // (T / groups)``)."""
     per_group = _frames_per_group(clips, groups)
     T = per_group * groups
     return (torch.arange(len(clips) * T) // T) * groups + (torch.arange(T) // per_group).repeat(len(clips))

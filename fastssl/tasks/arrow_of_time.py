@@ -4,11 +4,11 @@ Each video gives one clip of ``clip_len`` frames, reversed half of the time
 (:func:`fastssl.data.video.sampling.arrow_of_time_clips`), with the same crop and flip on every frame. The
 input is the clip's **frame differences** (``inputs="differences"``, the default): the paper's input is
 optical flow, and differences are its cheap stand-in — they keep where things move and drop the static
-appearance a network could otherwise key on (black borders, a still background). ``inputs="rgb"`` gives
-the frames themselves, as the paper's RGB option. The paper leaves out clips without motion: with
-``motion_candidates`` = k > 1 the clip is the liveliest of k by the videos' motion profiles (computed
-once per video and cached); with 1 (the default) it starts uniformly. A 3-D encoder (``r3d_18`` by default) maps the clip to
-features and a linear head to one logit, trained with binary cross-entropy.
+appearance a network could otherwise key on (black borders, a still background). ``inputs="rgb"`` gives the
+frames themselves, as the paper's RGB option. The paper leaves out clips without motion: with
+``motion_candidates`` = k > 1 the clip is the liveliest of k by the videos' motion profiles (computed once per
+video and cached); with 1 (the default) it starts uniformly. A 3-D encoder (``r3d_18`` by default) maps the
+clip to features and a linear head to one logit, trained with binary cross-entropy.
 
 Example:
     >>> import torch

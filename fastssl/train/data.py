@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import torch
-
 from ..data import Loader, Source, open_source
 from ..data.video import ClipLoader, open_video_source
 from ..tasks.base import Task, normalize, squares

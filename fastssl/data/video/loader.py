@@ -19,8 +19,9 @@ accounting, the same batch dicts. Per batch:
 
 Videos the index already knows to be unusable (unreadable, truncated, no video stream, no frames, too
 large, or shorter than ``min_frames``) are left out of the order and named in ``stats.bad_files`` of every
-epoch (``strict=True``: :class:`BadVideoError` at construction). A batch dict holds ``ids``, ``labels`` (the class folder's, -1: none), ``epoch``, ``index``, the
-plan's targets (each (B, ...)), ``clips`` (with ``keep_clips``) and what the transform adds.
+epoch (``strict=True``: :class:`BadVideoError` at construction). A batch dict holds ``ids``, ``labels`` (the
+class folder's, -1: none), ``epoch``, ``index``, the plan's targets (each (B, ...)), ``clips`` (with
+``keep_clips``) and what the transform adds.
 
 Example:
     >>> import tempfile

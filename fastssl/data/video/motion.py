@@ -80,7 +80,8 @@ def window_motion(profile: np.ndarray, starts: np.ndarray, span: int) -> np.ndar
 
 
 def motion_profiles(infos: list[VideoInfo], root: str, *, names: list[str] | None = None,
-                    cache: str | None | bool = None, size: int = MOTION_SIZE, num_threads: int = 1) -> list[np.ndarray | None]:
+                    cache: str | None | bool = None, size: int = MOTION_SIZE,
+                    num_threads: int = 1) -> list[np.ndarray | None]:
     """The profile of each video of ``infos`` (None for a bad one, or one whose profile cannot be computed), read
     from the cache beside the video index (``cache`` as for :func:`~fastssl.data.video.index.index_videos`) when
     the file's size and modification time are those it was computed for; the others computed ``num_threads`` at a

@@ -128,9 +128,9 @@ def shuffle_learn_tuples(ids, frames, *, tau_min: int, tau_max: int, positive_fr
     reverse (d, c, b) (the paper counts both as correctly ordered); a negative (label 0) is (b, a, d) or (b, e, d).
     The window a..e is uniform over the video, or with ``motion`` (per video its motion profile, see
     :func:`motion_window_starts`) the liveliest of ``candidates`` uniform ones: the paper picks high-motion
-    windows by optical flow, the profile is its frame-difference proxy. Gaps: d - b uniform in [2, min(tau_max, F - 1 - 2 tau_min)], b - a and e - d each
-    uniform in [tau_min, tau_min + slack] with the slack leaving room for the other gaps, the window's start
-    uniform over what remains, c uniform strictly between b and d.
+    windows by optical flow, the profile is its frame-difference proxy. Gaps: d - b uniform in [2, min(tau_max,
+    F - 1 - 2 tau_min)], b - a and e - d each uniform in [tau_min, tau_min + slack] with the slack leaving room
+    for the other gaps, the window's start uniform over what remains, c uniform strictly between b and d.
     """
     ids, frames = _frames(ids, frames)
     _need(ids, frames, shuffle_learn_frames(tau_min, tau_max), f"a Shuffle & Learn tuple at tau_min {tau_min}")
