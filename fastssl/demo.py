@@ -7,8 +7,9 @@ mostly carry colour and layout, so they sit near chance; pretraining with an aug
 task (SimCLR by default) has to learn shape to match two crops of an image under colour jitter, and
 that is what the held-out kNN and linear-probe accuracies measure. The video tasks (shuffle_learn,
 odd_one_out, arrow_of_time, clip_order) train on :func:`~fastssl.data.synthetic.write_video_folder`'s
-WebM videos instead (one moving, rotating, scaling shape per class on a moving background) and are
-scored on their features of each video's middle clip.
+WebM videos instead, whose classes are motions (:data:`~fastssl.data.synthetic.MOTIONS`: a random shape
+sliding, spinning, growing, shrinking, bouncing or orbiting over a moving background), as the action
+classes of video benchmarks are, and are scored on their features of each video's middle clip.
 
 The run goes through the whole pipeline — decoder, fastssl's fused ops in the loader, the trainer —
 for a training time budget (``minutes``: the stop; the learning-rate schedule is sized from a
@@ -199,8 +200,10 @@ def _check(*, task, minutes, steps, images, classes, batch_size) -> None:
         raise ValueError(f"minutes must be a number >= 0, got {minutes!r}")
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    if not 2 <= classes <= len(synthetic.SHAPES):
-        raise ValueError(f"classes must be in 2..{len(synthetic.SHAPES)} (one shape each), got {classes}")
+    kinds = synthetic.MOTIONS if task in TASKS and is_video(task_class(task)) else synthetic.SHAPES
+    if not 2 <= classes <= len(kinds):
+        raise ValueError(f"classes must be in 2..{len(kinds)} (one {'motion' if len(kinds) < 10 else 'shape'} each), "
+                         f"got {classes}")
     if images < 1:
         raise ValueError(f"images must be >= 1, got {images}")
     if batch_size < 2:
@@ -212,12 +215,12 @@ def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool
     """(folder, number of files in it): ``classes`` × max(2, images // classes) object images (or videos) under
     ``out``, written once per (kind, classes, per class, seed) and reused."""
     per_class = max(2, images // classes)
-    folder = os.path.join(out, f"{'videos' if video else 'data'}_{classes}x{per_class}_seed{seed}")
+    folder = os.path.join(out, f"{'actions' if video else 'data'}_{classes}x{per_class}_seed{seed}")
     if not os.path.isdir(folder):
         partial = folder + ".partial"
         if video:
             synthetic.write_video_folder(partial, classes=classes, per_class=per_class, frames=VIDEO_DEFAULTS["frames"],
-                                         size=VIDEO_DEFAULTS["size"], seed=seed)
+                                         size=VIDEO_DEFAULTS["size"], seed=seed, classes_by="motion")
         else:
             synthetic.write_object_folder(partial, classes=classes, per_class=per_class, seed=seed, progress=progress)
         os.replace(partial, folder)

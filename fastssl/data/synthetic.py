@@ -284,26 +284,85 @@ VIDEO_CODECS = {
 def render_video(label: int, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """(frames, height, width, 3) uint8: the shape of class ``label`` (:data:`SHAPES`) moving, rotating and scaling
     over a drifting background gradient with moving stripes; its motion and colours drawn from ``rng``."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    a, b, colour = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    angle, drift = rng.uniform(0, 2 * np.pi), rng.uniform(-0.1, 0.1)
-    stripe_period, stripe_speed = rng.uniform(6, 16), rng.uniform(-1.5, 1.5)
+    background = _Background(height, width, rng)
+    colour = rng.uniform(0, 255, 3)
     short = min(height, width)
     size0, grow = rng.uniform(0.18, 0.3) * short, rng.uniform(-0.004, 0.004) * short
     cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
     vy, vx = rng.uniform(-1, 1, 2) * short / 48
     tilt, spin = rng.uniform(-0.5, 0.5), rng.uniform(-0.08, 0.08)
+    t = np.arange(frames)
+    path = (cy + vy * t, cx + vx * t, np.maximum(size0 + grow * t, 2.0), tilt + spin * t)
+    return _draw(SHAPES[label % len(SHAPES)], path, colour, background, frames)
+
+
+#: The motion of each class of :func:`render_action` (the shape is random): what video classes are about.
+MOTIONS = ("slide", "spin", "grow", "shrink", "bounce", "orbit")
+
+
+def render_action(label: int, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(frames, height, width, 3) uint8: a random shape (:data:`SHAPES`) making the motion of class ``label``
+    (:data:`MOTIONS`: sliding in a random direction, spinning in place, growing, shrinking — growing played
+    backwards —, bouncing up and down, orbiting a point) over the moving background of :func:`render_video`;
+    speeds, sizes, positions and colours drawn from ``rng``."""
+    background = _Background(height, width, rng)
+    colour = rng.uniform(0, 255, 3)
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    short = min(height, width)
+    t = np.arange(frames, dtype=np.float64)
+    u = t / max(frames - 1, 1)  # 0 .. 1 over the video
+    cy, cx = rng.uniform(0.35, 0.65) * height, rng.uniform(0.35, 0.65) * width
+    size, tilt = rng.uniform(0.2, 0.28) * short, rng.uniform(-0.5, 0.5)
+    still = np.zeros(frames)
+    motion = MOTIONS[label % len(MOTIONS)]
+    if motion == "slide":
+        angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.0) * short / 32
+        path = (cy + np.sin(angle) * speed * t, cx + np.cos(angle) * speed * t, size + still, tilt + still)
+    elif motion == "spin":
+        path = (cy + still, cx + still, size + still, tilt + rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) * t)
+    elif motion in ("grow", "shrink"):
+        small, large = rng.uniform(0.08, 0.12) * short, rng.uniform(0.32, 0.4) * short
+        scale = small + (large - small) * (u if motion == "grow" else 1 - u)
+        path = (cy + still, cx + still, scale, tilt + still)
+    elif motion == "bounce":
+        period, amplitude, phase = rng.uniform(10, 16), rng.uniform(0.15, 0.22) * height, rng.uniform(0, 2 * np.pi)
+        path = (cy + amplitude * np.sin(2 * np.pi * t / period + phase), cx + still, size + still, tilt + still)
+    else:  # orbit
+        radius, turn = rng.uniform(0.15, 0.22) * short, rng.choice([-1, 1]) * 2 * np.pi / rng.uniform(14, 22)
+        phase = rng.uniform(0, 2 * np.pi)
+        path = (cy + radius * np.sin(turn * t + phase), cx + radius * np.cos(turn * t + phase), size + still,
+                tilt + still)
+    return _draw(shape, path, colour, background, frames)
+
+
+class _Background:
+    """A drifting two-colour gradient with moving stripes: ``frame(t)`` is (height, width, 3) float64."""
+
+    def __init__(self, height: int, width: int, rng: np.random.Generator):
+        self.y, self.x = np.mgrid[0:height, 0:width].astype(np.float64)
+        self.a, self.b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        self.angle, self.drift = rng.uniform(0, 2 * np.pi), rng.uniform(-0.1, 0.1)
+        self.period, self.speed = rng.uniform(6, 16), rng.uniform(-1.5, 1.5)
+
+    def frame(self, t: int) -> np.ndarray:
+        height, width = self.y.shape
+        theta = self.angle + self.drift * t
+        ramp = (np.cos(theta) * self.x / width + np.sin(theta) * self.y / height + 1) / 2
+        stripes = 20 * np.sin(2 * np.pi * (self.x + self.speed * t) / self.period)
+        return self.a + ramp[..., None] * (self.b - self.a) + stripes[..., None]
+
+
+def _draw(shape: str, path: tuple, colour: np.ndarray, background: _Background, frames: int) -> np.ndarray:
+    """The video of ``shape`` following ``path`` = per-frame arrays (centre y, centre x, size, rotation), wrapping
+    around the edges, over ``background``."""
+    height, width = background.y.shape
     video = np.empty((frames, height, width, 3), dtype=np.uint8)
     for t in range(frames):
-        theta = angle + drift * t
-        ramp = (np.cos(theta) * x / width + np.sin(theta) * y / height + 1) / 2
-        stripes = 20 * np.sin(2 * np.pi * (x + stripe_speed * t) / stripe_period)
-        image = a + ramp[..., None] * (b - a) + stripes[..., None]
-        size = max(size0 + grow * t, 2.0)
-        py = (cy + vy * t) % height  # wraps around the edges
-        px = (cx + vx * t) % width
-        u, v, r = (y - py) / size, (x - px) / size, tilt + spin * t
-        inside = _shape_mask(SHAPES[label % len(SHAPES)], np.cos(r) * u - np.sin(r) * v, np.sin(r) * u + np.cos(r) * v)
+        image = background.frame(t)
+        py, px = path[0][t] % height, path[1][t] % width
+        size, r = max(float(path[2][t]), 2.0), path[3][t]
+        u, v = (background.y - py) / size, (background.x - px) / size
+        inside = _shape_mask(shape, np.cos(r) * u - np.sin(r) * v, np.sin(r) * u + np.cos(r) * v)
         image[inside] = colour
         video[t] = np.clip(image, 0, 255).astype(np.uint8)
     return video
@@ -343,11 +402,12 @@ def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "v
 
 
 def write_video_folder(root: str, *, classes: int = 3, per_class: int = 2, frames: int = 32, size=64, fps: int = 16,
-                       codec: str = "vp9", gop: int = 8, seed: int = 0) -> str:
+                       codec: str = "vp9", gop: int = 8, seed: int = 0, classes_by: str = "shape") -> str:
     """Writes ``root/class_<c>/<i>.webm`` (VP9) or ``.mp4`` (H.264): ``classes`` × ``per_class`` videos of
-    :func:`render_video` (``frames`` frames of ``size`` = H = W or (H, W), even, at ``fps``, a key frame every
-    ``gop`` frames), deterministic from ``seed``; returns ``root``. Needs PyAV. 32 frames of 64 × 64 take a few
-    hundredths of a second to write and a few KiB each.
+    :func:`render_video` (``classes_by="shape"``: a class is a shape) or :func:`render_action` (``"motion"``: a
+    class is a motion, at most ``len(MOTIONS)`` classes) — ``frames`` frames of ``size`` = H = W or (H, W), even,
+    at ``fps``, a key frame every ``gop`` frames — deterministic from ``seed``; returns ``root``. Needs PyAV. 32
+    frames of 64 × 64 take a few hundredths of a second to write and a few KiB each.
 
     Example:
         >>> import tempfile  # doctest: +SKIP
@@ -357,6 +417,12 @@ def write_video_folder(root: str, *, classes: int = 3, per_class: int = 2, frame
     """
     if classes < 1 or per_class < 1 or frames < 1:
         raise ValueError(f"classes, per_class and frames must be >= 1, got {classes}, {per_class}, {frames}")
+    renderers = {"shape": render_video, "motion": render_action}
+    if classes_by not in renderers:
+        raise ValueError(f"classes_by must be one of {sorted(renderers)}, got {classes_by!r}")
+    if classes_by == "motion" and classes > len(MOTIONS):
+        raise ValueError(f"classes_by='motion' makes at most {len(MOTIONS)} classes ({', '.join(MOTIONS)}), "
+                         f"got {classes}")
     height, width = (size, size) if isinstance(size, int) else size
     extension = VIDEO_CODECS[codec][0] if codec in VIDEO_CODECS else ""
     rng = np.random.default_rng(seed)
@@ -364,7 +430,7 @@ def write_video_folder(root: str, *, classes: int = 3, per_class: int = 2, frame
         folder = os.path.join(root, f"class_{label}")
         os.makedirs(folder, exist_ok=True)
         for i in range(per_class):
-            video = render_video(label, frames, height, width, rng)
+            video = renderers[classes_by](label, frames, height, width, rng)
             encode_video(os.path.join(folder, f"{i:05d}{extension}"), video, fps=fps, codec=codec, gop=gop)
     return root
 
