@@ -3,9 +3,10 @@
 :meth:`FrameDecoder.frames` decodes any set of frame indices of a video: for the first wanted frame it
 seeks to the key frame at or before it (by that key frame's timestamp, from the index), decodes forward,
 keeps the wanted frames as they pass and stops after the last one. When the next wanted frame lies past
-another key frame, it seeks again instead of decoding the frames in between. So a clip at the end of a
-long video decodes at most one group of pictures before it, not the video from its start; decoding
-frames 0..F-1 in order decodes each frame once. ``frames_decoded`` counts every frame the decoder
+another key frame and more than :data:`SEEK_AHEAD` frames ahead, it seeks again instead of decoding the
+frames in between (:func:`must_seek`); a clip's frames across a key frame are decoded on, without a seek.
+So a clip at the end of a long video decodes at most one group of pictures before it, not the video from
+its start; decoding frames 0..F-1 in order decodes each frame once. ``frames_decoded`` counts every frame the decoder
 produced (kept or not).
 
 Frames come out as (H, W, 3) uint8 RGB, converted from the stream's YUV by :func:`rgb24`: FFmpeg's swscale
@@ -30,11 +31,14 @@ Example (index arithmetic only; decoding needs a video file):
     ...                  frame_step=1.0, keyframes=(0, 16, 32, 48), keyframe_pts=(0, 16, 32, 48))
     >>> seek_points(info, [40, 42, 44, 62])  # the key frames decoding starts from, for these wanted frames
     [32, 48]
+    >>> seek_points(info, [14, 15, 16, 17])  # a clip across a key frame decodes on, without a seek
+    [0]
 """
 
 from __future__ import annotations
 
 import bisect
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -45,22 +49,38 @@ from ..headers import MAX_PIXELS
 from .index import MAX_FRAMES, VideoInfo, open_video
 
 
-def rgb24(frame) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a PyAV video frame (see the module docstring for the conversion)."""
-    from av.video.reformatter import Interpolation
+def rgb24(frame, reformatter=None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a PyAV video frame (see the module docstring for the conversion). ``reformatter``: a
+    ``av.video.reformatter.VideoReformatter`` to reuse (it keeps FFmpeg's scaler between frames of one size, 2-3x
+    faster on small frames than building one per frame, as ``frame.to_ndarray`` does); one per thread."""
+    from av.video.reformatter import Interpolation, VideoReformatter
 
     flags = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
-    return frame.to_ndarray(format="rgb24", interpolation=flags)
+    return (reformatter or VideoReformatter()).reformat(frame, format="rgb24", interpolation=flags).to_ndarray()
 
 
 class VideoDecodeError(ValueError):
     """A video that cannot be decoded as its index entry says (bad, too large, frames missing or resized)."""
 
 
+#: a seek costs about what decoding this many frames does: a wanted frame fewer frames ahead is decoded up to
+SEEK_AHEAD = 10
+
+
+def must_seek(info: VideoInfo, last: int, wanted: int) -> bool:
+    """Whether :class:`FrameDecoder`, having decoded frame ``last``, seeks to reach frame ``wanted`` (> last) rather
+    than decoding forward: when a key frame lies after ``last`` on the way and ``wanted`` is more than
+    :data:`SEEK_AHEAD` frames ahead (the rule DALI's decoder follows)."""
+    return info.keyframe_before(wanted) > last and wanted - last > SEEK_AHEAD
+
+
 def seek_points(info: VideoInfo, indices) -> list[int]:
-    """The key frames :class:`FrameDecoder` seeks to for the wanted frame ``indices``: one per group of pictures
-    holding a wanted frame, ascending."""
-    return sorted({info.keyframe_before(int(i)) for i in indices})
+    """The key frames :class:`FrameDecoder` seeks to for the wanted frame ``indices``, ascending: the one before
+    the first wanted frame, then one for each wanted frame :func:`must_seek` says to seek to."""
+    wanted = sorted({int(i) for i in indices})
+    points = [info.keyframe_before(wanted[0])]
+    points += [info.keyframe_before(w) for last, w in zip(wanted, wanted[1:]) if must_seek(info, last, w)]
+    return points
 
 
 class FrameDecoder:
@@ -72,8 +92,9 @@ class FrameDecoder:
     """
 
     def __init__(self, *, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES, threads: int = 1):
-        import av  # noqa: F401  (fails here, with PyAV's own message, when it is missing)
+        from av.video.reformatter import VideoReformatter  # fails here, with PyAV's own message, when it is missing
 
+        self.reformatter = VideoReformatter()  # not thread-safe: a FrameDecoder decodes in one thread at a time
         self.max_pixels = max_pixels
         self.max_frames = max_frames
         self.threads = threads
@@ -163,17 +184,18 @@ class FrameDecoder:
             if frame.width != info.width or frame.height != info.height:
                 raise VideoDecodeError(f"{info.path}: frame {index} is {frame.height} x {frame.width}, the index says "
                                        f"{info.height} x {info.width}")
-            out[slots[index]] = rgb24(frame)
+            out[slots[index]] = rgb24(frame, self.reformatter)
             at += 1
             if at == len(wanted):
                 return at
-            if info.keyframe_before(wanted[at]) > index:  # seeking is shorter than decoding up to it
+            if must_seek(info, index, wanted[at]):  # seeking is shorter than decoding up to it
                 return at
         raise VideoDecodeError(f"{info.path}: the stream ended before frame {wanted[at]} (of {info.frames})")
 
 
 class PyAVClipDecoder:
-    """Clip decoder (see the module docstring) on the CPU with PyAV: ``num_threads`` videos decoded at once."""
+    """Clip decoder (see the module docstring) on the CPU with PyAV: ``num_threads`` videos decoded at once, each
+    thread with a :class:`FrameDecoder` of its own."""
 
     name = "pyav"
 
@@ -182,10 +204,13 @@ class PyAVClipDecoder:
         self.device = torch.device("cpu")
         self.max_pixels, self.max_frames = max_pixels, max_frames
         self.pool = ThreadPoolExecutor(num_threads, thread_name_prefix="fastssl-video")
+        self.local = threading.local()
 
     def _one(self, info: VideoInfo, indices) -> torch.Tensor | str:
+        decoder = getattr(self.local, "decoder", None)
+        if decoder is None:
+            decoder = self.local.decoder = FrameDecoder(max_pixels=self.max_pixels, max_frames=self.max_frames)
         try:
-            decoder = FrameDecoder(max_pixels=self.max_pixels, max_frames=self.max_frames)
             return torch.from_numpy(decoder.frames(info, indices))
         except (VideoDecodeError, ValueError) as error:
             return str(error).removeprefix(f"{info.path}: ")

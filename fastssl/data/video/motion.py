@@ -40,6 +40,7 @@ def motion_profile(info: VideoInfo, *, size: int = MOTION_SIZE) -> np.ndarray:
     """(frames - 1,) float32: the frame-difference energy of each consecutive frame pair of the video (see the
     module docstring); needs PyAV. Raises ValueError for a bad video or one whose stream ends early."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     from ...ops.motion_energy import motion_energy
 
@@ -48,6 +49,7 @@ def motion_profile(info: VideoInfo, *, size: int = MOTION_SIZE) -> np.ndarray:
     scale = size / max(info.width, info.height)
     width, height = max(1, round(info.width * scale)), max(1, round(info.height * scale))
     energies, previous, pending = [], None, []
+    reformatter = VideoReformatter()  # one scaler for every frame (a new one per frame costs more than the scaling)
 
     def flush():
         nonlocal previous, pending
@@ -60,7 +62,7 @@ def motion_profile(info: VideoInfo, *, size: int = MOTION_SIZE) -> np.ndarray:
     with open_video(info) as source, av.open(source, metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
-            pending.append(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
+            pending.append(reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray())
             if len(pending) == CHUNK_FRAMES:
                 flush()
     flush()
