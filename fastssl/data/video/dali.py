@@ -111,12 +111,14 @@ class DaliClipDecoder:
             not take or fails on; None: those get a reason string.
         max_pixels, max_frames: an index entry beyond these is refused before anything is allocated.
         max_bytes: larger files go to the fallback (DALI reads a whole file into memory to decode it).
+        longest: videos of more frames go to the fallback (None: none). DALI indexes a whole file's packets for
+            every request, PyAV seeks with the cached index: on the CPU, PyAV is faster on long videos.
     """
 
     name = "dali"
 
     def __init__(self, device="cpu", *, num_threads: int = 2, fallback=None, max_pixels: int = MAX_PIXELS,
-                 max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES):
+                 max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES, longest: int | None = None):
         import av  # noqa: F401  (the colour tags are read with PyAV; fails here when it is missing)
         import nvidia.dali  # noqa: F401  (fails here, with its own message, when DALI is missing)
 
@@ -126,7 +128,7 @@ class DaliClipDecoder:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {self.device} was asked for but CUDA is not available")
         self.num_threads, self.fallback = num_threads, fallback
-        self.max_pixels, self.max_frames, self.max_bytes = max_pixels, max_frames, max_bytes
+        self.max_pixels, self.max_frames, self.max_bytes, self.longest = max_pixels, max_frames, max_bytes, longest
         self.codecs = DALI_CODECS[self.device.type]
         self.pipe, self.capacity = None, 0
         self.lock = threading.Lock()  # one DALI run at a time per decoder
@@ -191,6 +193,8 @@ class DaliClipDecoder:
             return f"codec {info.codec} (DALI's {self.device.type} variant takes {', '.join(sorted(self.codecs))})"
         if info.bytes > self.max_bytes:
             return f"{info.bytes} bytes (max_bytes is {self.max_bytes}; DALI reads whole files)"
+        if self.longest is not None and info.frames > self.longest:
+            return f"{info.frames} frames (longest is {self.longest}; DALI indexes the whole file per request)"
         return colour_reason(info)
 
     def _read(self, info: VideoInfo) -> tuple[np.ndarray | None, str]:
