@@ -16,6 +16,10 @@ horizontal flip per clip or per frame (see the providers), ImageNet normalisatio
 Providers:
   * ``decode only (PyAV)``: ``PyAVClipDecoder.decode_batch`` of the same frames, nothing else — the ceiling;
   * ``decode only (DALI CPU)``: ``DaliClipDecoder.decode_batch`` the same way;
+  * with ``--device cuda`` also ``decode only (DALI NVDEC)`` (DALI's "mixed" decoder, frames on the GPU) and
+    ``fastssl, NVDEC decode`` (``ClipLoader(decoder="dali", device="cuda")``: the clips decoded and augmented on
+    the GPU; the goal there is >= 90% of NVDEC's decode-only throughput); the other providers' clips are moved
+    to the GPU;
   * ``fastssl, PyAV decode`` / ``fastssl, DALI decode`` / ``fastssl, auto decode``: ``ClipLoader(decoder=...)``
     whose transform is ``fastssl.tasks.video.clip_squares`` (one crop and flip per clip, normalised in the same
     kernel); auto is the default: DALI, with videos longer than ``DALI_CPU_LONGEST`` frames handed to PyAV;
@@ -55,6 +59,7 @@ from fastssl.tasks.video import clip_squares
 SEED = 0
 CEILING = "decode only (PyAV)"
 DALI_CEILING = "decode only (DALI CPU)"
+NVDEC_CEILING = "decode only (DALI NVDEC)"
 PER_FRAME = "DataLoader + PyAV + torchvision per frame"
 ON_CLIP = "DataLoader + PyAV + torchvision on the clip"
 #: The video sets (--quick: QUICK_SETS): classes x per_class videos of ``frames`` frames of side x side pixels, a key
@@ -66,6 +71,8 @@ QUICK_SETS = {"embedded": {"classes": 2, "per_class": 4, "frames": 32, "side": 6
 #: The project's goals for the clip pipeline on the CPU (checked in the notes of each set).
 GOAL_VS_PER_FRAME = 3.0
 GOAL_OF_CEILING = 0.5
+#: ... and on a GPU: fastssl's clips (DALI's "mixed" decoder, NVDEC) at this share of NVDEC's decode-only throughput.
+GOAL_OF_NVDEC = 0.9
 
 
 def video_folder(spec: dict) -> str:
@@ -117,16 +124,17 @@ def _dali_missing() -> str | None:
     return None if present else "nvidia-dali is not installed"
 
 
-def _dali_decoder(config: dict):
+def _dali_decoder(config: dict, device: torch.device):
     from fastssl.data.video.dali import DaliClipDecoder
 
-    return DaliClipDecoder("cpu", num_threads=config["threads"], fallback=None)  # no fallback: DALI or fail
+    return DaliClipDecoder(device, num_threads=config["threads"], fallback=None)  # no fallback: DALI or fail
 
 
 # ----------------------------------------------------------------------------------------------- fastssl
 
 
-def fastssl_provider(root: str, config: dict, decoder: str, label: str, skip: str | None = None) -> common.Provider:
+def fastssl_provider(root: str, config: dict, decoder: str, label: str, skip: str | None = None,
+                     device: torch.device = torch.device("cpu")) -> common.Provider:
     def make():
         size, recipe = config["size"], replace(PLAIN, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
@@ -134,11 +142,13 @@ def fastssl_provider(root: str, config: dict, decoder: str, label: str, skip: st
             return {"inputs": clip_squares(clips, ids, epoch, size, seed=SEED, scale=(0.08, 1.0), recipe=recipe)}
 
         loader = ClipLoader(root, batch_size=config["batch"], plan=clip_plan(config["clip_len"]), transform=transform,
-                            decoder=decoder, num_threads=config["threads"], min_frames=config["clip_len"], seed=SEED)
+                            decoder=decoder, num_threads=config["threads"], min_frames=config["clip_len"], seed=SEED,
+                            device=device)
         return epoch_runner(loader)
 
     return common.Provider(f"fastssl, {label} decode", make=make, skip=skip,
-                           note=f"ClipLoader(decoder={decoder!r}) + clip_squares (fastssl.ops.augment, auto backend)")
+                           note=f"ClipLoader(decoder={decoder!r}, device={str(device)!r}) + clip_squares "
+                                f"(fastssl.ops.augment, auto backend)")
 
 
 # ------------------------------------------------------------------------------------ DataLoader peers
@@ -195,7 +205,8 @@ class EpochSampler(torch.utils.data.Sampler):
         return iter([(self.ids[i], epoch) for i in order])
 
 
-def dataloader_provider(name: str, root: str, config: dict, per_frame: bool) -> common.Provider:
+def dataloader_provider(name: str, root: str, config: dict, per_frame: bool,
+                        device: torch.device = torch.device("cpu")) -> common.Provider:
     def make():
         from torchvision.transforms import v2
 
@@ -208,8 +219,12 @@ def dataloader_provider(name: str, root: str, config: dict, per_frame: bool) -> 
         workers = config["threads"]
         loader = torch.utils.data.DataLoader(dataset, batch_size=config["batch"],
                                              sampler=EpochSampler(source.good.tolist()), num_workers=workers,
-                                             persistent_workers=workers > 0)
-        return epoch_runner(loader)
+                                             persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+
+        def run():
+            for clips, _ in loader:
+                clips.to(device, non_blocking=True)
+        return run
 
     how = "each frame on its own (new crop and flip per frame)" if per_frame else "the (T, 3, H, W) clip at once"
     return common.Provider(name, make=make, note=f"PyAV from frame 0, transforms.v2 on {how}, "
@@ -273,16 +288,23 @@ def cases(run: common.Run):
             f"{T} x 3 x {size} x {size} float32, batches of {config['batch']}, {config['threads']} threads; frames "
             f"decoded per clip (epoch 0): {seeking:.1f} from the key frame before it (fastssl), {from_start:.1f} "
             f"from the first frame (the DataLoader peers)")
+        device, cpu = run.device, torch.device("cpu")
         providers = [
             decode_only_provider(CEILING, root, config, lambda: PyAVClipDecoder(num_threads=config["threads"]), None,
                                  "FrameDecoder per video on a thread pool, nothing else"),
-            decode_only_provider(DALI_CEILING, root, config, lambda: _dali_decoder(config), _dali_missing(),
-                                 "DALI's CPU video decoder, nothing else"),
-            fastssl_provider(root, config, "pyav", "PyAV"),
+            decode_only_provider(DALI_CEILING, root, config, lambda: _dali_decoder(config, cpu), _dali_missing(),
+                                 "DALI's CPU video decoder, nothing else")]
+        if device.type == "cuda":
+            providers += [
+                decode_only_provider(NVDEC_CEILING, root, config, lambda: _dali_decoder(config, device),
+                                     _dali_missing(), "DALI's mixed video decoder (NVDEC), frames on the GPU"),
+                fastssl_provider(root, config, "dali", "NVDEC", skip=_dali_missing(), device=device)]
+        providers += [
+            fastssl_provider(root, config, "pyav", "PyAV", device=device),
             fastssl_provider(root, config, "dali", "DALI", skip=_dali_missing()),
             fastssl_provider(root, config, "auto", "auto (DALI, long videos PyAV)", skip=_dali_missing()),
-            dataloader_provider(PER_FRAME, root, config, per_frame=True),
-            dataloader_provider(ON_CLIP, root, config, per_frame=False),
+            dataloader_provider(PER_FRAME, root, config, per_frame=True, device=device),
+            dataloader_provider(ON_CLIP, root, config, per_frame=False, device=device),
         ]
         if config["only"]:
             providers = [p for p in providers if p.name == config["only"]]
@@ -305,6 +327,11 @@ def goal_notes(set_key: str, rows: list[common.Row], quick: bool) -> list[str]:
         notes.append(f"{set_key}: fastssl, {decoder} decode is {vs_peer:.2f}x the per-frame DataLoader way (goal "
                      f">= {GOAL_VS_PER_FRAME:g}x) and {of_ceiling:.0%} of {ceiling} (goal >= {GOAL_OF_CEILING:.0%}): "
                      f"{'met' if met else 'NOT met'}{after}")
+    mine = ms.get("fastssl, NVDEC decode")
+    if mine is not None and NVDEC_CEILING in ms:
+        share = ms[NVDEC_CEILING] / mine
+        notes.append(f"{set_key}: fastssl, NVDEC decode reaches {share:.0%} of NVDEC's decode-only throughput (goal >= "
+                     f"{GOAL_OF_NVDEC:.0%}): {'met' if share >= GOAL_OF_NVDEC else 'NOT met'}{after}")
     return notes
 
 
@@ -329,9 +356,10 @@ def time_video(workload: common.Workload, run: common.Run, copy_gbps: float) -> 
 
 BENCHMARK = common.Benchmark(
     name="video", doc=__doc__, cases=cases, time=time_video, notes=NOTES,
-    baselines=(CEILING, DALI_CEILING, PER_FRAME, ON_CLIP),
-    defaults={"cpu": {"clip_len": 16, "size": 112, "batch": 8, "budget_s": 6.0, "copy_mib": 256, "memory": False,
-                      "threads": os.cpu_count(), "rounds": 1, "in_process": False}},
+    baselines=(CEILING, DALI_CEILING, NVDEC_CEILING, PER_FRAME, ON_CLIP),
+    defaults={kind: {"clip_len": 16, "size": 112, "batch": batch, "budget_s": 6.0, "copy_mib": 256, "memory": False,
+                     "threads": os.cpu_count(), "rounds": 1, "in_process": False}
+              for kind, batch in (("cpu", 8), ("cuda", 32))},
     quick={"clip_len": 8, "size": 32, "batch": 4, "budget_s": 0.3, "copy_mib": 32},  # and the sets of QUICK_SETS
     flags=(common.flag("--set", choices=sorted(SETS), help="run one video set (default: all)"),
            common.flag("--clip-len", type=common.positive_int, help="frames per clip"),
