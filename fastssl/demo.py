@@ -8,8 +8,9 @@ task (SimCLR by default) has to learn shape to match two crops of an image under
 that is what the held-out kNN and linear-probe accuracies measure. The video tasks (shuffle_learn,
 odd_one_out, arrow_of_time, clip_order) train on :func:`~fastssl.data.synthetic.write_video_folder`'s
 WebM videos instead, whose classes are motions (:data:`~fastssl.data.synthetic.MOTIONS`: a random shape
-sliding, spinning, growing, shrinking, bouncing or orbiting over a moving background), as the action
-classes of video benchmarks are, and are scored on their features of each video's middle clip.
+sliding, spinning, growing, falling, bouncing or spiralling over a moving background, each slowed by friction
+or driven by gravity, so that time has a direction), as the action classes of video benchmarks are, and are
+scored on their features of each video's middle clip.
 
 The run goes through the whole pipeline — decoder, fastssl's fused ops in the loader, the trainer —
 for a training time budget (``minutes``: the stop; the learning-rate schedule is sized from a
@@ -117,7 +118,8 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         log(f"fastssl demo: the batch is reduced to {batch_size} images to make 2 batches of the {written} images")
     where = resolve_device(device)
     asked = "" if written == images else f" (asked for {images}: {written // classes} per class, at least 2)"
-    log(f"fastssl demo: {task} on {written} generated {kind}{asked} of {classes} shapes ({data}), {backbone} at "
+    log(f"fastssl demo: {task} on {written} generated {kind}{asked} of {classes} {'motions' if video else 'shapes'} "
+        f"({data}), {backbone} at "
         f"{image_size} px, batches of {batch_size}, "
         + (f"{steps} steps" if steps is not None else f"{minutes:g} min of training"))
 
@@ -300,7 +302,8 @@ def verdict(gain_points: float, what: str) -> str:
 def render(report: dict) -> str:
     t, r = report["scores"]["trained"], report["scores"]["random_init"]
     lines = ["", f"== fastssl demo: {report['task']} pretraining, {report['backbone']} at {report['image_size']} px, "
-                 f"{report['images']} generated {report.get('kind', 'images')} of {report['classes']} shapes =="]
+                 f"{report['images']} generated {report.get('kind', 'images')} of {report['classes']} "
+                 f"{'motions' if 'video' in report.get('kind', '') else 'shapes'} =="]
     if report["steps"] == 0:
         lines.append(f"no training step ran ({report['budget']}): the scores below are the random-init network's")
     else:

@@ -296,42 +296,49 @@ def render_video(label: int, frames: int, height: int, width: int, rng: np.rando
     return _draw(SHAPES[label % len(SHAPES)], path, colour, background, frames)
 
 
-#: The motion of each class of :func:`render_action` (the shape is random): what video classes are about.
-MOTIONS = ("slide", "spin", "grow", "shrink", "bounce", "orbit")
+#: The motion of each class of :func:`render_action` (the shape is random): what video classes are about. Every
+#: motion is dissipative or driven one way, as real motion is (friction, damping, gravity), so that played backwards
+#: it looks unnatural: the arrow of time can be told from it.
+MOTIONS = ("slide", "spin", "grow", "fall", "bounce", "spiral")
 
 
 def render_action(label: int, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """(frames, height, width, 3) uint8: a random shape (:data:`SHAPES`) making the motion of class ``label``
-    (:data:`MOTIONS`: sliding in a random direction, spinning in place, growing, shrinking — growing played
-    backwards —, bouncing up and down, orbiting a point) over the moving background of :func:`render_video`;
-    speeds, sizes, positions and colours drawn from ``rng``."""
+    (:data:`MOTIONS`: sliding in a random direction and slowing down, spinning in place and slowing down, growing
+    ever more slowly, falling faster and faster, bouncing up and down ever less, circling inwards) over the moving
+    background of :func:`render_video`; speeds, sizes, positions and colours drawn from ``rng``."""
     background = _Background(height, width, rng)
     colour = rng.uniform(0, 255, 3)
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     short = min(height, width)
     t = np.arange(frames, dtype=np.float64)
-    u = t / max(frames - 1, 1)  # 0 .. 1 over the video
+    rate = rng.uniform(0.06, 0.1)  # friction / damping per frame
+    eased = (1 - np.exp(-rate * t)) / rate  # distance covered at unit start speed, slowing down
+    damped = np.exp(-rate * t)
     cy, cx = rng.uniform(0.35, 0.65) * height, rng.uniform(0.35, 0.65) * width
     size, tilt = rng.uniform(0.2, 0.28) * short, rng.uniform(-0.5, 0.5)
     still = np.zeros(frames)
     motion = MOTIONS[label % len(MOTIONS)]
     if motion == "slide":
-        angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.0) * short / 32
-        path = (cy + np.sin(angle) * speed * t, cx + np.cos(angle) * speed * t, size + still, tilt + still)
+        angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(1.2, 2.0) * short / 32
+        path = (cy + np.sin(angle) * speed * eased, cx + np.cos(angle) * speed * eased, size + still, tilt + still)
     elif motion == "spin":
-        path = (cy + still, cx + still, size + still, tilt + rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) * t)
-    elif motion in ("grow", "shrink"):
-        small, large = rng.uniform(0.08, 0.12) * short, rng.uniform(0.32, 0.4) * short
-        scale = small + (large - small) * (u if motion == "grow" else 1 - u)
-        path = (cy + still, cx + still, scale, tilt + still)
+        path = (cy + still, cx + still, size + still, tilt + rng.choice([-1, 1]) * rng.uniform(0.25, 0.4) * eased)
+    elif motion == "grow":
+        small = rng.uniform(0.08, 0.12) * short
+        path = (cy + still, cx + still, small + rng.uniform(0.025, 0.035) * short * eased, tilt + still)
+    elif motion == "fall":
+        top, gravity = rng.uniform(0.1, 0.3) * height, rng.uniform(0.6, 0.9) * height / frames**2
+        path = (top + gravity * t**2, cx + still, size + still, tilt + still)
     elif motion == "bounce":
-        period, amplitude, phase = rng.uniform(10, 16), rng.uniform(0.15, 0.22) * height, rng.uniform(0, 2 * np.pi)
-        path = (cy + amplitude * np.sin(2 * np.pi * t / period + phase), cx + still, size + still, tilt + still)
-    else:  # orbit
-        radius, turn = rng.uniform(0.15, 0.22) * short, rng.choice([-1, 1]) * 2 * np.pi / rng.uniform(14, 22)
-        phase = rng.uniform(0, 2 * np.pi)
-        path = (cy + radius * np.sin(turn * t + phase), cx + radius * np.cos(turn * t + phase), size + still,
+        period, amplitude, phase = rng.uniform(10, 16), rng.uniform(0.2, 0.3) * height, rng.uniform(0, 2 * np.pi)
+        path = (cy + amplitude * damped * np.sin(2 * np.pi * t / period + phase), cx + still, size + still,
                 tilt + still)
+    else:  # spiral: circling inwards
+        radius, turn = rng.uniform(0.25, 0.32) * short, rng.choice([-1, 1]) * 2 * np.pi / rng.uniform(14, 22)
+        phase = rng.uniform(0, 2 * np.pi)
+        path = (cy + radius * damped * np.sin(turn * t + phase), cx + radius * damped * np.cos(turn * t + phase),
+                size + still, tilt + still)
     return _draw(shape, path, colour, background, frames)
 
 
