@@ -17,6 +17,8 @@ from fastssl.data.video.decode import rgb24
 from fastssl.data.video.sampling import (arrow_of_time_clips, clip_order_tuples, odd_one_out_tuples,
                                          shuffle_learn_tuples)
 
+from data_helpers import epoch_within
+
 CLASSES, PER_CLASS = 3, 4
 COUNT = CLASSES * PER_CLASS
 # every video its own length in 24..40 frames and its own size in 32..48 px (even, as VP9 wants)
@@ -248,23 +250,6 @@ def test_strict_raises_bad_video_error_naming_the_video(video_root, monkeypatch)
     with pytest.raises(BadVideoError, match=f"{name}: decoding failed: injected"):
         list(loader.epoch(0))
     assert not any(t.name in THREAD_NAMES and t.is_alive() for t in threading.enumerate())
-
-
-def epoch_within(loader, epoch=0, seconds=60.0) -> dict:
-    """The batches of ``epoch``, or the error it ended with, from a thread: a hang fails the test."""
-    result = {}
-
-    def consume():
-        try:
-            result["batches"] = list(loader.epoch(epoch))
-        except Exception as error:
-            result["error"] = error
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"the epoch did not end within {seconds} s"
-    return result
 
 
 def test_an_epoch_whose_videos_all_fail_to_decode_ends_with_an_error_naming_them(video_root, monkeypatch):

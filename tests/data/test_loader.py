@@ -12,7 +12,7 @@ import torch
 from fastssl import recipes
 from fastssl.data import BadImageError, Loader, synthetic
 
-from data_helpers import DECODERS
+from data_helpers import DECODERS, epoch_within
 from helpers import spawn_gloo
 
 RECIPE = recipes.simclr(size=16)
@@ -185,23 +185,6 @@ def test_ranks_read_disjoint_shards_that_cover_the_dataset(image_root, tmp_path)
     single = Loader(image_root, batch_size=4, decoder="pil", seed=7)
     everything = {i for batch in single.epoch(1) for i in batch["ids"].tolist()}
     assert not a & b and a | b == everything
-
-
-def epoch_within(loader, seconds=60.0):
-    """The batches of epoch 0, or the error the epoch ended with, from a thread: a hang fails the test."""
-    result = {}
-
-    def consume():
-        try:
-            result["batches"] = list(loader.epoch(0))
-        except Exception as error:
-            result["error"] = error
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"the epoch did not end within {seconds} s"
-    return result
 
 
 def write_files(folder, files: dict) -> str:
