@@ -27,6 +27,24 @@ def data_decoders() -> dict:
     return {"installed": [name for name in DECODERS if found[name]], "auto": first}
 
 
+def video_decoders() -> dict:
+    """Which clip decoders the video loader can use, and what ``decoder="auto"`` takes on the CPU."""
+    import importlib.util
+
+    from .data.video.decode import DALI_CPU_LONGEST
+
+    def present(module: str) -> bool:
+        top = module.split(".")[0]
+        return importlib.util.find_spec(top) is not None and importlib.util.find_spec(module) is not None
+
+    installed = [name for name, module in (("dali", "nvidia.dali"), ("pyav", "av")) if present(module)]
+    if "dali" in installed:
+        auto = "dali" + (f" (videos over {DALI_CPU_LONGEST} frames: pyav)" if "pyav" in installed else "")
+    else:
+        auto = "pyav" if "pyav" in installed else None
+    return {"installed": installed, "auto": auto}
+
+
 def collect() -> dict:
     """A dict of everything ``fastssl info`` prints (also used by the benchmarks to record their environment)."""
     native = _native.state()
@@ -46,6 +64,7 @@ def collect() -> dict:
         "cpu_threads": torch.get_num_threads(),
         "backends": {},
         "decoders": data_decoders(),
+        "video_decoders": video_decoders(),
     }
     for device in ("cpu", "cuda"):
         report["backends"][device] = {
@@ -72,6 +91,9 @@ def render(report: dict) -> str:
     decoders = report["decoders"]
     lines.append(f"image decoders installed: {', '.join(decoders['installed']) or 'none'}; "
                  f"the loader's decoder='auto' takes {decoders['auto']}")
+    video = report["video_decoders"]
+    lines.append(f"video decoders installed: {', '.join(video['installed']) or 'none (pip install av)'}; "
+                 f"the clip loader's decoder='auto' takes {video['auto']} on the CPU")
     lines.append("backends:")
     for device, table in report["backends"].items():
         for name, reason in table.items():

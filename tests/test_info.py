@@ -24,6 +24,9 @@ def test_info_json():
     decoders = report["decoders"]
     assert set(decoders["installed"]) <= {"dali", "torchvision", "pil"}
     assert decoders["auto"] == (decoders["installed"][0] if decoders["installed"] else None)
+    video = report["video_decoders"]
+    assert set(video["installed"]) <= {"dali", "pyav"}
+    assert (video["auto"] or "none").split()[0] == (video["installed"][0] if video["installed"] else "none")
 
 
 def test_console_script():
