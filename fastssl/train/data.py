@@ -34,16 +34,17 @@ def usable_samples(source: Source) -> int:
     return len(source.good) if hasattr(source, "good") else len(source)
 
 
-def task_loader(task: Task, source, *, evaluation: bool = False, **options) -> Loader:
+def task_loader(task: Task, source, *, evaluation: bool = False, progress: bool = False, **options) -> Loader:
     """A loader of ``source`` feeding ``task``: its training inputs (``task.transform``, and for a video task its clip
     plan), or with ``evaluation`` the inputs of ``task.features`` (whole images or the middle clip, no augmentation).
+    ``progress``: a progress line for one-time work before the first batch (a video task's motion profiles).
     ``options``: batch_size, device, decoder, seed, shuffle, drop_last, num_threads, ..."""
     if is_video(task):
         if evaluation:
             return ClipLoader(source, plan=task.eval_plan, transform=task.eval_transform,
                               min_frames=min(task.eval_frames, task.min_frames), **options)
         return ClipLoader(source, plan=task.plan, transform=task.transform, min_frames=task.min_frames,
-                          motion=task.uses_motion, **options)
+                          motion=task.uses_motion, progress=progress, **options)
     if evaluation:
         size = task.encoder_size(task.image_size)
 

@@ -292,7 +292,8 @@ def train(config: TrainConfig) -> TrainResult:
         options.setdefault("num_samples", len(source))
     task = cls(backbone=config.backbone, image_size=config.image_size, seed=config.seed, **options)
     loader = task_loader(task, source, batch_size=config.batch_size, device=device, decoder=config.decoder,
-                         seed=config.seed, drop_last=True, num_threads=config.num_threads)
+                         seed=config.seed, drop_last=True, num_threads=config.num_threads,
+                         progress=main and config.progress)
     task.to(device)
     if config.channels_last and getattr(task, "encoder", "frame") == "frame":  # 3-D encoders keep their layout
         task.to(memory_format=torch.channels_last)

@@ -95,3 +95,12 @@ def test_the_loader_hands_the_profiles_to_the_plan(folder, tmp_path):
     assert len(seen[0]) == 3 and all(p.shape == (31,) for p in seen[0])
     assert batch["clips"].host_frames.tolist() == [3, 3, 3]
     assert int(batch["clips"].data.numel()) > 0
+
+
+def test_computing_profiles_shows_a_progress_line_and_reading_them_does_not(folder, tmp_path, capsys):
+    source = video_folder(folder, cache=False)
+    motion_profiles(list(source.videos), folder, cache=str(tmp_path), progress=True)
+    said = capsys.readouterr().err
+    assert "motion profiles" in said and "3/3" in said
+    motion_profiles(list(source.videos), folder, cache=str(tmp_path), progress=True)  # from the cache: nothing to say
+    assert capsys.readouterr().err == ""

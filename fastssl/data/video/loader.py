@@ -77,6 +77,7 @@ class ClipLoader(Loader):
         decoder: "auto" | "dali" | "pyav" (:func:`~fastssl.data.video.decode.make_clip_decoder`).
         min_frames: videos with fewer frames are left out (the plan's shortest video).
         motion: give the plan the videos' motion profiles (the first use decodes every video once).
+        progress: a progress line on stderr while the motion profiles are first computed.
         cache: where the video index is cached (see :func:`~fastssl.data.video.index.index_videos`).
         The others as for :class:`fastssl.data.Loader`.
     """
@@ -88,7 +89,8 @@ class ClipLoader(Loader):
                  shard_id: int | None = None, num_shards: int | None = None, num_threads: int | None = None,
                  prefetch: int = 2, strict: bool = False, max_consecutive_bad: int | None = 100,
                  max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES, min_frames: int = 1,
-                 cache: str | None | bool = None, keep_clips: bool = False, motion: bool = False):
+                 cache: str | None | bool = None, keep_clips: bool = False, motion: bool = False,
+                 progress: bool = False):
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch}")
         if max_consecutive_bad is not None and max_consecutive_bad < 1:
@@ -125,7 +127,7 @@ class ClipLoader(Loader):
             from .motion import motion_profiles
 
             self.motion = motion_profiles(list(self.source.videos), self.source.root or ".", names=self.source.names,
-                                          cache=cache, num_threads=threads)
+                                          cache=cache, num_threads=threads, progress=progress)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
         """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos)."""

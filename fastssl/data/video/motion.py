@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ...progress import maybe
 from .index import VideoInfo, cache_path, open_video
 
 #: frames are scaled to fit this square before differencing
@@ -82,12 +83,13 @@ def window_motion(profile: np.ndarray, starts: np.ndarray, span: int) -> np.ndar
 
 
 def motion_profiles(infos: list[VideoInfo], root: str, *, names: list[str] | None = None,
-                    cache: str | None | bool = None, size: int = MOTION_SIZE,
-                    num_threads: int = 1) -> list[np.ndarray | None]:
+                    cache: str | None | bool = None, size: int = MOTION_SIZE, num_threads: int = 1,
+                    progress: bool = False) -> list[np.ndarray | None]:
     """The profile of each video of ``infos`` (None for a bad one, or one whose profile cannot be computed), read
     from the cache beside the video index (``cache`` as for :func:`~fastssl.data.video.index.index_videos`) when
     the file's size and modification time are those it was computed for; the others computed ``num_threads`` at a
-    time and the cache rewritten. ``names``: the videos' names (default their paths; tar members need theirs)."""
+    time and the cache rewritten. ``names``: the videos' names (default their paths; tar members need theirs).
+    ``progress``: a progress line on stderr while profiles are computed (a full decode of each video)."""
     where = None if cache is False else _motion_cache(root, cache)
     stored = _read(where, size) if where else {}
     keys = [os.path.relpath(name, root) for name in (names or [info.path for info in infos])]
@@ -112,9 +114,12 @@ def motion_profiles(infos: list[VideoInfo], root: str, *, names: list[str] | Non
             return None
 
     if missing:
+        bar = maybe(progress, len(missing), "motion profiles")
         with ThreadPoolExecutor(max(1, num_threads)) as pool:
-            for i, profile in zip(missing, pool.map(compute, missing)):
+            for done, (i, profile) in enumerate(zip(missing, pool.map(compute, missing)), 1):
                 profiles[i] = profile
+                if bar:
+                    bar.update(done, f"{done} videos decoded once at {size} px")
         if where:
             _write(where, keys, infos, profiles, size)
     return profiles
