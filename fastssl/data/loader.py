@@ -62,6 +62,14 @@ def _distributed_shard() -> tuple[int, int]:
     return 0, 1
 
 
+def check_pipeline(prefetch: int, max_consecutive_bad: int | None) -> None:
+    """The checks of the background pipeline's settings, shared by every loader."""
+    if prefetch < 1:
+        raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+    if max_consecutive_bad is not None and max_consecutive_bad < 1:
+        raise ValueError(f"max_consecutive_bad must be >= 1 or None, got {max_consecutive_bad}")
+
+
 class RecipeViews:
     """The default transform: every view of ``recipe`` via ``fastssl.ops.augment`` → {"views", "params"}."""
 
@@ -113,10 +121,7 @@ class Loader:
                  dtype: torch.dtype = torch.float32, channels_last: bool = False, backend: str = "auto"):
         if views is not None and transform is not None:
             raise ValueError("give views or transform, not both")
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
-        if max_consecutive_bad is not None and max_consecutive_bad < 1:
-            raise ValueError(f"max_consecutive_bad must be >= 1 or None, got {max_consecutive_bad}")
+        check_pipeline(prefetch, max_consecutive_bad)
         self.source: Source = open_source(source)
         rank, world = _distributed_shard()
         self.order = EpochOrder(len(self.source), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,

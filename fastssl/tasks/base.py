@@ -43,16 +43,28 @@ PLAIN = recipes.ViewRecipe(jitter=(0.0, 0.0, 0.0, 0.0), jitter_p=0.0, grayscale_
                            mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
+def square_view(recipe: recipes.ViewRecipe, size: int, scale: tuple[float, float] | None,
+                flip: bool) -> recipes.ViewRecipe:
+    """``recipe`` cut to ``size`` x ``size`` crops of ``scale`` (None: the whole image), flipped half of the time
+    when ``flip``."""
+    return replace(recipe, size=size, flip_p=0.5 if flip else 0.0, scale=scale or (1.0, 1.0))
+
+
+def whole(params, sizes: torch.Tensor):
+    """``params`` whose crops are the whole images of ``sizes`` (N, 2) = (H, W): crop = (0, 0, H, W)."""
+    sizes = sizes.to(params.crop.device)
+    return replace(params, crop=torch.cat([torch.zeros_like(sizes), sizes], 1))
+
+
 def squares(images: RaggedImages, ids: torch.Tensor, epoch: int, size: int, *, seed: int,
             scale: tuple[float, float] | None = (0.35, 1.0), flip: bool = True, view: int = 0,
             recipe: recipes.ViewRecipe = PLAIN) -> torch.Tensor:
     """(B, 3, size, size) float32 in [0, 1] (with ``PLAIN``): a random resized crop of each image, or
     with ``scale=None`` the whole image squashed to the square (evaluation)."""
-    vr = replace(recipe, size=size, flip_p=0.5 if flip else 0.0, scale=scale or (1.0, 1.0))
+    vr = square_view(recipe, size, scale, flip)
     params = recipes.draw_view(vr, ids, images.host_sizes, seed=seed, epoch=epoch, view_index=view)
-    if scale is None:  # the whole image: crop = (0, 0, H, W)
-        sizes = images.host_sizes.to(params.crop.device)
-        params = replace(params, crop=torch.cat([torch.zeros_like(sizes), sizes], 1))
+    if scale is None:
+        params = whole(params, images.host_sizes)
     return augment(images, params)
 
 

@@ -27,15 +27,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
 from .. import models, recipes
 from ..clips import RaggedClips
 from ..data.video.sampling import ClipPlan, centre_clip
 from ..ops.clip_augment import augment_clips, clip_params
-from .base import PLAIN, Task, normalize
+from .base import PLAIN, Task, normalize, square_view, whole
 
 
 def clip_squares(clips: RaggedClips, ids: torch.Tensor, epoch: int, size: int, *, seed: int, groups: int = 1,
@@ -44,11 +42,9 @@ def clip_squares(clips: RaggedClips, ids: torch.Tensor, epoch: int, size: int, *
     """(B, T, 3, size, size) (or ``layout="bcthw"``) float32 in [0, 1] (with ``PLAIN``): a random resized crop and
     flip per clip — per group of ``groups`` clips of a tuple — the same for all its frames; ``scale=None``: the
     whole frames squashed to the square (evaluation)."""
-    vr = replace(recipe, size=size, flip_p=0.5 if flip else 0.0, scale=scale or (1.0, 1.0))
-    params = clip_params(vr, ids, clips, groups=groups, seed=seed, epoch=epoch)
+    params = clip_params(square_view(recipe, size, scale, flip), ids, clips, groups=groups, seed=seed, epoch=epoch)
     if scale is None:
-        sizes = torch.repeat_interleave(clips.host_sizes, groups, dim=0).to(params.crop.device)
-        params = replace(params, crop=torch.cat([torch.zeros_like(sizes), sizes], 1))
+        params = whole(params, torch.repeat_interleave(clips.host_sizes, groups, dim=0))
     return augment_clips(clips, params, groups=groups, layout=layout)
 
 

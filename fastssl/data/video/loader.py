@@ -46,7 +46,7 @@ import torch
 
 from ...clips import RaggedClips
 from ..headers import MAX_PIXELS
-from ..loader import Loader, _distributed_shard, _Epoch
+from ..loader import Loader, _distributed_shard, _Epoch, check_pipeline
 from ..order import EpochOrder
 from ..stats import LoaderStats
 from .decode import make_clip_decoder
@@ -91,10 +91,7 @@ class ClipLoader(Loader):
                  max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAMES, min_frames: int = 1,
                  cache: str | None | bool = None, keep_clips: bool = False, motion: bool = False,
                  progress: bool = False):
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
-        if max_consecutive_bad is not None and max_consecutive_bad < 1:
-            raise ValueError(f"max_consecutive_bad must be >= 1 or None, got {max_consecutive_bad}")
+        check_pipeline(prefetch, max_consecutive_bad)
         threads = num_threads or min(8, os.cpu_count() or 1)
         self.source: VideoSource = open_video_source(source, cache=cache, max_pixels=max_pixels,
                                                      max_frames=max_frames, num_threads=threads)
@@ -140,15 +137,16 @@ class ClipLoader(Loader):
     def _decode(self, epoch: int, ids: torch.Tensor) -> tuple:
         """Stage 1 of a batch: plan and decode. Returns (ids, plan, per video its frames or why not)."""
         t0 = time.perf_counter()
+        frames = self._frames[ids]
         if self.motion is None:
-            plan = self.plan(ids, self._frames[ids], epoch)
+            plan = self.plan(ids, frames, epoch)
         else:
-            plan = self.plan(ids, self._frames[ids], epoch, motion=[self.motion[i] for i in ids.tolist()])
+            plan = self.plan(ids, frames, epoch, motion=[self.motion[i] for i in ids.tolist()])
         if plan.indices.dim() != 2 or plan.indices.shape[0] != len(ids):
             raise ValueError(f"the plan must give (B, K) = ({len(ids)}, K) frame indices, got "
                              f"{tuple(plan.indices.shape)}")
         indices = plan.indices.cpu().numpy()
-        counts = self._frames[ids].numpy()[:, None]
+        counts = frames.numpy()[:, None]
         if indices.size and not ((indices >= 0) & (indices < counts)).all():
             bad = int(np.flatnonzero(((indices < 0) | (indices >= counts)).any(1))[0])
             raise ValueError(f"the plan asks for frames {indices[bad].tolist()} of {self.source.names[int(ids[bad])]}, "
