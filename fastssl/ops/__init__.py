@@ -20,6 +20,7 @@ from .motion_energy import frame_difference_sum, motion_energy
 from .nt_xent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
 from .relative_position import RelativePositionPairs, relative_position_pairs
 from .rotations import rotations
+from .spectrogram import log_mel_spectrogram, log_spectrogram, mel_filters
 
 __all__ = [
     "Augment",
@@ -46,9 +47,12 @@ __all__ = [
     "jigsaw_tiles",
     "jigsaw_unpermute",
     "lab_to_rgb",
+    "log_mel_spectrogram",
+    "log_spectrogram",
     "mae_masking",
     "mae_masking_tokens",
     "mae_unshuffle",
+    "mel_filters",
     "motion_energy",
     "nt_xent_loss",
     "patchify",
