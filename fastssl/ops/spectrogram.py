@@ -19,7 +19,6 @@ float32 first, and the result is float32 whatever the audio's dtype.
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import torch
 
@@ -59,7 +58,7 @@ SPECTROGRAM = OpBackends(
 
 @torch.library.custom_op("fastssl::spectrogram", mutates_args=())
 def _spectrogram(audio: torch.Tensor, lengths: torch.Tensor, shift: torch.Tensor, gain: torch.Tensor,
-                 window: torch.Tensor, filters: Optional[torch.Tensor], n_fft: int, hop_length: int, frames: int,
+                 window: torch.Tensor, filters: torch.Tensor | None, n_fft: int, hop_length: int, frames: int,
                  log_floor: float, backend: str) -> torch.Tensor:
     return SPECTROGRAM(backend, audio, lengths, shift, gain, window, filters, n_fft, hop_length, frames, log_floor)
 

@@ -91,7 +91,8 @@ def hann_window(win_length: int, dtype: torch.dtype = torch.float32) -> torch.Te
 
 def frame_indices(lengths: torch.Tensor, shift: torch.Tensor, win_length: int, hop_length: int,
                   frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, W) sample index i = shift[b] + t * hop_length + j of every tap, and whether it is read (0 <= i < lengths[b])."""
+    """(B, T, W) sample index i = shift[b] + t * hop_length + j of every tap, and whether it is read
+    (0 <= i < lengths[b])."""
     t = torch.arange(frames, device=shift.device, dtype=torch.int64) * hop_length
     j = torch.arange(win_length, device=shift.device, dtype=torch.int64)
     index = shift[:, None, None] + t[None, :, None] + j[None, None, :]

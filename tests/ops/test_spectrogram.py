@@ -7,7 +7,6 @@ POWER_RTOL * max_k P[k]; through the filters (dM[m] <= POWER_RTOL * max_k P[k] *
 (d log M = dM / M) that gives each value its own budget, plus LOG_ATOL for the rounding of the log itself.
 """
 
-import importlib.util
 import math
 
 import pytest
@@ -33,8 +32,6 @@ def _require(backend: str, device: str) -> None:
     reason = SPECTROGRAM.unavailable_reason(backend, torch.device(device))
     if reason:
         pytest.skip(reason)
-    if backend == "triton" and importlib.util.find_spec("fastssl.triton.spectrogram") is None:
-        pytest.skip("fastssl.triton.spectrogram is not there")
 
 
 class Setting:
@@ -140,7 +137,7 @@ def test_hann_window_is_torchs_periodic_window():
 
 
 def _librosa_padded(audio: torch.Tensor, n_fft: int, win_length: int):
-    """The audio with (n_fft - W) // 2 zeros prepended (and the rest of n_fft - W appended, for the same frame count)."""
+    """The audio with (n_fft - W) // 2 zeros prepended, and the rest of n_fft - W appended (the same frame count)."""
     import numpy as np
 
     left = (n_fft - win_length) // 2
@@ -169,13 +166,13 @@ def test_reference_matches_librosa(sample_rate, n_fft, win_length, hop_length, n
 
 @pytest.mark.parametrize("backend,device", BACKENDS)
 def test_log_mel_spectrogram_matches_librosa(backend, device):
-    """The public op at its defaults (48 kHz, 10 ms windows, 64 mel bands) on 0.1 s of noise and a tone."""
+    """The public op at its defaults (48 kHz, 10 ms windows, 64 mel bands) on 30 ms of a tone in noise."""
     librosa = pytest.importorskip("librosa")
     _require(backend, device)
-    t = torch.arange(4800, dtype=torch.float64) / 48000
-    audio = torch.stack([0.3 * torch.randn(4800, dtype=torch.float64), torch.sin(2 * math.pi * 1234.5 * t)])
+    t = torch.arange(1440, dtype=torch.float64) / 48000
+    audio = (0.3 * torch.randn(1440, dtype=torch.float64) + torch.sin(2 * math.pi * 1234.5 * t))[None]
     out = log_mel_spectrogram(audio.float().to(device), backend=backend)
-    assert out.shape == (2, 64, 19) and out.dtype == torch.float32
+    assert out.shape == (1, 64, 5) and out.dtype == torch.float32
     mel = librosa.feature.melspectrogram(y=_librosa_padded(audio.float(), 512, 480), sr=48000, n_fft=512,
                                          hop_length=240, win_length=480, window="hann", center=False, n_mels=64,
                                          dtype="float64")
@@ -209,6 +206,8 @@ def test_one_second_at_48khz_is_257_by_199(backend, device):
 @pytest.mark.parametrize("setting", SETTINGS, ids=repr)
 def test_backend_matches_reference(backend, device, setting):
     _require(backend, device)
+    if backend == "triton" and triton_interpreter() and setting.n_fft == 512:
+        pytest.skip("seconds per window under Triton's interpreter: test_log_mel_spectrogram_matches_librosa has it")
     audio = _audio(setting)
     expected, budget = setting.expected(audio)
     assert_within_budget(setting.run(audio.to(device), backend), expected, budget)
@@ -371,8 +370,8 @@ def test_compiles_in_one_graph():
 def test_reads_nothing_back(backend, device):
     _require(backend, device)
     audio = torch.randn(2, 100, device=device)
-    per_window = dict(lengths=torch.tensor([100, 60], device=device), shift=torch.tensor([3, -2], device=device),
-                      gain=torch.tensor([1.0, 0.5], device=device))
+    per_window = {"lengths": torch.tensor([100, 60], device=device), "shift": torch.tensor([3, -2], device=device),
+                  "gain": torch.tensor([1.0, 0.5], device=device)}
     log_mel_spectrogram(audio, sample_rate=8000, n_fft=32, win_length=30, hop_length=10, n_mels=4, backend=backend)
     with _validation.asynchronous_checks(), count_host_reads() as reads:
         log_mel_spectrogram(audio, sample_rate=8000, n_fft=32, win_length=30, hop_length=10, n_mels=4,
