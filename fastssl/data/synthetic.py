@@ -376,11 +376,14 @@ def _draw(shape: str, path: tuple, colour: np.ndarray, background: _Background, 
 
 
 def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "vp9", gop: int = 8,
-                 timestamps_ms=None, faststart: bool = False) -> str:
+                 timestamps_ms=None, faststart: bool = False, sound: np.ndarray | None = None,
+                 sample_rate: int = 48000) -> str:
     """Writes ``video`` ((T, H, W, 3) uint8, H and W even) to ``path`` with PyAV (``codec``: "vp9" | "h264", a key
     frame at least every ``gop`` frames) and returns ``path``. ``timestamps_ms``: T increasing ints, each frame's
     time in milliseconds (a variable frame rate); None: every 1 / ``fps`` seconds. ``faststart``: an MP4's index
-    (moov) before its data, as files made for streaming have it (by default it comes last)."""
+    (moov) before its data, as files made for streaming have it (by default it comes last). ``sound``: a sound
+    track as well ((N,) or (C, N) float in [-1, 1], C = 1 or 2, at ``sample_rate``: sample n at n / ``sample_rate``
+    seconds), encoded as :data:`AUDIO_CODECS` says for the container and interleaved with the frames."""
     from fractions import Fraction
 
     import av
@@ -399,12 +402,18 @@ def encode_video(path: str, video: np.ndarray, *, fps: int = 16, codec: str = "v
             if len(timestamps_ms) != len(video) or not all(b > a for a, b in zip(timestamps_ms, timestamps_ms[1:])):
                 raise ValueError(f"timestamps_ms must be {len(video)} increasing ints, got {list(timestamps_ms)}")
             stream.codec_context.time_base = Fraction(1, 1000)
+        track = None if sound is None else _SoundWriter(container, os.path.splitext(path)[1], sound, sample_rate)
         for t, image in enumerate(video):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             if timestamps_ms is not None:
                 frame.pts, frame.time_base = int(timestamps_ms[t]), Fraction(1, 1000)
             container.mux(stream.encode(frame))
+            if track is not None:  # the sound up to the next frame's time
+                after = (t + 1) / fps if timestamps_ms is None or t + 1 == len(video) else timestamps_ms[t + 1] / 1000
+                track.write_until(round(after * sample_rate))
         container.mux(stream.encode())
+        if track is not None:
+            track.finish()
     return path
 
 
@@ -487,3 +496,189 @@ def write_bad_videos(folder: str, seed: int = 0) -> dict[str, str]:
             container.mux(audio.encode())
         expected[name] = reason
     return expected
+
+
+# --- videos with sound ----------------------------------------------------------------------------------------
+
+#: The audio encoder for each file extension: the sound track of a WebM (Opus) or MP4 (AAC), or an audio file
+#: beside a video (WAV: 16-bit PCM, FLAC: 16-bit, OGG: Opus). Opus takes 48, 24, 16, 12 or 8 kHz only.
+AUDIO_CODECS = {".webm": "libopus", ".mp4": "aac", ".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus"}
+#: The audio files :func:`write_av_folder` can write beside its videos (``audio=``), and "track": in the video.
+AV_AUDIO = ("track", "wav", "flac", "ogg")
+#: The std, in seconds, of the Gaussian that smooths the shape's random size path of :func:`render_av`: the size
+#: (and the loudness) changes within a few frames, so a window half a second away has another loudness curve.
+SIZE_SMOOTHING = 0.12
+
+
+class _SoundWriter:
+    """Encodes ``sound`` ((N,) or (C, N) float in [-1, 1]) into a new audio stream of ``container`` (the encoder for
+    ``extension``, :data:`AUDIO_CODECS`), a piece at a time (:meth:`write_until`), so it interleaves with video."""
+
+    def __init__(self, container, extension: str, sound: np.ndarray, sample_rate: int):
+        import av
+
+        sound = np.asarray(sound, dtype=np.float32)
+        sound = sound[None] if sound.ndim == 1 else sound
+        if sound.ndim != 2 or sound.shape[0] not in (1, 2):
+            raise ValueError(f"sound must be (N,) or (C, N) with C = 1 or 2, got {sound.shape}")
+        if extension not in AUDIO_CODECS:
+            raise ValueError(f"no audio encoder for {extension!r} files (one of {', '.join(AUDIO_CODECS)})")
+        codec = av.Codec(AUDIO_CODECS[extension], "w")
+        if codec.audio_rates and sample_rate not in codec.audio_rates:
+            raise ValueError(f"{codec.name} encodes {sorted(codec.audio_rates)} Hz only, got {sample_rate}")
+        self.container, self.sound, self.rate, self.position = container, sound, sample_rate, 0
+        self.stream = container.add_stream(codec.name, rate=sample_rate)
+        self.stream.layout = "mono" if len(sound) == 1 else "stereo"
+        names = [f.name for f in codec.audio_formats or ()]
+        self.format = "flt" if "flt" in names else "fltp" if "fltp" in names else names[0]
+
+    def write_until(self, stop: int) -> None:
+        """Encodes the samples from where the last call stopped up to ``stop`` (clipped to the sound's length)."""
+        import av
+        from fractions import Fraction
+
+        stop = min(stop, self.sound.shape[1])
+        if stop <= self.position:
+            return
+        piece = np.clip(self.sound[:, self.position:stop], -1, 1)
+        if self.format.startswith("s16"):
+            piece = np.round(piece * 32767).astype(np.int16)
+        elif self.format.startswith("s32"):
+            piece = np.round(piece.astype(np.float64) * 2147483647).astype(np.int32)
+        if not self.format.endswith("p"):  # packed: channels interleaved
+            piece = piece.T.reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), format=self.format,
+                                           layout=self.stream.layout.name)
+        frame.sample_rate, frame.pts, frame.time_base = self.rate, self.position, Fraction(1, self.rate)
+        self.container.mux(self.stream.encode(frame))
+        self.position = stop
+
+    def finish(self) -> None:
+        self.write_until(self.sound.shape[1])
+        self.container.mux(self.stream.encode())
+
+
+def encode_audio(path: str, sound: np.ndarray, sample_rate: int = 48000) -> str:
+    """Writes ``sound`` ((N,) or (C, N) float in [-1, 1], C = 1 or 2) to the audio file ``path`` (.wav, .flac or
+    .ogg; :data:`AUDIO_CODECS`) at ``sample_rate`` with PyAV and returns ``path``."""
+    import av
+
+    extension = os.path.splitext(path)[1]
+    with av.open(path, mode="w", options={"fflags": "+bitexact"}) as container:
+        _SoundWriter(container, extension, sound, sample_rate).finish()
+    return path
+
+
+def av_timbre(label: int) -> tuple[float, np.ndarray]:
+    """The sound of class ``label`` in :func:`render_av`: its fundamental (Hz; 150 Hz times 1.3 per class) and the
+    weights of its first 8 harmonics (they fall as 1 / h^p, p from 0.6 to 1.8 by class; every other class has only
+    odd harmonics, as a clarinet does), so that classes differ in pitch and in timbre."""
+    fundamental = 150.0 * 1.3 ** (label % len(SHAPES))
+    harmonics = np.arange(1, 9, dtype=np.float64)
+    weights = harmonics ** -(0.6 + 0.4 * (label % 4))
+    if label % 2:
+        weights[1::2] = 0.0
+    return fundamental, weights / weights.sum()
+
+
+def _smooth_path(count: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """(count,) float64 in [0, 1]: white noise smoothed by a Gaussian of std ``sigma`` samples, scaled to span
+    [0, 1]: a smooth random path, never periodic."""
+    reach = int(np.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
+    path = np.convolve(rng.standard_normal(count + 2 * reach), kernel / kernel.sum(), mode="valid")
+    span = path.max() - path.min()
+    return (path - path.min()) / span if span > 0 else np.full(count, 0.5)
+
+
+def render_av(label: int, frames: int, height: int, width: int, fps: float, sample_rate: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A video with sound whose picture and sound share a cause: the shape of class ``label`` (:data:`SHAPES`)
+    grows and shrinks along a smooth random path (:data:`SIZE_SMOOTHING`), drifting a little over the moving
+    background of :func:`render_video`, and its sound — the pitch and timbre of the class (:func:`av_timbre`) — is
+    as loud as the shape is large, frame by frame. So a frame and the audio around its time agree, and audio
+    shifted by half a second does not.
+
+    Returns (video (frames, height, width, 3) uint8, sound (round(frames / fps * sample_rate),) float32 in [-1, 1],
+    size (frames,) float64: the shape's half-size in pixels). Frame t shows time t / fps; the sound's amplitude
+    at time s is 0.9 * (0.05 + 0.95 * loudness) with loudness = (size - smallest) / (largest - smallest) linearly
+    interpolated between frames. Everything else (path, colours, drift, a ±2% detuning, the harmonics' phases)
+    is drawn from ``rng``.
+
+    Example:
+        >>> video, sound, size = render_av(1, 8, 32, 32, 16, 8000, np.random.default_rng(0))
+        >>> video.shape, sound.shape, sound.dtype, size.shape
+        ((8, 32, 32, 3), (4000,), dtype('float32'), (8,))
+    """
+    background = _Background(height, width, rng)
+    colour = _distinct_colour([background.a, background.b, (background.a + background.b) / 2], rng)
+    loudness = _smooth_path(frames, SIZE_SMOOTHING * fps, rng)
+    short = min(height, width)
+    size = short * (0.1 + 0.2 * loudness)
+    drift = 0.05 * (2 * np.stack([_smooth_path(frames, 4 * SIZE_SMOOTHING * fps, rng) for _ in range(2)]) - 1)
+    tilt = rng.uniform(-0.5, 0.5) + rng.uniform(-0.03, 0.03) * np.arange(frames)
+    video = _draw(SHAPES[label % len(SHAPES)], (height * (0.5 + drift[0]), width * (0.5 + drift[1]), size, tilt),
+                  colour, background, frames)
+    seconds = np.arange(round(frames / fps * sample_rate)) / sample_rate
+    envelope = np.interp(seconds, np.arange(frames) / fps, loudness)
+    fundamental, weights = av_timbre(label)
+    fundamental *= rng.uniform(0.98, 1.02)
+    phases = rng.uniform(0, 2 * np.pi, len(weights))
+    wave = sum(w * np.sin(2 * np.pi * (h + 1) * fundamental * seconds + phase)
+               for h, (w, phase) in enumerate(zip(weights, phases)) if w > 0)
+    sound = (0.9 * (0.05 + 0.95 * envelope) * wave).astype(np.float32)
+    return video, sound, size
+
+
+def write_av_file(path: str, *, label: int = 0, index: int = 0, frames: int = 48, size=48, fps: int = 16,
+                  sample_rate: int = 48000, seed: int = 0, audio: str | None = "track", sound: np.ndarray | None = None,
+                  gop: int = 8) -> str:
+    """Writes one video with sound of :func:`render_av` (class ``label``, drawn from a generator keyed by (``seed``,
+    ``label``, ``index``)) to ``path`` (.webm: VP9; .mp4: H.264) and returns ``path``. ``audio``: "track" (in the
+    video: Opus / AAC), "wav" | "flac" | "ogg" (a file beside it with the same stem, and a video without sound), or
+    None (no sound at all). ``sound``: this sound instead of the rendered one ((N,) or (C, N) float in [-1, 1], C =
+    1 or 2, any length: e.g. zeros, or shorter than the video) — for odd files. ``size``: H = W or (H, W), even.
+    Needs PyAV."""
+    extension = os.path.splitext(path)[1]
+    codecs = {VIDEO_CODECS[codec][0]: codec for codec in VIDEO_CODECS}
+    if extension not in codecs:
+        raise ValueError(f"path must end with one of {', '.join(codecs)}, got {path!r}")
+    if audio is not None and audio not in AV_AUDIO:
+        raise ValueError(f"audio must be one of {', '.join(AV_AUDIO)} or None, got {audio!r}")
+    height, width = (size, size) if isinstance(size, int) else size
+    video, rendered, _ = render_av(label, frames, height, width, fps, sample_rate,
+                                   np.random.default_rng([seed, label, index]))
+    sound = rendered if sound is None else sound
+    track = sound if audio == "track" else None
+    encode_video(path, video, fps=fps, codec=codecs[extension], gop=gop, sound=track, sample_rate=sample_rate)
+    if audio not in (None, "track"):
+        encode_audio(os.path.splitext(path)[0] + "." + audio, sound, sample_rate)
+    return path
+
+
+def write_av_folder(root: str, *, classes: int = 4, per_class: int = 8, frames: int = 48, size=48, fps: int = 16,
+                    sample_rate: int = 48000, seed: int = 0, container: str = "webm", audio: str = "track") -> str:
+    """Writes ``root/class_<c>/<i>.webm`` (VP9 + Opus) or ``.mp4`` (H.264 + AAC): ``classes`` × ``per_class``
+    videos with sound of :func:`write_av_file` (class c: shape ``SHAPES[c]`` and the sound :func:`av_timbre` of c;
+    video i of class c drawn from a generator keyed by (``seed``, c, i)) — ``frames`` frames of ``size`` at ``fps``,
+    sound at ``sample_rate`` in the video (``audio="track"``) or in a .wav / .flac / .ogg beside it — and returns
+    ``root``. Deterministic from ``seed``; 48 frames of 48 × 48 with 3 s of sound take a few hundredths of a second
+    to write. Needs PyAV.
+
+    Example:
+        >>> import tempfile  # doctest: +SKIP
+        >>> root = write_av_folder(tempfile.mkdtemp(), classes=2, per_class=1, audio="wav")  # doctest: +SKIP
+        >>> sorted(os.listdir(os.path.join(root, "class_1")))  # doctest: +SKIP
+        ['00000.wav', '00000.webm']
+    """
+    if classes < 1 or per_class < 1 or frames < 1:
+        raise ValueError(f"classes, per_class and frames must be >= 1, got {classes}, {per_class}, {frames}")
+    if container not in ("webm", "mp4"):
+        raise ValueError(f"container must be webm or mp4, got {container!r}")
+    for label in range(classes):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder, exist_ok=True)
+        for i in range(per_class):
+            write_av_file(os.path.join(folder, f"{i:05d}.{container}"), label=label, index=i, frames=frames,
+                          size=size, fps=fps, sample_rate=sample_rate, seed=seed, audio=audio)
+    return root
