@@ -54,8 +54,9 @@ from ._common import device_guard
 GPU_TILES = dict(BLOCK_T=32, BLOCK_K=32, BLOCK_F=32, num_warps=4, num_stages=2)
 #: Under the interpreter: the smallest tiles tl.dot takes, so that tests cover several tiles of every kind.
 INTERPRETER_TILES = dict(BLOCK_T=16, BLOCK_K=16, BLOCK_F=16, num_warps=1, num_stages=1)
-#: The most mel rows one program accumulates on a GPU; more filters take more programs (each its own DFT).
-MAX_BLOCK_M = 64
+#: Mel rows one program accumulates on a GPU: 16 for up to 16 filters, else 64; more than 64 filters take more
+#: programs per frame tile (each computes its own DFT).
+GPU_BLOCK_M = (16, 64)
 PRECISION = "ieee"
 
 
@@ -114,10 +115,10 @@ def _spectrogram_kernel(audio_ptr, lengths_ptr, shift_ptr, gain_ptr, window_ptr,
 
 def tiles(mels: int | None) -> dict:
     """The launch's tile sizes and options (``mels``: filter rows, None without filters)."""
-    config = dict(INTERPRETER_TILES if triton_interpreter() else GPU_TILES)
-    most = config["BLOCK_F"] if triton_interpreter() else MAX_BLOCK_M
-    config["BLOCK_M"] = min(most, max(16, triton.next_power_of_2(mels or 1)))
-    return config
+    if triton_interpreter():
+        return dict(INTERPRETER_TILES, BLOCK_M=16)
+    small, large = GPU_BLOCK_M
+    return dict(GPU_TILES, BLOCK_M=small if (mels or 0) <= small else large)
 
 
 @functools.lru_cache(maxsize=16)

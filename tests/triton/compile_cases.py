@@ -45,6 +45,7 @@ LARGE_BATCH = 4224  # pairs: 8448 rows, 64 x 64 tiles
 INFO_NCE_KEYS = 4096
 SINGLE_CHUNK_DIM = 16  # D held in one tile (no loop over D) for every dtype
 BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
+AUDIO_SECOND = 48000  # L3-Net's input: 1 s at 48 kHz, n_fft 512, 480-sample windows, hop 240: 257 bins x 199 frames
 
 
 @dataclass
@@ -136,6 +137,19 @@ def _augment(recipe, dtype: str, channels_last: bool):
     transform(batch, torch.arange(len(batch)), epoch=1)
 
 
+def _spectrograms(mels: bool, odd: bool):
+    """L3-Net's 1 s windows (257 bins or 64 mels x 199 frames), or odd sizes: a 400-point DFT of 301-sample frames
+    (13 mels), more frames than the audio holds, ragged lengths, shifts of both signs, gains."""
+    audio = _rows((3, 1001) if odd else (4, AUDIO_SECOND), "fp32")
+    if not odd:
+        return ops.log_mel_spectrogram(audio, backend="triton") if mels else ops.log_spectrogram(audio, backend="triton")
+    options = dict(n_fft=400, win_length=301, hop_length=123, frames=11, lengths=torch.tensor([1001, 700, 0]),
+                   shift=torch.tensor([0, -250, 333]), gain=torch.tensor([1.0, 0.5, 2.0]), backend="triton")
+    if mels:
+        return ops.log_mel_spectrogram(audio, sample_rate=16000, n_mels=13, **options)
+    return ops.log_spectrogram(audio, **options)
+
+
 def cases() -> list[tuple[str, str, str, callable]]:
     """(op, case, dtype, call) for every op and input this file covers."""
     out = _contrastive_cases()
@@ -185,6 +199,10 @@ def cases() -> list[tuple[str, str, str, callable]]:
                     lambda dt=dt, cl=channels_last: _augment(recipes.simclr(), dt, cl)))
     out.append(("augment", "simclr 1x1 outputs of a ragged batch", "bf16",
                 lambda: _augment(recipes.simclr(size=1), "bf16", False)))
+    for op, mels in (("log_spectrogram", False), ("log_mel_spectrogram", True)):
+        out.append((op, f"1 s at 48 kHz: {64 if mels else 257} x 199", "fp32", lambda m=mels: _spectrograms(m, False)))
+        out.append((op, f"n_fft 400, 301-sample frames{', 13 mels' * mels}, ragged", "fp32",
+                    lambda m=mels: _spectrograms(m, True)))
     return out
 
 

@@ -73,6 +73,10 @@ CALLS = {
     "augment": _augment,
     "motion_energy": lambda: ops.motion_energy(_images(1, 3, 2, 4, 4), pool=2, backend="triton"),
     "frame_difference_sum": lambda: ops.frame_difference_sum(_images(1, 3, 2, 4, 4), backend="triton"),
+    "log_spectrogram": lambda: ops.log_spectrogram(_rows(2, 40), n_fft=16, win_length=12, hop_length=8,
+                                                   backend="triton"),
+    "log_mel_spectrogram": lambda: ops.log_mel_spectrogram(_rows(2, 40), sample_rate=16000, n_fft=16, win_length=12,
+                                                           hop_length=8, n_mels=4, backend="triton"),
 }
 
 
