@@ -359,7 +359,7 @@ def _read_cache(where: str, limits: dict) -> dict:
     return videos if isinstance(videos, dict) else {}
 
 
-def _write_cache(where: str, keys: list[str], infos: list[VideoInfo], limits: dict) -> None:
+def _write_cache(where: str, keys: list[str], infos: list, limits: dict, what: str = "video index") -> None:
     videos = {}
     for key, info in zip(keys, infos):
         entry = info.to_json()
@@ -377,5 +377,5 @@ def _write_cache(where: str, keys: list[str], infos: list[VideoInfo], limits: di
     except OSError as error:
         if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
-        warnings.warn(f"the video index could not be cached at {where!r} ({error}); it will be probed again next "
+        warnings.warn(f"the {what} could not be cached at {where!r} ({error}); it will be probed again next "
                       f"time (pass a writable cache folder)", RuntimeWarning, stacklevel=3)
