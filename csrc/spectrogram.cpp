@@ -26,8 +26,9 @@ bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 // audio (B, S) float32, lengths (B,) int64, shift (B,) int64, gain (B,) float32, window (win_length,) float32,
 // filters (M, n_fft / 2 + 1) float32 or None -> (B, M or n_fft / 2 + 1, frames) float32.
 at::Tensor spectrogram_cpu(const at::Tensor& audio_, const at::Tensor& lengths_, const at::Tensor& shift_,
-                           const at::Tensor& gain_, const at::Tensor& window_, const std::optional<at::Tensor>& filters_,
-                           int64_t n_fft, int64_t hop_length, int64_t frames, double log_floor) {
+                           const at::Tensor& gain_, const at::Tensor& window_,
+                           const std::optional<at::Tensor>& filters_, int64_t n_fft, int64_t hop_length, int64_t frames,
+                           double log_floor) {
   const at::Tensor audio = check_tensor(audio_, "audio", at::kFloat, {-1, -1});
   const int64_t B = audio.size(0), S = audio.size(1);
   TORCH_CHECK(S >= 1, "audio must have at least one sample per row, got shape ", audio.sizes());

@@ -142,7 +142,7 @@ def _spectrograms(mels: bool, odd: bool):
     (13 mels), more frames than the audio holds, ragged lengths, shifts of both signs, gains."""
     audio = _rows((3, 1001) if odd else (4, AUDIO_SECOND), "fp32")
     if not odd:
-        return ops.log_mel_spectrogram(audio, backend="triton") if mels else ops.log_spectrogram(audio, backend="triton")
+        return (ops.log_mel_spectrogram if mels else ops.log_spectrogram)(audio, backend="triton")
     options = dict(n_fft=400, win_length=301, hop_length=123, frames=11, lengths=torch.tensor([1001, 700, 0]),
                    shift=torch.tensor([0, -250, 333]), gain=torch.tensor([1.0, 0.5, 2.0]), backend="triton")
     if mels:
