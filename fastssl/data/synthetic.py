@@ -534,8 +534,9 @@ class _SoundWriter:
 
     def write_until(self, stop: int) -> None:
         """Encodes the samples from where the last call stopped up to ``stop`` (clipped to the sound's length)."""
-        import av
         from fractions import Fraction
+
+        import av
 
         stop = min(stop, self.sound.shape[1])
         if stop <= self.position:

@@ -121,8 +121,8 @@ def test_classes_differ_in_spectrum(folder):
 
 def test_odd_files_from_write_av_file(tmp_path):
     silent = synthetic.write_av_file(str(tmp_path / "silent.webm"), frames=16, sound=np.zeros(RATE))
-    stereo = synthetic.write_av_file(str(tmp_path / "stereo.mp4"), frames=16, audio="wav",
-                                     sound=np.stack([np.full(RATE // 2, 0.5), np.full(RATE // 2, -0.25)]))
+    synthetic.write_av_file(str(tmp_path / "stereo.mp4"), frames=16, audio="wav",
+                            sound=np.stack([np.full(RATE // 2, 0.5), np.full(RATE // 2, -0.25)]))
     mute = synthetic.write_av_file(str(tmp_path / "mute.webm"), frames=16, audio=None)
     with av.open(silent) as container:
         assert np.abs(np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])).max() < 1e-4

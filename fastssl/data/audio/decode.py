@@ -25,10 +25,12 @@ With PyAV (every file, and the only way for a video's own track), per window:
    window's grid exactly) and with :data:`RESAMPLE_MARGIN` samples of context on either side.
 
 With DALI (``decoder="dali"``, or "auto" where DALI is installed): audio files beside the videos (WAV, FLAC,
-OGG; :attr:`~fastssl.data.audio.index.AudioInfo.sidecar`) up to :data:`DALI_LONGEST` seconds are decoded
-whole by ``fn.decoders.audio`` on the CPU (``downmix=True``: the channels' mean; ``sample_rate=rate``: DALI's
-windowed-sinc resampler), and the window cut from that. DALI's resampler is not swresample: windows agree with
-PyAV's to ~1e-4 inside the track and ~0.02 within a few samples of its ends (the filters treat the ends apart).
+OGG; :attr:`~fastssl.data.audio.index.AudioInfo.sidecar`) up to :data:`DALI_LONGEST` seconds ("auto":
+:data:`DALI_AUTO_LONGEST`, where DALI is the faster) are decoded whole by ``fn.decoders.audio`` on the CPU
+(``downmix=True``: the channels' mean; ``sample_rate=rate``: DALI's windowed-sinc resampler), and the window
+cut from that. Without resampling the windows equal PyAV's; DALI's resampler is not swresample: resampled
+windows agree with PyAV's to ~2e-4 inside the track and ~0.03 within a few samples of its ends (the two filters
+treat the ends apart).
 A video's own track always goes through PyAV (DALI does not demux video containers), as do the files DALI fails
 on. :attr:`AudioDecoder.decoder_name` says which decodes the audio files; :attr:`AudioDecoder.decoded` counts the
 windows each decoded.
@@ -37,8 +39,8 @@ A window that cannot be decoded gives a one-line reason string, not an exception
 are not affected. Items decode in parallel threads, one PyAV container each (PyAV releases the GIL).
 
 Example (the window grid; decoding needs a file):
-    >>> window_grid(start=1.00001, track_start=0.0, seconds=0.5, rate=16000)  # first sample on the track's grid
-    (16000, 8000)
+    >>> first_sample(start=1.00001, track_start=0.0, rate=16000)  # a window's first sample on the track's grid
+    16000
 """
 
 from __future__ import annotations
@@ -64,8 +66,14 @@ DEFAULT_PREROLL = 0.1
 #: Samples at the lower of the two rates decoded beyond each end of a window for the resampler's filter
 #: (swresample's is 32 taps long).
 RESAMPLE_MARGIN = 64
-#: Audio files longer than this (seconds) go to PyAV: DALI decodes whole files, into memory.
+#: Audio files longer than this (seconds) go to PyAV with ``decoder="dali"``: DALI decodes whole files, into memory.
 DALI_LONGEST = 60.0
+#: ... and with ``decoder="auto"``: DALI decodes the whole file for each window, PyAV seeks. 1 s windows at 16 kHz,
+#: batches of 32 on 2 cores, ms per window DALI / PyAV: 3 s files WAV 1.7 / 3.0, FLAC 2.2 / 2.5, OGG 4.3 / 4.5;
+#: 10 s files WAV 5.9 / 3.5, FLAC 8.1 / 3.1, OGG 14.4 / 5.1.
+DALI_AUTO_LONGEST = 4.0
+#: The bytes FFmpeg reads to learn a file's streams before decoding a window (see :func:`_open`).
+PROBE_BYTES = 1 << 15
 #: Windows longer than this many samples are refused (a plan's bug, not a bad file).
 MAX_WINDOW_SAMPLES = 1 << 26
 
@@ -74,10 +82,10 @@ class AudioDecodeError(ValueError):
     """Audio that cannot be decoded as its index entry says."""
 
 
-def window_grid(start: float, track_start: float, seconds: float, rate: int) -> tuple[int, int]:
-    """(k0, count): the window ``[start, start + seconds)`` is the samples k0 .. k0 + count - 1 at ``rate`` of the
-    track whose first sample is at ``track_start`` (container seconds); see the module docstring."""
-    return round((start - track_start) * rate), round(seconds * rate)
+def first_sample(start: float, track_start: float, rate: int) -> int:
+    """k0: a window from ``start`` (container seconds) is the samples k0, k0 + 1, ... at ``rate`` of the track whose
+    first sample is at ``track_start`` (sample 0); see the module docstring."""
+    return round((start - track_start) * rate)
 
 
 class AudioDecoder:
@@ -87,7 +95,8 @@ class AudioDecoder:
         rate: the sample rate of the windows (Hz).
         num_threads: windows decoded at once (PyAV: one thread each; DALI: its threads).
         decoder: "auto" | "dali" | "pyav" (:data:`AUDIO_DECODERS`): who decodes the audio files beside the
-            videos; "dali" fails here when DALI is not installed.
+            videos ("auto": DALI where installed, for the files up to :data:`DALI_AUTO_LONGEST` seconds); "dali"
+            fails here when DALI is not installed.
     """
 
     def __init__(self, rate: int = 48000, *, num_threads: int = 2, decoder: str = "auto"):
@@ -97,13 +106,14 @@ class AudioDecoder:
             raise ValueError(f"decoder must be one of {', '.join(AUDIO_DECODERS)}, got {decoder!r}")
         if not isinstance(rate, int) or rate <= 0:
             raise ValueError(f"rate must be a positive int (Hz), got {rate!r}")
+        longest = DALI_LONGEST
         if decoder == "auto":
             import importlib.util
 
             installed = importlib.util.find_spec("nvidia") and importlib.util.find_spec("nvidia.dali")
-            decoder = "dali" if installed else "pyav"
+            decoder, longest = ("dali" if installed else "pyav"), DALI_AUTO_LONGEST
         self.rate = rate
-        self.dali = _DaliAudio(rate, num_threads) if decoder == "dali" else None
+        self.dali = _DaliAudio(rate, num_threads, longest) if decoder == "dali" else None
         #: what decodes the audio files beside the videos ("dali" | "pyav"); a video's own track: always PyAV
         self.decoder_name = decoder
         #: windows decoded so far by each decoder (failures included), {"pyav": n, "dali": m}
@@ -123,7 +133,7 @@ class AudioDecoder:
                              f"{MAX_WINDOW_SAMPLES})")
         starts = [float(s) for s in starts]
         results: list = [None] * len(infos)
-        to_dali = [b for b, info in enumerate(infos) if self.dali is not None and _for_dali(info)]
+        to_dali = [b for b, info in enumerate(infos) if self.dali is not None and self.dali.takes(info)]
         chosen = set(to_dali)
         to_pyav = [b for b in range(len(infos)) if b not in chosen]
         pending = {b: self.pool.submit(self._pyav, infos[b], starts[b], count) for b in to_pyav}
@@ -151,12 +161,6 @@ class AudioDecoder:
             return f"{reason} (DALI: {dali_failure})" if dali_failure else reason
 
 
-def _for_dali(info: AudioInfo) -> bool:
-    """Whether DALI decodes ``info``: a usable audio file (WAV, FLAC, OGG) of its own, not too long."""
-    return (info.bad is None and info.sidecar and info.offset < 0 and info.duration <= DALI_LONGEST
-            and os.path.splitext(info.path)[1].lower() in SIDECAR_EXTENSIONS)
-
-
 # --- PyAV ----------------------------------------------------------------------------------------------------------
 
 
@@ -166,7 +170,7 @@ def pyav_window(info: AudioInfo, start: float, count: int, rate: int) -> np.ndar
     if info.bad is not None:
         raise AudioDecodeError(info.bad)
     native = info.sample_rate
-    k0, _ = window_grid(start, info.start, 0.0, rate)
+    k0 = first_sample(start, info.start, rate)
     total = _ceil_div(info.samples * rate, native)  # the track's samples at rate
     window = np.zeros(count, dtype=np.float32)
     low, high = max(k0, 0), min(k0 + count, total)  # the part of the window inside the track
@@ -211,53 +215,78 @@ def resample(samples: np.ndarray, native: int, rate: int) -> np.ndarray:
 
 def _decode_native(info: AudioInfo, low: int, high: int, out: np.ndarray, origin: int) -> None:
     """Writes the channels' mean of the track's samples [low, high) (at its own rate) to ``out[n - origin]``: seeking
-    to :data:`PREROLL` before ``low``; from the start when the seek lands after it or where frames cannot be
-    placed."""
+    to :data:`PREROLL` before ``low``; decoding from the start when that is near, or when the seek lands after
+    ``low`` or on a frame without a timestamp."""
     preroll = 0.0 if info.codec.startswith("pcm_") else PREROLL.get(info.codec, DEFAULT_PREROLL)
     target = info.start + low / info.sample_rate - preroll
     if target > info.start and _fill(info, low, high, out, origin, seek_to=target):
         return
-    if not _fill(info, low, high, out, origin, seek_to=None):
-        raise AudioDecodeError("its frames cannot be placed (timestamps missing or going backwards)")
+    _fill(info, low, high, out, origin, seek_to=None)
+
+
+def _open(source, info: AudioInfo, probesize: int | None):
+    """The container of ``source`` (PyAV) and its first audio stream, checked against the index entry. FFmpeg's
+    default probe reads 5 MB ahead to learn the streams (9 ms for a WAV file: more than the window's decoding); the
+    headers of the containers read here say enough in ``probesize`` bytes, so it is tried first."""
+    import av
+
+    try:
+        options = {"probesize": str(probesize)} if probesize else {}
+        container = av.open(source, metadata_errors="ignore", options=options)
+    except (av.FFmpegError, OSError) as error:
+        raise AudioDecodeError(f"unreadable: {_one_line(error)}") from None
+    stream = container.streams.audio[0] if container.streams.audio else None
+    if stream is None or (stream.codec_context.sample_rate, stream.codec_context.channels) != (info.sample_rate,
+                                                                                             info.channels):
+        container.close()
+        if probesize:
+            if not isinstance(source, str):
+                source.seek(0)
+            return _open(source, info, None)
+        if stream is None:
+            raise AudioDecodeError("no audio stream (the index says there is one)")
+        context = stream.codec_context
+        raise AudioDecodeError(f"its stream is {context.sample_rate} Hz x {context.channels} channels, the index says "
+                               f"{info.sample_rate} Hz x {info.channels}")
+    return container, stream
+
 
 
 def _fill(info: AudioInfo, low: int, high: int, out: np.ndarray, origin: int, seek_to: float | None) -> bool:
-    """One pass of :func:`_decode_native`: False when the first frame decoded lies after ``low`` (or cannot be
-    placed after a seek), True when the samples are written."""
+    """One pass of :func:`_decode_native`: False when, after a seek, the first frame lies after ``low`` or cannot be
+    placed; True when the samples are written."""
     import av
 
     with open_video(info) as source:
-        try:
-            container = av.open(source, metadata_errors="ignore")
-        except (av.FFmpegError, OSError) as error:
-            raise AudioDecodeError(f"unreadable: {_one_line(error)}") from None
+        container, stream = _open(source, info, PROBE_BYTES)
         with container:
-            if not container.streams.audio:
-                raise AudioDecodeError("no audio stream (the index says there is one)")
-            stream = container.streams.audio[0]
-            context = stream.codec_context
-            if (context.sample_rate, context.channels) != (info.sample_rate, info.channels):
-                raise AudioDecodeError(f"its stream is {context.sample_rate} Hz x {context.channels} channels, the "
-                                       f"index says {info.sample_rate} Hz x {info.channels}")
-            unit = stream.time_base
-            if seek_to is not None:
-                container.seek(math.floor(seek_to / unit), stream=stream, backward=True)
-            places = _Placer(info, unit, None if unit * info.sample_rate <= 1 else frame_grid(info),
-                             start_at=None if seek_to is not None else 0)
-            first = True
-            for frame in container.decode(stream):
-                if frame.samples == 0:
-                    continue
-                n = places.next(frame)
-                if n is None or (first and seek_to is not None and n > low):
-                    return False  # after a seek: cannot be placed, or landed after the window
-                first = False
-                if n + frame.samples > low and n < high:
-                    mono = frame_samples(frame).mean(axis=0)
-                    a, b = max(n, low), min(n + frame.samples, high)
-                    out[a - origin:b - origin] = mono[a - n:b - n]
-                if n + frame.samples >= high:
-                    return True
+            try:
+                return _fill_from(container, stream, info, low, high, out, origin, seek_to)
+            except av.FFmpegError as error:
+                raise AudioDecodeError(f"decoding failed: {_one_line(error)}") from None
+
+
+def _fill_from(container, stream, info: AudioInfo, low: int, high: int, out: np.ndarray, origin: int,
+               seek_to: float | None) -> bool:
+    unit = stream.time_base
+    if seek_to is not None:
+        container.seek(math.floor(seek_to / unit), stream=stream, backward=True)
+    places = _Placer(info, unit, None if unit * info.sample_rate <= 1 else frame_grid(info),
+                     start_at=None if seek_to is not None else 0)
+    first = True
+    for frame in container.decode(stream):
+        if frame.samples == 0:
+            continue
+        n = places.next(frame)
+        if n is None or (first and seek_to is not None and n > low):
+            return False  # after a seek: cannot be placed, or landed after the window
+        first = False
+        if n + frame.samples > low and n < high:
+            mono = frame_samples(frame).mean(axis=0)
+            a, b = max(n, low), min(n + frame.samples, high)
+            out[a - origin:b - origin] = mono[a - n:b - n]
+        if n + frame.samples >= high:
+            return True
     return True
 
 
@@ -326,12 +355,18 @@ def frame_grid(info: AudioInfo) -> tuple[int, int] | None:
 class _DaliAudio:
     """Whole audio files decoded by DALI's ``fn.decoders.audio`` on the CPU, mono at ``rate``, and windows cut."""
 
-    def __init__(self, rate: int, num_threads: int):
+    def __init__(self, rate: int, num_threads: int, longest: float):
         import nvidia.dali  # noqa: F401  (fails here, with its own message, when DALI is missing)
 
-        self.rate, self.num_threads = rate, max(1, num_threads)
+        self.rate, self.num_threads, self.longest = rate, max(1, num_threads), longest
         self.pipe, self.capacity = None, 0
         self.lock = threading.Lock()  # one DALI run at a time per decoder
+
+    def takes(self, info: AudioInfo) -> bool:
+        """Whether DALI decodes ``info``: a usable audio file (WAV, FLAC, OGG) of its own, up to ``longest``
+        seconds."""
+        return (info.bad is None and info.sidecar and info.offset < 0 and info.duration <= self.longest
+                and os.path.splitext(info.path)[1].lower() in SIDECAR_EXTENSIONS)
 
     def windows(self, infos: list[AudioInfo], starts: list[float], count: int) -> tuple[list, list]:
         """(per item its window or None, [(item, why DALI failed)]): one DALI run for all of them; when it fails,
@@ -408,7 +443,7 @@ class _DaliAudio:
 
 def _cut(decoded: np.ndarray, info: AudioInfo, start: float, count: int, rate: int) -> np.ndarray:
     """The window of ``count`` samples from ``start`` out of the whole track ``decoded`` (mono at ``rate``)."""
-    k0, _ = window_grid(start, info.start, 0.0, rate)
+    k0 = first_sample(start, info.start, rate)
     total = min(len(decoded), _ceil_div(info.samples * rate, info.sample_rate))
     window = np.zeros(count, dtype=np.float32)
     low, high = max(k0, 0), min(k0 + count, total)

@@ -9,8 +9,8 @@ already dropped by FFmpeg there). The header's sample rate and channel count are
 Audio that cannot be used is recorded with the reason in :attr:`AudioInfo.bad`, never raised: unreadable or
 empty file, no audio stream, a corrupt stream (a decoding error, or timestamps that jump away from the samples'
 count: packets missing), truncated (fewer samples, or packets ending earlier, than the container claims; a WAV
-file shorter than its data chunk claims), silent (peak below ``silence``), too short (fewer than
-``min_seconds``); all by more than :data:`SLACK`. The measured fields are kept for silent and too short audio, and left at
+file shorter than its data chunk claims; each by more than :data:`SLACK`), silent (peak below ``silence``), too
+short (fewer than ``min_seconds``). The measured fields are kept for silent and too short audio, and left at
 their zero defaults otherwise.
 
 Where the audio of a video is (:func:`index_audio`): an audio file beside it with the same stem
@@ -87,7 +87,7 @@ class AudioInfo:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, entry: dict) -> "AudioInfo":
+    def from_json(cls, entry: dict) -> AudioInfo:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in entry.items() if k in names})
 
@@ -210,7 +210,8 @@ def _read_track(container) -> dict:
     if not np.isfinite(peak):
         raise _Bad("corrupt: samples that are not finite numbers")
     _check_claims(container, stream, samples / rate, ends)
-    return dict(sample_rate=rate, channels=channels, samples=samples, codec=context.name, start=start, peak=peak)
+    return {"sample_rate": rate, "channels": channels, "samples": samples, "codec": context.name, "start": start,
+            "peak": peak}
 
 
 def _check_claims(container, stream, covered: float, ends: dict[int, float]) -> None:
