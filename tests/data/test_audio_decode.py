@@ -232,6 +232,19 @@ def test_dali_agrees_with_pyav_on_audio_files(files, rate):
     assert dali.decoded == {"dali": 4 * len(starts), "pyav": 4}
 
 
+@pytest.mark.skipif(not has_dali(), reason="DALI is not installed")
+def test_auto_takes_dali_for_short_audio_files_only(files, tmp_path):
+    longer = probe_audio(synthetic.encode_audio(str(tmp_path / "long.wav"), np.full(5 * RATE, 0.25), RATE))
+    auto = AudioDecoder(16000, decoder="auto")
+    assert auto.decoder_name == "dali" and decode.DALI_AUTO_LONGEST < longer.duration < decode.DALI_LONGEST
+    windows = auto.decode_batch([files["wav"], longer, files["webm"]], [1.0, 4.0, 1.0], 0.5)
+    assert auto.decoded == {"dali": 1, "pyav": 2}
+    assert np.abs(windows[1] - 0.25).max() < 1e-4
+    dali = AudioDecoder(16000, decoder="dali")
+    dali.decode_batch([files["wav"], longer], [1.0, 4.0], 0.5)
+    assert dali.decoded == {"dali": 2, "pyav": 0}
+
+
 def test_arguments_are_checked(files):
     decoder = AudioDecoder(16000, decoder="pyav")
     with pytest.raises(ValueError, match="one start per item"):
