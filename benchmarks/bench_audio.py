@@ -17,6 +17,21 @@ Providers (all compute in float32 and give the same values, frame for frame):
 librosa and torch put the shorter window in the middle of each n_fft frame: their audio gets the 16 zeros
 before and after it that make their frames fastssl's (see fastssl.ops.spectrogram), outside the timed calls.
 
+Section "AV loader" (skipped without PyAV, or with ``--sections spectrograms``): audio-visual samples/s over
+the embedded set of videos with sound (``fastssl.data.synthetic.write_av_folder``: 4 classes x 8 VP9 + Opus
+WebM videos of 3 s, 48 x 48 at 16 fps, 48 kHz; cached in the temp folder), one epoch per timed call, batches of
+``--av-batch``. Every provider follows the same correspondence pairs (``fastssl.data.av.AVPairs("avc")``): per
+video one frame and 1 s of audio (its own around the frame, or another video's), made into a 64 x 64 normalised
+crop and L3-Net's 257 x 199 log spectrogram:
+  * ``decode only``: the clip decoder on the planned frames and ``AudioDecoder`` on the planned windows, nothing
+    else (the ceiling);
+  * ``fastssl AVLoader``: ``AVLoader`` with the ``avc`` task's transform (crop + ``log_spectrogram`` with a
+    random gain), batches on the device;
+  * ``DataLoader + PyAV + librosa``: what user code does today — a ``Dataset`` that opens the video with PyAV,
+    decodes frames from the start up to the planned one, decodes the audio stream from the start up to the
+    window's end, resamples with PyAV, cuts the window, ``librosa.stft`` and log, ``transforms.v2`` on the frame;
+    ``DataLoader`` with ``--threads`` worker processes.
+
 Examples:
   python benchmarks/bench_audio.py                 # CPU, 16 windows
   python benchmarks/bench_audio.py --device cuda   # 256 windows
@@ -169,6 +184,165 @@ def bench_spectrograms(run: common.Run) -> list[dict]:
     return rows
 
 
+AV_SET = {"classes": 4, "per_class": 8, "frames": 48, "size": 48, "fps": 16}
+AV_CROP = 64
+
+
+def av_folder() -> str:
+    """The embedded set of videos with sound (cached in the temp folder)."""
+    import os
+    import tempfile
+
+    from fastssl.data import synthetic
+
+    root = os.path.join(tempfile.gettempdir(), "fastssl-bench-av-{classes}x{per_class}-{frames}f-{size}px".format(
+        **AV_SET))
+    if not os.path.isdir(root):
+        synthetic.write_av_folder(root + ".partial", **AV_SET, sample_rate=SAMPLE_RATE, seed=0)
+        os.replace(root + ".partial", root)
+    return root
+
+
+class _PairedDataset(torch.utils.data.Dataset):
+    """``dataset[(id, epoch)]`` → (frame crop, log spectrogram, label) as user code makes them: PyAV from the start
+    of the file, librosa, torchvision. The pairs are fastssl's (every provider reads the same frames and windows)."""
+
+    def __init__(self, loader, transform):
+        self.videos, self.audio, self.pairs = loader.source.videos, loader.audio, loader.pairs
+        self.timing, self.population, self.transform = loader.timing, loader.usable, transform
+
+    def __len__(self) -> int:
+        return len(self.population)
+
+    def __getitem__(self, key):
+        import av
+        import librosa
+
+        index, epoch = key
+        plan = self.pairs.plan(torch.tensor([index]), epoch, timing=self.timing, population=self.population)
+        wanted = int(plan.frames[0, 0])
+        with av.open(self.videos[index].path) as container:
+            for position, frame in enumerate(container.decode(video=0)):
+                if position == wanted:
+                    image = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                    break
+        start = float(plan.audio_starts[0])
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        chunks, first = [], None
+        with av.open(self.audio[int(plan.audio_ids[0])].path) as container:
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    if first is None:
+                        first = float(out.pts * out.time_base) if out.pts is not None else 0.0
+                    chunks.append(out.to_ndarray()[0])
+                if sum(len(c) for c in chunks) / SAMPLE_RATE + (first or 0.0) > start + 1.0:
+                    break
+        samples = np.concatenate(chunks)
+        begin = max(0, round((start - (first or 0.0)) * SAMPLE_RATE))
+        window = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        piece = samples[begin:begin + SAMPLE_RATE]
+        window[:len(piece)] = piece
+        padded = np.pad(window, (N_FFT - WIN_LENGTH) // 2)
+        power = np.abs(librosa.stft(padded, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
+                                    window="hann", center=False)) ** 2
+        spectrogram = torch.from_numpy(np.log(np.maximum(power, LOG_FLOOR)))
+        return self.transform(image), spectrogram, int(plan.targets["corresponds"][0])
+
+
+def bench_av_loader(run: common.Run) -> list[dict]:
+    """AV samples/s of the decode-only ceiling, fastssl's AVLoader and the DataLoader way (see the module
+    docstring); one dict per provider."""
+    if importlib.util.find_spec("av") is None:
+        return [{"section": "av_loader", "case": "AV loader", "provider": "all", "note": "",
+                 "skipped": "PyAV is not installed"}]
+    from fastssl.data.av import AVLoader
+    from fastssl.tasks import make_task
+
+    config, root = run.config, av_folder()
+    threads, batch = config["threads"] or 2, config["av_batch"]
+    task = make_task("avc", backbone="resnet10", image_size=AV_CROP, sample_rate=SAMPLE_RATE).to(run.device)
+
+    def loader(**options):
+        return AVLoader(root, batch_size=batch, pairs=task.pairs, rate=SAMPLE_RATE, device=run.device,
+                        num_threads=threads, cache=False, **options)
+
+    def decode_only():
+        av_loader, epochs = loader(decoder="pyav"), iter(range(10**9))
+
+        def epoch():
+            e = next(epochs)
+            for ids in av_loader.usable.split(batch):
+                _, _, (frames, audio) = av_loader._decode(e, ids)
+                failed = [r for r in frames + audio if isinstance(r, str)]
+                if failed:
+                    raise RuntimeError(f"{len(failed)} not decoded: {failed[0]}")
+        return epoch
+
+    def fastssl():
+        av_loader, epochs = loader(decoder="auto", transform=task.transform), iter(range(10**9))
+
+        def epoch():
+            for _ in av_loader.epoch(next(epochs)):
+                pass
+        return epoch
+
+    def dataloader():
+        from torchvision.transforms import v2
+
+        from fastssl.recipes import IMAGENET_MEAN, IMAGENET_STD
+
+        transform = v2.Compose([v2.RandomResizedCrop(AV_CROP, scale=(0.35, 1.0), antialias=True),
+                                v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
+                                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        reference_loader = loader(decoder="pyav")
+        dataset = _PairedDataset(reference_loader, transform)
+        epochs = iter(range(10**9))
+        ids = reference_loader.usable.tolist()
+        data = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=threads,
+                                           persistent_workers=True)
+
+        def epoch():
+            e = next(epochs)
+            data.batch_sampler.sampler = [(i, e) for i in ids]  # the epoch's keys, in id order
+            for frames, spectrograms, labels in data:
+                frames.to(run.device), spectrograms.to(run.device)
+        return epoch
+
+    providers = [("decode only (PyAV frames + audio windows)", decode_only,
+                  "the clip decoder and AudioDecoder on the planned frames and windows, nothing else"),
+                 ("fastssl AVLoader", fastssl, "AVLoader(decoder='auto') + the avc task's transform (crop, "
+                                               "log_spectrogram with a random gain, auto backend)"),
+                 ("DataLoader + PyAV + librosa", dataloader, f"PyAV from the start of each file, librosa.stft, "
+                                                             f"transforms.v2; {threads} worker processes")]
+    rows = []
+    print("AV loader", flush=True)
+    for name, make, note in providers:
+        row = {"section": "av_loader", "case": "AV loader", "provider": name, "note": note, "skipped": None}
+        try:
+            fn = make()
+            timing = common.time_fn(fn, run.device, warmup=1, min_repeats=2, budget_s=config["budget_s"])
+            samples = len(open_samples(root))
+            row.update(ms=timing.median_ms, min_ms=timing.min_ms, repeats=timing.repeats,
+                       samples_per_s=samples / (timing.median_ms * 1e-3))
+        except Exception as error:  # noqa: BLE001 (one failing provider must not stop the run)
+            row["skipped"] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        print(f"  {name:45s} " + (f"skipped: {row['skipped']}" if row["skipped"] else
+                                  f"{row['samples_per_s']:8.1f} samples/s"), flush=True)
+        rows.append(row)
+    timed = {r["provider"]: r["samples_per_s"] for r in rows if not r["skipped"]}
+    for row in rows:
+        if not row["skipped"]:
+            row["speedup"] = {peer: row["samples_per_s"] / timed[peer] for peer in timed}
+    return rows
+
+
+def open_samples(root: str) -> list:
+    """The usable videos of the AV set (all of them: the set has no bad file)."""
+    from fastssl.data.video import open_video_source
+
+    return open_video_source(root).good.tolist()
+
+
 def _cell(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
@@ -190,6 +364,17 @@ def markdown(env: dict, config: dict, rows: list[dict]) -> str:
                          f"{_cell(speedup.get('librosa'))}× | {_cell(speedup.get('torch'))}× | "
                          f"{r['max_abs_err']:.2g} | {_cell(r['first_call_s'])} | {r['note']} |")
         lines.append("")
+    av_rows = [r for r in rows if r["section"] == "av_loader" and not r["skipped"]]
+    if av_rows:
+        peers = [r["provider"] for r in av_rows]
+        lines += [f"## AV loader: {AV_SET['classes'] * AV_SET['per_class']} videos with sound (one frame + 1 s "
+                  f"of audio each), batches of {config['av_batch']}", "",
+                  "| provider | samples/s | " + " | ".join(f"× vs {p}" for p in peers) + " | note |",
+                  "|---|---|" + "---|" * len(peers) + "---|"]
+        for r in av_rows:
+            lines.append(f"| {r['provider']} | {_cell(r['samples_per_s'], 1)} | "
+                         + " | ".join(f"{_cell(r['speedup'].get(p))}×" for p in peers) + f" | {r['note']} |")
+        lines.append("")
     skipped = [r for r in rows if r["skipped"]]
     if skipped:
         lines += ["## Skipped", "", "| case | provider | reason |", "|---|---|---|"]
@@ -200,17 +385,22 @@ def markdown(env: dict, config: dict, rows: list[dict]) -> str:
 
 
 def measure(run: common.Run, env: dict) -> common.Report:
-    rows = bench_spectrograms(run)
+    sections = run.config.get("sections") or "spectrograms,av_loader"
+    rows = bench_spectrograms(run) if "spectrograms" in sections else []
+    if "av_loader" in sections:
+        rows += bench_av_loader(run)
     payload = {"benchmark": "audio", "config": run.config, "environment": env, "results": rows}
     return common.Report(payload, lambda: markdown(env, run.config, rows))
 
 
 BENCHMARK = common.Benchmark(
     name="audio", doc=__doc__, measure=measure,
-    defaults={"cpu": {"batch": 16, "budget_s": 2.0}, "cuda": {"batch": 256, "budget_s": 2.0}},
+    defaults={"cpu": {"batch": 16, "budget_s": 2.0, "av_batch": 8}, "cuda": {"batch": 256, "budget_s": 2.0,
+                                                                            "av_batch": 8}},
     quick={"batch": 2, "budget_s": 0.1},
     flags=(common.flag("--threads", type=int, help="threads of torch (torch.set_num_threads)"),
-           common.flag("--providers", help="comma-separated substrings: run only the providers matching one")),
+           common.flag("--providers", help="comma-separated substrings: run only the providers matching one"),
+           common.flag("--sections", help="comma-separated: spectrograms, av_loader (default: both)")),
     headline="{batch} windows of 1 s at 48 kHz")
 
 

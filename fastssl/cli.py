@@ -61,7 +61,8 @@ class _TaskParser(argparse.ArgumentParser):
 
 
 def task_options(task: str) -> dict[str, tuple[str, str]]:
-    """The options ``--option`` sets for ``task``: name → (type, default), as text, from the task's signature.
+    """The options ``--option`` sets for ``task``: name → (type, default), as text, from the task's signature (and
+    its base classes' where it passes ``**options`` on to them).
 
     Example:
         >>> task_options("simclr")["temperature"]
@@ -72,8 +73,10 @@ def task_options(task: str) -> dict[str, tuple[str, str]]:
     from .tasks import task_class
 
     options = {}
-    for p in inspect.signature(task_class(task).__init__).parameters.values():
+    for p in _init_parameters(task_class(task)):
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:  # self, backbone, image_size, seed: flags of their own
+            continue
+        if p.name in options:
             continue
         if p.default is inspect.Parameter.empty:
             default = FILLED_BY_TRAINER.get(p.name, "required")
@@ -85,6 +88,19 @@ def task_options(task: str) -> dict[str, tuple[str, str]]:
             kind = "any" if p.default in (None, inspect.Parameter.empty) else type(p.default).__name__
         options[p.name] = (kind, default)
     return options
+
+
+def _init_parameters(cls) -> list[inspect.Parameter]:
+    """The parameters of ``cls.__init__``, then of its bases' while an ``__init__`` passes ``**kwargs`` on."""
+    found = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(klass.__init__).parameters.values())
+        found += parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            break
+    return found
 
 
 def task_options_help(task: str) -> str:
@@ -265,9 +281,10 @@ def _add_train_arguments(train: _TaskParser) -> None:
 
     cls = task_class(train.task)
     backbone = inspect.signature(cls.__init__).parameters["backbone"].default
-    video = cls.modality == "video"
-    train.add_argument("--data", required=True, help="video folder (class subfolders or flat) or .txt list of "
-                       "'path [label]'" if video else "image folder, .txt file list or .tar shard")
+    video = cls.modality in ("video", "audio_visual")
+    sound = " with sound (in the file or a .wav/.flac/.ogg beside it)" if cls.modality == "audio_visual" else ""
+    train.add_argument("--data", required=True, help=f"folder of videos{sound} (class subfolders or flat), .txt list "
+                       "of 'path [label]' or .tar shards" if video else "image folder, .txt file list or .tar shard")
     train.add_argument("--out", required=True, help="run folder: log.csv, checkpoints/, tensorboard/")
     train.add_argument("--backbone", default=backbone, choices=BACKBONES, help="network to pretrain")
     train.add_argument("--image-size", type=int, default=64, help="pixels (square)")

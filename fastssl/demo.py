@@ -10,7 +10,10 @@ odd_one_out, arrow_of_time, clip_order) train on :func:`~fastssl.data.synthetic.
 WebM videos instead, whose classes are motions (:data:`~fastssl.data.synthetic.MOTIONS`: a random shape
 sliding, spinning, growing, falling, bouncing or spiralling over a moving background, each slowed by friction
 or driven by gravity, so that time has a direction), as the action classes of video benchmarks are, and are
-scored on their features of each video's middle clip.
+scored on their features of each video's middle clip. The audio-visual tasks (avc, ave, av_sync) train on
+:func:`~fastssl.data.synthetic.write_av_folder`'s videos with sound, where each class is a shape with its own
+timbre and the loudness follows the shape's size, and are scored on both streams (the middle frame and the audio
+around it) and by cross-modal retrieval (each frame's own audio among the held-out videos' audio, recall@1/@5).
 
 The run goes through the whole pipeline — decoder, fastssl's fused ops in the loader, the trainer —
 for a training time budget (``minutes``: the stop; the learning-rate schedule is sized from a
@@ -48,10 +51,10 @@ from .data.video import CLIP_DECODERS
 from .tasks import TASKS, make_task, task_class
 from .train import TrainConfig, TrainError, train
 from .train.checkpoint import load
-from .train.evaluate import features_for, knn_accuracy, linear_probe_accuracy
+from .train.evaluate import evaluate, features_for, knn_accuracy
 from .train.optim import make_optimizer
 from .train.plot import training_figure, why_no_figure
-from .train.data import is_video, open_task_source, task_loader
+from .train.data import is_audio_visual, is_video, open_task_source, task_loader
 from .train.trainer import default_lr, resolve_device
 
 #: What ``fastssl demo`` runs unless told otherwise.
@@ -59,6 +62,8 @@ DEFAULTS = {"task": "simclr", "minutes": 3.0, "images": 2400, "classes": 6, "bac
             "batch_size": 64, "seed": 0}
 #: The video tasks' data: ``images`` then counts videos (default ``videos``) of ``frames`` frames of ``size`` pixels.
 VIDEO_DEFAULTS = {"videos": 240, "frames": 32, "size": 48, "batch_size": 32}
+#: The audio-visual tasks' videos: 3 s at 16 fps, so that a 1 s audio window fits with room for a shift.
+AV_FRAMES = 48
 #: Backbones for the tasks that cannot use the default one (MAE needs a ViT; the clip tasks a 3-D encoder).
 TASK_BACKBONES = {"mae": "vit_tiny", "arrow_of_time": "r3d_10", "clip_order": "r3d_10"}
 #: Task options for small images in a short run (SimCLR: the paper's CIFAR colour strength, larger crops, and the
@@ -70,7 +75,10 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "shuffle_learn": {"tau_min": 4, "tau_max": 16, "positive_fraction": 0.5},
                 "odd_one_out": {"clips": 4, "clip_len": 4, "stride": 2},
                 "arrow_of_time": {"clip_len": 8, "stride": 2},
-                "clip_order": {"clip_len": 4, "gap": 4}}
+                "clip_order": {"clip_len": 4, "gap": 4},
+                # audio at 16 kHz (129 x 199 log spectrograms) through L³-Net's audio stream at a quarter width
+                **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000}
+                   for task in ("avc", "ave", "av_sync")}}
 #: Learning rates (AdamW) of a short run where the trainer's default is slower.
 TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.
@@ -98,6 +106,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     reused), default ``out``.
     """
     video = task in TASKS and is_video(task_class(task))
+    sound = task in TASKS and is_audio_visual(task_class(task))
     images = images if images is not None else VIDEO_DEFAULTS["videos"] if video else DEFAULTS["images"]
     batch_size = batch_size or (VIDEO_DEFAULTS["batch_size"] if video else DEFAULTS["batch_size"])
     _check(task=task, minutes=minutes, steps=steps, images=images, classes=classes, batch_size=batch_size)
@@ -106,8 +115,8 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     out = out or tempfile.mkdtemp(prefix="fastssl-demo-")
     os.makedirs(out, exist_ok=True)
     data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed, progress=progress,
-                               video=video)
-    kind = "WebM videos" if video else "JPEGs"
+                               video=video, sound=sound)
+    kind = "WebM videos with sound" if sound else "WebM videos" if video else "JPEGs"
     if video and decoder not in CLIP_DECODERS:
         log(f"fastssl demo: {task} decodes videos with {', '.join(CLIP_DECODERS)}, not {decoder}: using auto")
         decoder = "auto"
@@ -118,7 +127,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         log(f"fastssl demo: the batch is reduced to {batch_size} images to make 2 batches of the {written} images")
     where = resolve_device(device)
     asked = "" if written == images else f" (asked for {images}: {written // classes} per class, at least 2)"
-    log(f"fastssl demo: {task} on {written} generated {kind}{asked} of {classes} {'motions' if video else 'shapes'} "
+    log(f"fastssl demo: {task} on {written} generated {kind}{asked} of {classes} {_classes_are(kind)} "
         f"({data}), {backbone} at "
         f"{image_size} px, batches of {batch_size}, "
         + (f"{steps} steps" if steps is not None else f"{minutes:g} min of training"))
@@ -171,6 +180,7 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
         knn_curve.append((done, 100 * scores["trained"]["knn"]))
     ends = max(1, min(10, len(losses) // 2))  # steps averaged at each end of the run
     first, last = _mean(losses[:ends]), _mean(losses[-ends:])
+    accuracies = _logged(os.path.join(out, "run", "log.csv"), "accuracy") if done else []
     report = {"task": task, "backbone": backbone, "image_size": image_size, "images": written, "kind": kind,
               "classes": classes,
               "batch_size": batch_size, "steps": done, "planned_steps": planned,
@@ -178,8 +188,10 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
               "epochs": round(result.epochs_done, 2) if result else 0.0, "train_s": round(train_s, 1),
               "images_per_s": round(done * batch_size / train_s, 1) if train_s > 0 else 0.0,
               "data_wait": round(result.data_wait, 3) if result else 0.0, "loss_first": first, "loss_last": last, "loss_steps_averaged": ends,
+              "pretext_accuracy": [_mean(accuracies[:ends]), _mean(accuracies[-ends:])] if accuracies else None,
               "scores": scores, "knn_curve": [(s, round(a, 2)) for s, a in knn_curve],
-              "gain": {k: round(100 * (scores["trained"][k] - baseline[k]), 1) for k in ("knn", "linear")},
+              "gain": {k: round(100 * (scores["trained"][k] - baseline[k]), 1) for k in scores["trained"]
+                       if k in ("knn", "linear", "audio_knn", "audio_linear", "recall@1", "recall@5")},
               "checkpoint": result.checkpoint if result else None, "out": out, "files": []}
     reason = f"no training step ran ({report['budget']})" if done == 0 else why_no_figure(losses)
     if reason is None:
@@ -202,7 +214,8 @@ def _check(*, task, minutes, steps, images, classes, batch_size) -> None:
         raise ValueError(f"minutes must be a number >= 0, got {minutes!r}")
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    kinds = synthetic.MOTIONS if task in TASKS and is_video(task_class(task)) else synthetic.SHAPES
+    sound = task in TASKS and is_audio_visual(task_class(task))
+    kinds = synthetic.MOTIONS if task in TASKS and is_video(task_class(task)) and not sound else synthetic.SHAPES
     if not 2 <= classes <= len(kinds):
         raise ValueError(f"classes must be in 2..{len(kinds)} (one {'motion' if len(kinds) < 10 else 'shape'} each), "
                          f"got {classes}")
@@ -213,14 +226,18 @@ def _check(*, task, minutes, steps, images, classes, batch_size) -> None:
 
 
 def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool = False,
-               video: bool = False) -> tuple[str, int]:
-    """(folder, number of files in it): ``classes`` × max(2, images // classes) object images (or videos) under
-    ``out``, written once per (kind, classes, per class, seed) and reused."""
+               video: bool = False, sound: bool = False) -> tuple[str, int]:
+    """(folder, number of files in it): ``classes`` × max(2, images // classes) object images (or videos, with
+    ``sound`` videos with sound) under ``out``, written once per (kind, classes, per class, seed) and reused."""
     per_class = max(2, images // classes)
-    folder = os.path.join(out, f"{'actions' if video else 'data'}_{classes}x{per_class}_seed{seed}")
+    name = "sounding" if sound else "actions" if video else "data"
+    folder = os.path.join(out, f"{name}_{classes}x{per_class}_seed{seed}")
     if not os.path.isdir(folder):
         partial = folder + ".partial"
-        if video:
+        if sound:
+            synthetic.write_av_folder(partial, classes=classes, per_class=per_class, frames=AV_FRAMES,
+                                      size=VIDEO_DEFAULTS["size"], seed=seed)
+        elif video:
             synthetic.write_video_folder(partial, classes=classes, per_class=per_class, frames=VIDEO_DEFAULTS["frames"],
                                          size=VIDEO_DEFAULTS["size"], seed=seed, classes_by="motion")
         else:
@@ -280,10 +297,20 @@ def _checkpoints(folder: str) -> list[tuple[int, str]]:
 
 
 def _scores(task: torch.nn.Module, data: str, evaluation: dict) -> dict:
-    f = features_for(task, data, **evaluation)
-    return {"knn": knn_accuracy(f.train, f.train_labels, f.val, f.val_labels),
-            "linear": linear_probe_accuracy(f.train, f.train_labels, f.val, f.val_labels),
-            "train": len(f.train), "val": len(f.val), "classes": int(torch.cat([f.train_labels, f.val_labels]).max()) + 1}
+    return evaluate(task, data, **evaluation)
+
+
+def _logged(path: str, column: str) -> list[float]:
+    """The values of ``column`` in a training log.csv, step by step (none when the task logs no such metric)."""
+    from .train.log import read_csv
+
+    if not os.path.exists(path):
+        return []
+    return [float(row[column]) for row in read_csv(path) if row.get(column) not in (None, "")]
+
+
+def _classes_are(kind: str) -> str:
+    return "motions" if kind == "WebM videos" else "shapes"
 
 
 def _mean(values: list[float]) -> float:
@@ -303,7 +330,7 @@ def render(report: dict) -> str:
     t, r = report["scores"]["trained"], report["scores"]["random_init"]
     lines = ["", f"== fastssl demo: {report['task']} pretraining, {report['backbone']} at {report['image_size']} px, "
                  f"{report['images']} generated {report.get('kind', 'images')} of {report['classes']} "
-                 f"{'motions' if 'video' in report.get('kind', '') else 'shapes'} =="]
+                 f"{_classes_are(report.get('kind', 'images'))} =="]
     if report["steps"] == 0:
         lines.append(f"no training step ran ({report['budget']}): the scores below are the random-init network's")
     else:
@@ -312,11 +339,23 @@ def render(report: dict) -> str:
                   f"{100 * report['data_wait']:.0f}% of the time",
                   f"loss: {report['loss_first']} (mean of the first {report['loss_steps_averaged']} steps) -> "
                   f"{report['loss_last']} (last {report['loss_steps_averaged']})"]
+        if report.get("pretext_accuracy"):
+            first, last = report["pretext_accuracy"]
+            lines.append(f"pretext accuracy (the task's own labels): {100 * first:.1f}% -> {100 * last:.1f}%")
     samples = "videos" if "video" in report.get("kind", "") else "images"
     lines += [f"frozen features of {t['val']} held-out {samples}, {t['classes']} classes "
               f"(chance {100 / t['classes']:.0f}%):",
               f"  kNN (k=20)    pretrained {100 * t['knn']:5.1f}%   random init {100 * r['knn']:5.1f}%",
               f"  linear probe  pretrained {100 * t['linear']:5.1f}%   random init {100 * r['linear']:5.1f}%"]
+    if "audio_knn" in t:
+        lines += [f"  their audio, kNN (k=20)    pretrained {100 * t['audio_knn']:5.1f}%   random init "
+                  f"{100 * r['audio_knn']:5.1f}%",
+                  f"  their audio, linear probe  pretrained {100 * t['audio_linear']:5.1f}%   random init "
+                  f"{100 * r['audio_linear']:5.1f}%",
+                  f"frame -> audio retrieval among the {t['val']} held-out videos (chance {100 / t['val']:.1f}% / "
+                  f"{100 * min(5, t['val']) / t['val']:.1f}%):",
+                  f"  recall@1  pretrained {100 * t['recall@1']:5.1f}%   random init {100 * r['recall@1']:5.1f}%",
+                  f"  recall@5  pretrained {100 * t['recall@5']:5.1f}%   random init {100 * r['recall@5']:5.1f}%"]
     if report["steps"]:
         lines += [verdict(report["gain"]["knn"], "kNN accuracy"),
                   verdict(report["gain"]["linear"], "linear-probe accuracy")]

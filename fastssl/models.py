@@ -6,7 +6,8 @@ ViTs ``tokens(x, ids_keep)`` for MAE (encoder over the kept patches only).
 
 Video encoders (:data:`VIDEO_BACKBONES`) map normalised clips (B, 3, T, H, W) to (B, D): torchvision's
 ``r3d_18`` and ``r2plus1d_18`` at random init, and ``r3d_10`` (the same 3-D ResNet with one block per
-stage, for CPUs). :func:`is_video_backbone` tells them apart.
+stage, for CPUs). :func:`is_video_backbone` tells them apart. Audio encoders (:data:`AUDIO_BACKBONES`,
+:func:`audio_backbone`) map log spectrograms (B, 1, F, T) to (B, D).
 
 ``small_input=True`` swaps the ResNet stem for a 3x3 stride-1 convolution without max-pooling (the
 CIFAR variant SimCLR uses for 32-pixel images): 8x more compute, for images of 64 pixels or less.
@@ -18,6 +19,8 @@ Example:
     (torch.Size([2, 512]), 512)
     >>> backbone("r3d_10")(torch.zeros(2, 3, 4, 32, 32)).shape
     torch.Size([2, 512])
+    >>> audio_backbone("l3_audio_small")(torch.zeros(2, 1, 64, 99)).shape
+    torch.Size([2, 128])
 """
 
 from __future__ import annotations
@@ -152,6 +155,42 @@ def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_inp
     raise ValueError(f"backbone must be one of {BACKBONES}, got {name!r}")
 
 
+#: audio encoders: (B, 1, F, T) log spectrograms → (B, D). ``l3_audio``: L³-Net's audio stream (four blocks of two
+#: 3x3 convolutions, 64 → 512 channels, 2x2 max-pooling between blocks, global max-pooling: D = 512);
+#: ``l3_audio_small``: the same at a quarter of the width (D = 128), for CPUs.
+AUDIO_BACKBONES = {"l3_audio": 64, "l3_audio_small": 16}
+
+
+class AudioConvNet(nn.Module):
+    """L³-Net's audio subnetwork: an input BatchNorm (log spectrograms are not centred), then four blocks of
+    (conv 3x3 → BN → ReLU) x 2 with channels ``width`` x (1, 2, 4, 8), 2x2 max-pooling after each of the first
+    three and global max-pooling after the last. (B, 1, F, T) → (B, 8 width)."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
+        channels = 1
+        for block in range(4):
+            out = width * 2 ** block
+            for _ in range(2):
+                layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                           nn.ReLU(inplace=True)]
+                channels = out
+            layers.append(nn.MaxPool2d(2) if block < 3 else nn.AdaptiveMaxPool2d(1))
+        self.net = nn.Sequential(*layers)
+        self.feature_dim = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)
+
+
+def audio_backbone(name: str) -> nn.Module:
+    """The audio encoder ``name`` (one of :data:`AUDIO_BACKBONES`), randomly initialised."""
+    if name not in AUDIO_BACKBONES:
+        raise ValueError(f"audio backbone must be one of {tuple(AUDIO_BACKBONES)}, got {name!r}")
+    return AudioConvNet(AUDIO_BACKBONES[name])
+
+
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
     """SimCLR-style projection head: (Linear, BatchNorm, ReLU) x (layers - 1), then Linear."""
     mods: list[nn.Module] = []
@@ -167,5 +206,6 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["BACKBONES", "ResNetBackbone", "VIDEO_BACKBONES", "VideoResNetBackbone", "ViT", "backbone",
-           "count_parameters", "is_video_backbone", "mlp", "sincos_position_embedding"]
+__all__ = ["AUDIO_BACKBONES", "AudioConvNet", "BACKBONES", "ResNetBackbone", "VIDEO_BACKBONES", "VideoResNetBackbone",
+           "ViT", "audio_backbone", "backbone", "count_parameters", "is_video_backbone", "mlp",
+           "sincos_position_embedding"]

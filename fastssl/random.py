@@ -204,6 +204,8 @@ SHUFFLE_SLOT = 0x5348  #: fastssl.data.order: the epoch's order (view 0)
 VALIDATION_SLOT = 0x4556  #: fastssl.train.evaluate.split: the train / validation split (epoch 0, view 0)
 CLIP_START_SLOT = 0x434C  #: fastssl.data.video: a clip's first frame, in the clip's view key
 CLIP_TUPLE_SLOT = 0x5400  #: fastssl.data.video: the first of the 64 slots of a tuple rule's draws (view 0)
+AV_PAIR_SLOT = 0x4156  #: fastssl.data.av.pairs: the first of the 6 slots of an audio-visual pairing's draws (view 0)
+AUDIO_GAIN_SLOT = 0x4147  #: fastssl.tasks.audio_visual: the gain of a sample's audio window (view 0)
 
 
 class Taken(NamedTuple):
@@ -233,5 +235,8 @@ TAKEN = (
     Taken("k: clip k of a video", f"{CLIP_START_SLOT:#x} (CLIP_START_SLOT)", "fastssl.data.video.clip_starts"),
     Taken("0", f"{CLIP_TUPLE_SLOT:#x} .. {CLIP_TUPLE_SLOT + 63:#x} (CLIP_TUPLE_SLOT)",
           "fastssl.data.video.sampling: the tuple rules of the temporal-order tasks"),
+    Taken("0", f"{AV_PAIR_SLOT:#x} .. {AV_PAIR_SLOT + 5:#x} (AV_PAIR_SLOT)",
+          "fastssl.data.av.pairs: which frame and audio window each sample shows"),
+    Taken("0", f"{AUDIO_GAIN_SLOT:#x} (AUDIO_GAIN_SLOT)", "fastssl.tasks.audio_visual: the gain of the audio window"),
     Taken("0 (epoch 0, id 0)", "0", "fastssl.ops.hamming_permutations: the first permutation"),
 )

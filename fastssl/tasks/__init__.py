@@ -30,9 +30,14 @@ TASKS = {
     "odd_one_out": ("odd_one_out", "OddOneOutTask"),
     "arrow_of_time": ("arrow_of_time", "ArrowOfTimeTask"),
     "clip_order": ("clip_order", "ClipOrderTask"),
+    "avc": ("avc", "AVCorrespondenceTask"),
+    "ave": ("ave", "AVEmbeddingTask"),
+    "av_sync": ("av_sync", "AVSyncTask"),
 }
 #: the tasks trained from videos (:class:`fastssl.tasks.video.VideoTask`)
 VIDEO_TASKS = ("shuffle_learn", "odd_one_out", "arrow_of_time", "clip_order")
+#: the tasks trained from videos with sound (:class:`fastssl.tasks.audio_visual.AVTask`)
+AV_TASKS = ("avc", "ave", "av_sync")
 
 
 def task_class(name: str) -> type[Task]:
@@ -47,4 +52,4 @@ def make_task(name: str, **options) -> Task:
     return task_class(name)(**options)
 
 
-__all__ = ["TASKS", "VIDEO_TASKS", "Task", "make_task", "task_class"]
+__all__ = ["AV_TASKS", "TASKS", "VIDEO_TASKS", "Task", "make_task", "task_class"]

@@ -1,5 +1,6 @@
 """The data a task trains or is evaluated on: images through :class:`fastssl.data.Loader`, videos through
-:class:`fastssl.data.video.ClipLoader` (the task's clip plan) — the one place that tells them apart.
+:class:`fastssl.data.video.ClipLoader` (the task's clip plan), videos with sound through
+:class:`fastssl.data.av.AVLoader` (the task's pairing rule) — the one place that tells them apart.
 
 Example:
     >>> import tempfile
@@ -15,13 +16,19 @@ Example:
 from __future__ import annotations
 
 from ..data import Loader, Source, open_source
+from ..data.av import AVLoader
 from ..data.video import ClipLoader, open_video_source
 from ..tasks.base import Task, normalize, squares
 
 
 def is_video(task) -> bool:
-    """Whether ``task`` (a Task or its class) trains from videos."""
-    return getattr(task, "modality", "image") == "video"
+    """Whether ``task`` (a Task or its class) trains from videos (with or without their sound)."""
+    return getattr(task, "modality", "image") in ("video", "audio_visual")
+
+
+def is_audio_visual(task) -> bool:
+    """Whether ``task`` (a Task or its class) trains from videos with sound."""
+    return getattr(task, "modality", "image") == "audio_visual"
 
 
 def open_task_source(task, data, *, num_threads: int | None = None) -> Source:
@@ -36,9 +43,13 @@ def usable_samples(source: Source) -> int:
 
 def task_loader(task: Task, source, *, evaluation: bool = False, progress: bool = False, **options) -> Loader:
     """A loader of ``source`` feeding ``task``: its training inputs (``task.transform``, and for a video task its clip
-    plan), or with ``evaluation`` the inputs of ``task.features`` (whole images or the middle clip, no augmentation).
+    plan, for an audio-visual one its pairing rule), or with ``evaluation`` the inputs of ``task.features`` (whole
+    images, the middle clip, or the middle frame and the audio around it; no augmentation).
     ``progress``: a progress line for one-time work before the first batch (a video task's motion profiles).
     ``options``: batch_size, device, decoder, seed, shuffle, drop_last, num_threads, ..."""
+    if is_audio_visual(task):
+        return AVLoader(source, pairs=task.eval_pairs if evaluation else task.pairs, rate=task.sample_rate,
+                        transform=task.eval_transform if evaluation else task.transform, **options)
     if is_video(task):
         if evaluation:
             return ClipLoader(source, plan=task.eval_plan, transform=task.eval_transform,
@@ -55,4 +66,4 @@ def task_loader(task: Task, source, *, evaluation: bool = False, progress: bool 
     return Loader(source, transform=task.transform, **options)
 
 
-__all__ = ["is_video", "open_task_source", "task_loader", "usable_samples"]
+__all__ = ["is_audio_visual", "is_video", "open_task_source", "task_loader", "usable_samples"]

@@ -1,7 +1,8 @@
 """How good are the features: kNN and a linear probe on frozen features of a labelled image folder.
 
 Features are extracted once per backbone (whole image squashed to the encoder's square input, ImageNet
-normalisation, no augmentation; for a video task, its features of each video's middle clip), then:
+normalisation, no augmentation; for a video task, its features of each video's middle clip; for an audio-visual
+task, of each video's middle frame, and of the audio centred on it for its audio stream), then:
 
 - kNN (Wu et al. 2018, as the SSL literature reports it): cosine similarity to the training features,
   the k = 20 nearest vote with weights exp(s / T), T = 0.07;
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 
 from .. import random
 from ..progress import maybe
+from ..tasks.audio_visual import recall_at
 from ..tasks.base import Task
 from .data import open_task_source, task_loader
 
@@ -61,35 +63,50 @@ def split(labels: torch.Tensor, val_fraction: float = 0.2, seed: int = 0) -> tup
 
 
 @torch.no_grad()
-def extract(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: str = "auto",
-            num_threads: int | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, D) float32 on the CPU, labels (N,)) of every decodable image of ``data``, in id order
+def extract_streams(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: str = "auto",
+                    num_threads: int | None = None, progress: bool = False) -> tuple[dict, torch.Tensor]:
+    """({stream: features (N, D) float32 on the CPU}, labels (N,)) of every usable sample of ``data``, in id order:
+    the stream "vision" (``task.features``), and "audio" for an audio-visual task (``task.audio_features``)
     (``progress``: a progress line on stderr)."""
     device = torch.device(device)
     loader = task_loader(task, open_task_source(task, data, num_threads=num_threads), evaluation=True,
                          batch_size=batch_size, device=device, decoder=decoder, shuffle=False, num_threads=num_threads)
     was_training = task.training
     task.eval()
-    features, labels, ids = [], [], []
+    streams: dict[str, list] = {}
+    labels, ids = [], []
     bar = maybe(progress, len(loader), "extracting features")
     for index, batch in enumerate(loader.epoch(0)):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            features.append(task.features(batch["inputs"]).float().cpu())
+            streams.setdefault("vision", []).append(task.features(batch["inputs"]).float().cpu())
+            if "spectrogram" in batch:
+                streams.setdefault("audio", []).append(task.audio_features(batch["spectrogram"]).float().cpu())
         labels.append(batch["labels"].cpu())
         ids.append(batch["ids"].cpu())
         if bar:
             bar.update(index + 1, f"{sum(len(i) for i in ids)} samples")
     task.train(was_training)
     order = torch.argsort(torch.cat(ids))
-    return torch.cat(features)[order], torch.cat(labels)[order]
+    return {name: torch.cat(parts)[order] for name, parts in streams.items()}, torch.cat(labels)[order]
 
 
-def features_for(task: Task, data, *, val_fraction: float = 0.2, seed: int = 0, **options) -> Features:
-    features, labels = extract(task, data, **options)
+def extract(task: Task, data, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N, D) float32 on the CPU, labels (N,)) of every usable sample of ``data``, in id order (the vision
+    stream of :func:`extract_streams`)."""
+    streams, labels = extract_streams(task, data, **options)
+    return streams["vision"], labels
+
+
+def _split_features(features: torch.Tensor, labels: torch.Tensor, val_fraction: float, seed: int) -> Features:
     if bool((labels < 0).any()):
         raise ValueError("evaluation needs labelled data: a folder with one subfolder per class")
     train_ids, val_ids = split(labels, val_fraction, seed)
     return Features(features[train_ids], labels[train_ids], features[val_ids], labels[val_ids])
+
+
+def features_for(task: Task, data, *, val_fraction: float = 0.2, seed: int = 0, **options) -> Features:
+    features, labels = extract(task, data, **options)
+    return _split_features(features, labels, val_fraction, seed)
 
 
 def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tensor, val_labels: torch.Tensor, *,
@@ -131,12 +148,33 @@ def linear_probe_accuracy(train: torch.Tensor, train_labels: torch.Tensor, val: 
         return float((linear(xv).argmax(1) == val_labels).double().mean())
 
 
-def evaluate(task: Task, data, *, k: int = 20, **options) -> dict:
-    """{"knn": accuracy, "linear": accuracy, "train": N, "val": N, "classes": C} of ``task``'s backbone."""
-    f = features_for(task, data, **options)
+def _probe(f: Features, k: int) -> dict:
     return {"knn": knn_accuracy(f.train, f.train_labels, f.val, f.val_labels, k=k),
             "linear": linear_probe_accuracy(f.train, f.train_labels, f.val, f.val_labels),
-            "train": len(f.train), "val": len(f.val), "classes": int(torch.cat([f.train_labels, f.val_labels]).max()) + 1}
+            "train": len(f.train), "val": len(f.val),
+            "classes": int(torch.cat([f.train_labels, f.val_labels]).max()) + 1}
+
+
+def evaluate(task: Task, data, *, k: int = 20, val_fraction: float = 0.2, seed: int = 0, **options) -> dict:
+    """{"knn": accuracy, "linear": accuracy, "train": N, "val": N, "classes": C} of ``task``'s backbone; for an
+    audio-visual task also "audio_knn" and "audio_linear" (its audio stream) and cross-modal retrieval on the held-out
+    videos: "recall@1" and "recall@5" of each frame's own audio among the held-out videos' audio, ranked by
+    ``task.match_scores`` (random scores: recall@k = k / val)."""
+    streams, labels = extract_streams(task, data, **options)
+    scores = _probe(_split_features(streams["vision"], labels, val_fraction, seed), k)
+    if "audio" in streams:
+        audio = _probe(_split_features(streams["audio"], labels, val_fraction, seed), k)
+        scores.update(audio_knn=audio["knn"], audio_linear=audio["linear"])
+        _, val_ids = split(labels, val_fraction, seed)
+        with torch.no_grad():
+            matches = task.match_scores(streams["vision"][val_ids].to(_device_of(task)),
+                                        streams["audio"][val_ids].to(_device_of(task))).cpu()
+        scores.update(recall_at(matches))
+    return scores
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 def compare(task: Task, random_init: Task, data, **options) -> dict:

@@ -5,7 +5,8 @@
   an epoch visits the loader's batch positions 0 .. ``len(loader)`` - 1, and every rank has as many
   (:class:`~fastssl.data.EpochOrder` pads short shards by wrapping; the trainer drops the last partial
   batch). A step is a position at which every rank has a batch. A position whose batch decoded to nothing
-  on some rank is skipped by all ranks together and counted (``skipped_batches``), never repeated; the
+  on some rank — or to a single sample when batches are larger: batch normalisation and in-batch negatives
+  need two — is skipped by all ranks together and counted (``skipped_batches``), never repeated; the
   files left out are counted (``skipped_files``: once per epoch in which a file fails) and named in
   ``<out>/bad_files.txt``. An epoch without one usable batch is an error that names the files. The
   learning-rate schedule follows the position in the run (epoch, batch), so skipped batches do not shift it.
@@ -412,6 +413,8 @@ def train(config: TrainConfig) -> TrainResult:
                         break
                     batch = positions.take(index)
                     kept = 0 if batch is None else len(batch["ids"])
+                    if kept < min(2, config.batch_size):  # nothing, or one sample of a larger batch
+                        batch = None
                     elapsed_ms = int(1000 * (time.perf_counter() - started))
                     late = config.time_limit_s is not None and elapsed_ms > 1000 * config.time_limit_s
                     missing, failed, late, images, lost, elapsed_ms = ranks.sum(

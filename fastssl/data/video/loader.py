@@ -97,12 +97,13 @@ class ClipLoader(Loader):
                                                      max_frames=max_frames, num_threads=threads)
         frames = self.source.frames
         self.excluded = [(name, why) for name, why in self.source.bad.items()]
-        self.excluded += [(self.source.names[i], f"too short: {frames[i]} frames, the clips need {min_frames}")
-                          for i in self.source.good if frames[i] < min_frames]
+        unusable = self._unusable(min_frames, cache=cache, num_threads=threads)
+        self.excluded += [(self.source.names[i], why) for i, why in sorted(unusable.items())]
         if strict and self.excluded:
             raise BadVideoError("; ".join(f"{name}: {why}" for name, why in self.excluded[:3])
                                 + (f" (and {len(self.excluded) - 3} more)" if len(self.excluded) > 3 else ""))
-        self.usable = torch.from_numpy(self.source.good[frames[self.source.good] >= min_frames])
+        good = self.source.good
+        self.usable = torch.from_numpy(good[~np.isin(good, np.fromiter(unusable, np.int64, len(unusable)))])
         if len(self.usable) == 0:
             shown = "; ".join(f"{name} ({why})" for name, why in self.excluded[:3])
             raise BadVideoError(f"none of the {len(self.source)} videos can be used: {shown}"
@@ -125,6 +126,12 @@ class ClipLoader(Loader):
 
             self.motion = motion_profiles(list(self.source.videos), self.source.root or ".", names=self.source.names,
                                           cache=cache, num_threads=threads, progress=progress)
+
+    def _unusable(self, min_frames: int, *, cache, num_threads: int) -> dict[int, str]:
+        """{id: why} for the videos the index found good that this loader cannot use (shorter than ``min_frames``)."""
+        frames = self.source.frames
+        return {int(i): f"too short: {frames[i]} frames, the clips need {min_frames}"
+                for i in self.source.good if frames[i] < min_frames}
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
         """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos)."""
