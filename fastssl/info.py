@@ -29,20 +29,36 @@ def data_decoders() -> dict:
 
 def video_decoders() -> dict:
     """Which clip decoders the video loader can use, and what ``decoder="auto"`` takes on the CPU."""
-    import importlib.util
-
     from .data.video.decode import DALI_CPU_LONGEST
 
-    def present(module: str) -> bool:
-        top = module.split(".")[0]
-        return importlib.util.find_spec(top) is not None and importlib.util.find_spec(module) is not None
-
-    installed = [name for name, module in (("dali", "nvidia.dali"), ("pyav", "av")) if present(module)]
+    installed = [name for name, module in (("dali", "nvidia.dali"), ("pyav", "av")) if _present(module)]
     if "dali" in installed:
         auto = "dali" + (f" (videos over {DALI_CPU_LONGEST} frames: pyav)" if "pyav" in installed else "")
     else:
         auto = "pyav" if "pyav" in installed else None
     return {"installed": installed, "auto": auto}
+
+
+def audio_decoders() -> dict:
+    """Who decodes the audio of videos: PyAV (a video's own track, and audio files beside videos), and DALI for the
+    short audio files beside videos where it is installed (what ``decoder="auto"`` does)."""
+    from .data.audio.decode import DALI_AUTO_LONGEST
+
+    installed = [name for name, module in (("dali", "nvidia.dali"), ("pyav", "av")) if _present(module)]
+    if "pyav" not in installed:
+        auto = None
+    elif "dali" in installed:
+        auto = f"pyav (audio files beside the videos up to {DALI_AUTO_LONGEST:g} s: dali)"
+    else:
+        auto = "pyav"
+    return {"installed": installed, "auto": auto}
+
+
+def _present(module: str) -> bool:
+    import importlib.util
+
+    top = module.split(".")[0]
+    return importlib.util.find_spec(top) is not None and importlib.util.find_spec(module) is not None
 
 
 def collect() -> dict:
@@ -65,6 +81,7 @@ def collect() -> dict:
         "backends": {},
         "decoders": data_decoders(),
         "video_decoders": video_decoders(),
+        "audio_decoders": audio_decoders(),
     }
     for device in ("cpu", "cuda"):
         report["backends"][device] = {
@@ -94,6 +111,9 @@ def render(report: dict) -> str:
     video = report["video_decoders"]
     lines.append(f"video decoders installed: {', '.join(video['installed']) or 'none (pip install av)'}; "
                  f"the clip loader's decoder='auto' takes {video['auto']} on the CPU")
+    audio = report["audio_decoders"]
+    lines.append(f"audio decoders installed: {', '.join(audio['installed']) or 'none (pip install av)'}; "
+                 f"the audio-visual loader's audio_decoder='auto' takes {audio['auto'] or 'none: PyAV is needed'}")
     lines.append("backends:")
     for device, table in report["backends"].items():
         for name, reason in table.items():

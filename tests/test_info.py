@@ -27,6 +27,10 @@ def test_info_json():
     video = report["video_decoders"]
     assert set(video["installed"]) <= {"dali", "pyav"}
     assert (video["auto"] or "none").split()[0] == (video["installed"][0] if video["installed"] else "none")
+    audio = report["audio_decoders"]
+    assert set(audio["installed"]) <= {"dali", "pyav"}
+    assert (audio["auto"] is None) == ("pyav" not in audio["installed"])
+    assert ("dali" in (audio["auto"] or "")) == ("dali" in audio["installed"] and "pyav" in audio["installed"])
 
 
 def test_console_script():
