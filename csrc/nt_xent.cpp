@@ -1,9 +1,11 @@
-// Torch bindings of InfoNCE / NT-Xent on the CPU: schemas of fastssl_C::info_nce_lse and
-// fastssl_C::info_nce_grad, their checks, and ATen's matrix product and thread pool for the
-// kernel (kernels/cpu/nt_xent.h, which has the formulas).
+// Torch bindings of InfoNCE / NT-Xent on the CPU: schemas of fastssl_C::info_nce_lse,
+// fastssl_C::info_nce_grad and fastssl_C::info_nce_grad_queries, their checks, and ATen's matrix
+// product and thread pool for the kernel (kernels/cpu/nt_xent.h, which has the formulas).
 //
 // fastssl_C::info_nce_lse(q, k, rq, rk, exclude, inv_tau) -> lse (M,) float32
 // fastssl_C::info_nce_grad(q, k, rq, rk, exclude, lse, g, inv_tau) -> (gq (M, D), gk (K, D)) float32
+// fastssl_C::info_nce_grad_queries(q, k, rq, rk, exclude, lse, g, inv_tau) -> gq (M, D) float32
+//   (the queue form, whose keys, MoCo's queue of negatives, get no gradient)
 //
 // The positive term of the loss and the normalisation's Jacobian are O(N D) and applied by
 // fastssl/ops/nt_xent.py.
@@ -84,19 +86,35 @@ at::Tensor info_nce_lse_cpu(const at::Tensor& queries, const at::Tensor& keys, c
   return lse;
 }
 
+// gq, and gk unless it is null: the kernel's gradient.
+void compute_grad(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& rq, const at::Tensor& rk,
+                  const at::Tensor& exclude, const at::Tensor& lse, const at::Tensor& g, double inv_tau, at::Tensor& gq,
+                  at::Tensor* gk) {
+  const Inputs in = prepare(queries, keys, rq, rk, exclude, inv_tau);
+  const at::Tensor lsef = check_tensor(lse, "lse", std::nullopt, {in.problem.m}).to(at::kFloat);
+  const at::Tensor gf = check_tensor(g, "g", std::nullopt, {in.problem.m}).to(at::kFloat);
+  gq = at::empty_like(in.q);
+  if (gk != nullptr) *gk = at::empty_like(in.k);
+  at::Tensor scratch = workspace(kernel::grad_workspace(in.problem));
+  kernel::grad(in.problem, lsef.const_data_ptr<float>(), gf.const_data_ptr<float>(), aten_compute(),
+               scratch.data_ptr<float>(), gq.data_ptr<float>(), gk != nullptr ? gk->data_ptr<float>() : nullptr);
+}
+
 std::tuple<at::Tensor, at::Tensor> info_nce_grad_cpu(const at::Tensor& queries, const at::Tensor& keys,
                                                      const at::Tensor& rq, const at::Tensor& rk,
                                                      const at::Tensor& exclude, const at::Tensor& lse,
                                                      const at::Tensor& g, double inv_tau) {
-  const Inputs in = prepare(queries, keys, rq, rk, exclude, inv_tau);
-  const at::Tensor lsef = check_tensor(lse, "lse", std::nullopt, {in.problem.m}).to(at::kFloat);
-  const at::Tensor gf = check_tensor(g, "g", std::nullopt, {in.problem.m}).to(at::kFloat);
-  at::Tensor gq = at::empty_like(in.q);
-  at::Tensor gk = at::empty_like(in.k);
-  at::Tensor scratch = workspace(kernel::grad_workspace(in.problem));
-  kernel::grad(in.problem, lsef.const_data_ptr<float>(), gf.const_data_ptr<float>(), aten_compute(),
-               scratch.data_ptr<float>(), gq.data_ptr<float>(), gk.data_ptr<float>());
+  at::Tensor gq, gk;
+  compute_grad(queries, keys, rq, rk, exclude, lse, g, inv_tau, gq, &gk);
   return {gq, gk};
+}
+
+at::Tensor info_nce_grad_queries_cpu(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& rq,
+                                     const at::Tensor& rk, const at::Tensor& exclude, const at::Tensor& lse,
+                                     const at::Tensor& g, double inv_tau) {
+  at::Tensor gq;
+  compute_grad(queries, keys, rq, rk, exclude, lse, g, inv_tau, gq, nullptr);
+  return gq;
 }
 
 }  // namespace
@@ -105,11 +123,14 @@ TORCH_LIBRARY_FRAGMENT(fastssl_C, m) {
   m.def("info_nce_lse(Tensor q, Tensor k, Tensor rq, Tensor rk, Tensor exclude, float inv_tau) -> Tensor");
   m.def("info_nce_grad(Tensor q, Tensor k, Tensor rq, Tensor rk, Tensor exclude, Tensor lse, Tensor g, "
         "float inv_tau) -> (Tensor, Tensor)");
+  m.def("info_nce_grad_queries(Tensor q, Tensor k, Tensor rq, Tensor rk, Tensor exclude, Tensor lse, Tensor g, "
+        "float inv_tau) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastssl_C, CPU, m) {
   m.impl("info_nce_lse", &info_nce_lse_cpu);
   m.impl("info_nce_grad", &info_nce_grad_cpu);
+  m.impl("info_nce_grad_queries", &info_nce_grad_queries_cpu);
 }
 
 }  // namespace fastssl
