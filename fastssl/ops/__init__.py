@@ -17,7 +17,7 @@ from .jigsaw import JigsawTiles, hamming_permutations, jigsaw_tiles, jigsaw_unpe
 from .lab import lab_to_rgb, rgb_to_lab
 from .mae import MaskedPatches, MaskedTokens, mae_masking, mae_masking_tokens, mae_unshuffle, patchify, unpatchify
 from .motion_energy import frame_difference_sum, motion_energy
-from .nt_xent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
+from .nt_xent import InfoNCELoss, NTXentLoss, QueueInfoNCELoss, info_nce_loss, nt_xent_loss, queue_info_nce_loss
 from .relative_position import RelativePositionPairs, relative_position_pairs
 from .rotations import rotations
 from .spectrogram import log_mel_spectrogram, log_spectrogram, mel_filters
@@ -31,6 +31,7 @@ __all__ = [
     "MaskedPatches",
     "MaskedTokens",
     "NTXentLoss",
+    "QueueInfoNCELoss",
     "RelativePositionPairs",
     "ab_bins",
     "annealed_mean",
@@ -56,6 +57,7 @@ __all__ = [
     "motion_energy",
     "nt_xent_loss",
     "patchify",
+    "queue_info_nce_loss",
     "rebalance_weights",
     "relative_position_pairs",
     "rgb_to_lab",

@@ -1,7 +1,8 @@
 """NT-Xent (SimCLR) and InfoNCE losses, fused: the (2N)^2 logit matrix is never materialized.
 
-Public: :func:`nt_xent_loss`, :func:`info_nce_loss` and the modules :class:`NTXentLoss` and
-:class:`InfoNCELoss`; their arguments are checked here, once. The losses run as the torch.library ops of
+Public: :func:`nt_xent_loss`, :func:`info_nce_loss`, :func:`queue_info_nce_loss` (MoCo's form: a
+positive key per query, a shared queue of negatives) and the modules :class:`NTXentLoss`,
+:class:`InfoNCELoss` and :class:`QueueInfoNCELoss`; their arguments are checked here, once. The losses run as the torch.library ops of
 :mod:`fastssl.ops.nt_xent_backends` (which also says how each backend computes); ``gather=True`` joins
 the ranks' rows with :func:`fastssl.distributed.all_gather_rows`.
 
@@ -21,7 +22,7 @@ import torch
 
 from .. import _validation as v
 from ..distributed import all_gather_rows, global_sum, require_process_group
-from .nt_xent_backends import BACKENDS, info_nce_op, nt_xent_op
+from .nt_xent_backends import BACKENDS, info_nce_op, nt_xent_op, queue_info_nce_op
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 REDUCTIONS = ("mean", "sum", "none")
@@ -145,7 +146,8 @@ def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, positive_index: tor
     q_i . k_j / temperature with normalize=False), p = ``positive_index``, e = ``exclude_index``.
     Keys can be another view's embeddings, a gathered batch, or positives followed by a memory bank
     of negatives (PIRL: queries (B, D), keys = [positives (B, D); bank (K, D)], positive_index =
-    arange(B)).
+    arange(B)); every key is in every row's denominator. For a positive per query and negatives
+    shared by all (MoCo), use :func:`queue_info_nce_loss`.
 
     Args:
         queries: (M, D), M >= 1; keys: (K, D), K >= 1; float32/float16/bfloat16/float64, one dtype,
@@ -187,6 +189,70 @@ def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, positive_index: tor
     _check_reduction(reduction)
     backend = BACKENDS.resolve(backend, queries.device)
     losses = info_nce_op(queries, keys, positive, exclude, temperature, bool(normalize), backend)[0]
+    return _reduce(losses, reduction)
+
+
+def queue_info_nce_loss(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                        temperature: float = 0.07, *, normalize: bool = True, reduction: str = "mean",
+                        backend: str = "auto") -> torch.Tensor:
+    """InfoNCE with a positive key per query and negatives shared by all queries (MoCo's loss, with
+    its queue as the negatives), without materializing the (M, K) logit matrix.
+
+    loss_i = -s_i+ + log(exp(s_i+) + sum_j exp(s_ij)), s_i+ = cos(q_i, k_i) / temperature,
+    s_ij = cos(q_i, n_j) / temperature (dot products with normalize=False): the cross-entropy of the
+    logits [q_i . k_i, q_i . n_1, ..., q_i . n_K] / temperature with label 0. Unlike
+    :func:`info_nce_loss`, the other queries' positives are not in row i's denominator.
+
+    Args:
+        queries: (M, D) q, M >= 1, D >= 1.
+        positives: (M, D) k+, row i the positive key of query i (MoCo: the momentum encoder's key of
+            the same image).
+        negatives: (K, D) n, K >= 1, shared by every query (MoCo: the queue of past keys; a queue
+            kept as a (D, K) buffer is passed as ``queue.T``, which is copied to rows once per call).
+            All three float32/float16/bfloat16 (accumulated in float32) or float64 (computed in float32
+            by the fused backends, in float64 by the reference), one dtype, one device, finite (checked
+            unless FASTSSL_CHECK_FINITE=0, as in :func:`nt_xent_loss`).
+        temperature: tau > 0: 0.07 (MoCo v1), 0.2 (MoCo v2).
+        normalize: L2-normalize the rows first (MoCo normalizes q and k; the queue holds normalized
+            keys, so normalizing again changes nothing). False uses raw dot products.
+        reduction: "mean" (MoCo's loss), "sum", or "none" for the (M,) per-query losses.
+        backend: "auto" | "reference" | "cpp" | "triton" (auto: cpp on CPU, triton on CUDA).
+
+    Returns:
+        A float32 scalar (float64 for float64 inputs), or (M,) with reduction="none". Differentiable
+        with respect to queries and positives. The negatives get no gradient, even when they require
+        one: MoCo's queue holds keys that were detached when they were enqueued (the key encoder
+        learns by momentum, not by gradient). Backward reads the negatives again: update the queue in
+        place only after backward (an update before it makes backward raise autograd's "modified by
+        an inplace operation" error), or pass a copy. Extra memory O((M + K) D) on the fused
+        backends, O(M K) on the reference.
+
+    Example (MoCo v1's shapes, a small queue):
+        >>> import torch, fastssl
+        >>> q, k = torch.randn(8, 128, requires_grad=True), torch.randn(8, 128, requires_grad=True)
+        >>> queue = torch.nn.functional.normalize(torch.randn(4096, 128), dim=1)
+        >>> loss = fastssl.ops.queue_info_nce_loss(q, k, queue, 0.07)
+        >>> loss.backward()
+        >>> loss.shape, q.grad.shape, k.grad.shape
+        (torch.Size([]), torch.Size([8, 128]), torch.Size([8, 128]))
+    """
+    _check_embeddings(queries, "queries")
+    _check_embeddings(positives, "positives")
+    _check_embeddings(negatives, "negatives")
+    if positives.shape != queries.shape:
+        raise ValueError(f"positives must have the shape of queries (M, D) = {tuple(queries.shape)}, got "
+                         f"{tuple(positives.shape)}")
+    if negatives.shape[1] != queries.shape[1]:
+        raise ValueError(f"negatives must have D = {queries.shape[1]} features like queries, got "
+                         f"{tuple(negatives.shape)}")
+    if not queries.dtype == positives.dtype == negatives.dtype:
+        raise TypeError(f"queries, positives and negatives must have the same dtype, got {queries.dtype}, "
+                        f"{positives.dtype} and {negatives.dtype}")
+    v.check_same_device({"queries": queries, "positives": positives, "negatives": negatives})
+    temperature = _check_temperature(temperature)
+    _check_reduction(reduction)
+    backend = BACKENDS.resolve(backend, queries.device)
+    losses = queue_info_nce_op(queries, positives, negatives, temperature, bool(normalize), backend)[0]
     return _reduce(losses, reduction)
 
 
@@ -233,6 +299,24 @@ class InfoNCELoss(torch.nn.Module):
     def forward(self, queries, keys, positive_index, exclude_index=None) -> torch.Tensor:
         return info_nce_loss(queries, keys, positive_index, self.temperature, exclude_index=exclude_index,
                              normalize=self.normalize, reduction=self.reduction, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, normalize={self.normalize}, reduction={self.reduction!r}"
+
+
+class QueueInfoNCELoss(torch.nn.Module):
+    """Module form of :func:`queue_info_nce_loss`: ``QueueInfoNCELoss(0.2)(queries, positives, queue)``."""
+
+    def __init__(self, temperature: float = 0.07, *, normalize: bool = True, reduction: str = "mean",
+                 backend: str = "auto"):
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+        self.reduction = _check_reduction(reduction)
+        self.normalize, self.backend = normalize, backend
+
+    def forward(self, queries, positives, negatives) -> torch.Tensor:
+        return queue_info_nce_loss(queries, positives, negatives, self.temperature, normalize=self.normalize,
+                                   reduction=self.reduction, backend=self.backend)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, normalize={self.normalize}, reduction={self.reduction!r}"

@@ -6,20 +6,27 @@ Registered ops (fake implementations for torch.compile, autograd through the ``*
 
 * ``fastssl::nt_xent(z, temperature, normalize, backend) -> (loss, lse)``: z = [z1; z2] (2N, D);
 * ``fastssl::info_nce(queries, keys, positive_index, exclude_index, temperature, normalize, backend)
-  -> (loss, lse)``; and ``fastssl::nt_xent_backward``, ``fastssl::info_nce_backward``.
+  -> (loss, lse)``;
+* ``fastssl::queue_info_nce(queries, positives, negatives, temperature, normalize, backend) -> (loss, lse)``:
+  the queue form (MoCo), lse_i = log(exp(s_i+) + sum_j exp(s_ij)); its autograd returns no gradient for
+  the negatives;
+* and ``fastssl::nt_xent_backward``, ``fastssl::info_nce_backward``, ``fastssl::queue_info_nce_backward``
+  (which takes the loss too: p_i+ - 1 = expm1(-loss_i) without cancellation).
 
 How each backend computes (the specification is fastssl/reference/nt_xent.py):
 
 * ``triton`` (CUDA; the CPU through TRITON_INTERPRET=1 for tests): fastssl/triton/nt_xent.py, a
   tiled forward that keeps an online log-sum-exp and stores only lse (M floats), and a backward
   that recomputes the logit tiles from it (see that module for the derivations).
-* ``cpp`` (CPU): kernels/cpu/nt_xent.h (bound in csrc/nt_xent.cpp), ATen matmuls over row chunks of at most
-  32 MiB of logits.
+* ``cpp`` (CPU): kernels/cpu/nt_xent.h (bound in csrc/nt_xent.cpp), ATen matmuls over blocks of rows x key
+  tiles of at most 32 MiB of logits, an online log-sum-exp over the key tiles.
 * ``reference``: the full matrix (quadratic memory), float64-capable; backward by closed form on it.
 
 The fused backends share the O(N D) parts, written here: the per-row scales (inverse L2 norms,
 computed in float32), the positive logits, the positive's gradient term and the Jacobian of the
 normalization, d(x / |x|) = (I - x^ x^T) / |x|. Extra memory is O(N D + N) on every fused backend.
+The queue form runs the InfoNCE kernels on queries x negatives only (no excluded column, no key
+gradient) and joins the positive here: lse_i = logaddexp(s_i+, lse over the negatives).
 
 Example:
     >>> import torch
@@ -55,10 +62,13 @@ def _scales(x: torch.Tensor, normalize: bool) -> torch.Tensor:
     return norm.clamp_min(reference.NORM_EPS).reciprocal()
 
 
+def _row_logits(q, k, rq, rk, inv_tau) -> torch.Tensor:
+    """(M,) float32 logits of row i of q with row i of k."""
+    return torch.einsum("md,md->m", q.float(), k.float()) * rq * rk * inv_tau
+
+
 def _positive_logits(q, k, rq, rk, positive, inv_tau) -> torch.Tensor:
-    kp = k.index_select(0, positive)
-    dots = torch.einsum("md,md->m", q.float(), kp.float())
-    return dots * rq * rk.index_select(0, positive) * inv_tau
+    return _row_logits(q, k.index_select(0, positive), rq, rk.index_select(0, positive), inv_tau)
 
 
 def _through_normalization(g_scaled: torch.Tensor, x: torch.Tensor, r: torch.Tensor, normalize: bool):
@@ -74,8 +84,9 @@ def _through_normalization(g_scaled: torch.Tensor, x: torch.Tensor, r: torch.Ten
 class _Fused:
     """A backend that supplies lse (forward) and the softmax part of the gradient (backward)."""
 
-    def __init__(self, lse, grad, grad_symmetric, float64_ok: bool):
+    def __init__(self, lse, grad, grad_symmetric, grad_queries, float64_ok: bool):
         self._lse, self._grad, self._grad_symmetric, self.float64_ok = lse, grad, grad_symmetric, float64_ok
+        self._grad_queries = grad_queries
 
     def _prepare(self, *xs):
         return [x.float().contiguous() if x.dtype == torch.float64 and not self.float64_ok else x.contiguous()
@@ -122,13 +133,51 @@ class _Fused:
         gz = gz - ((g + g.index_select(0, positive)) * inv_tau)[:, None] * zs.index_select(0, positive)
         return _through_normalization(gz, zc, rz, normalize).to(z.dtype)
 
+    def queue_info_nce(self, queries, positives, negatives, temperature, normalize):
+        out_dtype = loss_dtype(queries.dtype)
+        q, k, n = self._prepare(queries, positives, negatives)
+        inv_tau = 1.0 / temperature
+        rq, rk, rn = _scales(q, normalize), _scales(k, normalize), _scales(n, normalize)
+        negative_lse = self._lse(q, n, rq, rn, None, inv_tau, normalize)
+        positive = _row_logits(q, k, rq, rk, inv_tau)
+        # log(1 + sum_j exp(s_ij - s_i+)): no cancellation when the positive dominates and the loss is small.
+        loss = torch.logaddexp(torch.zeros_like(positive), negative_lse - positive)
+        lse = torch.logaddexp(positive, negative_lse)
+        return loss.to(out_dtype), lse.to(out_dtype)
+
+    def queue_info_nce_backward(self, grad, queries, positives, negatives, loss, lse, temperature, normalize):
+        q, k, n = self._prepare(queries, positives, negatives)
+        inv_tau = 1.0 / temperature
+        g, lse = grad.float().contiguous(), lse.float().contiguous()
+        rq, rk, rn = _scales(q, normalize), _scales(k, normalize), _scales(n, normalize)
+        gq = self._grad_queries(q, n, rq, rn, lse, g, inv_tau)
+        # The positive's logit s_i+ is in the loss twice (-s_i+ and in lse_i): dL_i/ds_i+ = g_i (p_i+ - 1),
+        # p_i+ - 1 = expm1(-loss_i) (accurate when p_i+ is close to 1, unlike s_i+ - lse_i); s_i+ = q~_i . k~_i / tau.
+        c = (g * torch.expm1(-loss.float()) * inv_tau)[:, None]
+        gq = gq + c * (k.float() * rk[:, None])
+        gk = c * (q.float() * rq[:, None])
+        dq = _through_normalization(gq, q, rq, normalize).to(queries.dtype)
+        dk = _through_normalization(gk, k, rk, normalize).to(positives.dtype)
+        return dq, dk
+
 
 _CPP_LSE, _CPP_GRAD = native("info_nce_lse"), native("info_nce_grad")
+_CPP_GRAD_QUERIES = native("info_nce_grad_queries")
+
+
+def _no_exclusion(q: torch.Tensor) -> torch.Tensor:
+    return torch.full((q.shape[0],), -1, dtype=torch.long, device=q.device)
 
 
 def _cpp_lse(q, k, rq, rk, exclude, inv_tau, unit_norm):
-    """fastssl_C::info_nce_lse; ``unit_norm`` only steers the Triton kernel's choice of maximum."""
-    return _CPP_LSE(q, k, rq, rk, exclude, inv_tau)
+    """fastssl_C::info_nce_lse (exclude None: no column excluded); ``unit_norm`` only steers the Triton
+    kernel's choice of maximum."""
+    return _CPP_LSE(q, k, rq, rk, _no_exclusion(q) if exclude is None else exclude, inv_tau)
+
+
+def _cpp_grad_queries(q, k, rq, rk, lse, g, inv_tau):
+    """fastssl_C::info_nce_grad_queries: the query gradient, no column excluded."""
+    return _CPP_GRAD_QUERIES(q, k, rq, rk, _no_exclusion(q), lse, g, inv_tau)
 
 
 def _cpp_grad_symmetric(z, rz, lse, g, inv_tau):
@@ -170,17 +219,38 @@ class _Reference:
         dq, dk = self.info_nce_backward(grad, z, z, positive, exclude, lse, temperature, normalize)
         return dq + dk
 
+    def queue_info_nce(self, queries, positives, negatives, temperature, normalize):
+        logits = reference.queue_info_nce_logits(queries, positives, negatives, temperature, normalize)
+        lse = torch.logsumexp(logits, dim=1)
+        return (lse - logits[:, 0]).detach().clone(), lse.detach().clone()
+
+    def queue_info_nce_backward(self, grad, queries, positives, negatives, loss, lse, temperature, normalize):
+        dtype = reference.compute_dtype(queries.dtype)
+        # Closed form on the (M, 1 + K) logits [s_i+, s_ij]: dL/dlogits = g (softmax - one-hot at column 0),
+        # column 0 written as p_i+ - 1 = -sum_j p_ij (no cancellation when p_i+ is close to 1).
+        q, k, n = queries.to(dtype), positives.to(dtype), negatives.to(dtype)
+        w = torch.softmax(reference.queue_info_nce_logits(q, k, n, temperature, normalize), dim=1)
+        w[:, 0] = -w[:, 1:].sum(dim=1)
+        w *= grad.to(dtype)[:, None] / temperature
+        rq, rk, rn = (_scales(x, normalize).to(dtype) for x in (q, k, n))
+        gq = w[:, :1] * (k * rk[:, None]) + w[:, 1:] @ (n * rn[:, None])
+        gk = w[:, :1] * (q * rq[:, None])
+        dq = _through_normalization(gq, q, rq, normalize)
+        dk = _through_normalization(gk, k, rk, normalize)
+        return dq.to(queries.dtype), dk.to(positives.dtype)
+
 
 BACKENDS = OpBackends(
     "nt_xent",
     {
         "reference": _Reference(),
-        "cpp": _Fused(_cpp_lse, _CPP_GRAD, _cpp_grad_symmetric, float64_ok=False),
+        "cpp": _Fused(_cpp_lse, _CPP_GRAD, _cpp_grad_symmetric, _cpp_grad_queries, float64_ok=False),
         "triton": _Fused(lazy("fastssl.triton.nt_xent", "lse"), lazy("fastssl.triton.nt_xent", "grad"),
-                         lazy("fastssl.triton.nt_xent", "grad_symmetric"), float64_ok=False),
+                         lazy("fastssl.triton.nt_xent", "grad_symmetric"),
+                         lazy("fastssl.triton.nt_xent", "grad_queries"), float64_ok=False),
     },
     auto_order={"cpu": ("cpp", "reference"), "cuda": ("triton", "reference")},
-    native_ops=("info_nce_lse", "info_nce_grad"),
+    native_ops=("info_nce_lse", "info_nce_grad", "info_nce_grad_queries"),
 )
 
 
@@ -234,6 +304,31 @@ def _(grad, z, lse, temperature, normalize, backend):
     return torch.empty_like(z)
 
 
+@torch.library.custom_op("fastssl::queue_info_nce", mutates_args=())
+def queue_info_nce_op(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float,
+                      normalize: bool, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return BACKENDS.impls[backend].queue_info_nce(queries, positives, negatives, temperature, normalize)
+
+
+@queue_info_nce_op.register_fake
+def _(queries, positives, negatives, temperature, normalize, backend):
+    dtype = loss_dtype(queries.dtype)
+    return queries.new_empty(queries.shape[0], dtype=dtype), queries.new_empty(queries.shape[0], dtype=dtype)
+
+
+@torch.library.custom_op("fastssl::queue_info_nce_backward", mutates_args=())
+def _queue_info_nce_backward(grad: torch.Tensor, queries: torch.Tensor, positives: torch.Tensor,
+                             negatives: torch.Tensor, loss: torch.Tensor, lse: torch.Tensor, temperature: float,
+                             normalize: bool, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return BACKENDS.impls[backend].queue_info_nce_backward(grad, queries, positives, negatives, loss, lse,
+                                                            temperature, normalize)
+
+
+@_queue_info_nce_backward.register_fake
+def _(grad, queries, positives, negatives, loss, lse, temperature, normalize, backend):
+    return torch.empty_like(queries), torch.empty_like(positives)
+
+
 def _info_nce_setup(ctx, inputs, output):
     queries, keys, positive, exclude, temperature, normalize, backend = inputs
     ctx.save_for_backward(queries, keys, positive, exclude, output[1])
@@ -259,5 +354,23 @@ def _nt_xent_grad(ctx, grad_loss, grad_lse):
     return torch.ops.fastssl.nt_xent_backward(grad_loss, z, lse, *ctx.options), None, None, None
 
 
+def _queue_info_nce_setup(ctx, inputs, output):
+    queries, positives, negatives, temperature, normalize, backend = inputs
+    # The negatives are saved too (backward recomputes their logits), so autograd's version check
+    # catches a queue updated in place between the loss and backward.
+    ctx.save_for_backward(queries, positives, negatives, *output)
+    ctx.options = (temperature, normalize, backend)
+    ctx.mark_non_differentiable(output[1])
+
+
+def _queue_info_nce_grad(ctx, grad_loss, grad_lse):
+    queries, positives, negatives, loss, lse = ctx.saved_tensors
+    dq, dk = torch.ops.fastssl.queue_info_nce_backward(grad_loss, queries, positives, negatives, loss, lse,
+                                                       *ctx.options)
+    # None for the negatives, by design: MoCo's queue holds keys of the momentum encoder, detached.
+    return dq, dk, None, None, None, None
+
+
 info_nce_op.register_autograd(_info_nce_grad, setup_context=_info_nce_setup)
+queue_info_nce_op.register_autograd(_queue_info_nce_grad, setup_context=_queue_info_nce_setup)
 nt_xent_op.register_autograd(_nt_xent_grad, setup_context=_nt_xent_setup)

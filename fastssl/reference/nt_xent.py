@@ -11,6 +11,15 @@ Contrastive Learning of Visual Representations", eq. 1) is InfoNCE over z = [z1;
 against itself, with p(i) = i + N (mod 2N) and e(i) = i: each of the 2N anchors has the other view
 as positive and the 2N - 1 other rows in its denominator.
 
+Queue InfoNCE (MoCo, He et al. 2020, "Momentum Contrast for Unsupervised Visual Representation
+Learning", eq. 1): each query q_i (M, D) has its own positive key k_i (M, D) and every query shares
+the negatives n_j (K, D) (MoCo's queue); the other queries' positives are not in the denominator:
+
+    s_i+ = cos(q_i, k_i) / tau,  s_ij = cos(q_i, n_j) / tau   (dot products when normalize=False)
+    loss_i = -s_i+ + log(exp(s_i+) + sum_j exp(s_ij))
+
+i.e. cross-entropy of the logits [s_i+, s_i1, ..., s_iK] with label 0.
+
 These functions build the (M, K) matrix, so their memory is quadratic: they are for tests,
 benchmarks and small batches. They compute in float64 for float64 inputs and in float32 otherwise,
 and are differentiable with autograd.
@@ -64,6 +73,37 @@ def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, positive_index: tor
 def info_nce_lse(queries, keys, temperature, exclude_index=None, normalize=True) -> torch.Tensor:
     """(M,) log-sum-exp of each row over its non-excluded columns."""
     return torch.logsumexp(info_nce_logits(queries, keys, temperature, exclude_index, normalize), dim=1)
+
+
+def queue_info_nce_logits(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                          temperature: float, normalize: bool = True) -> torch.Tensor:
+    """(M, 1 + K) logits of the queue form: column 0 holds s_i+, columns 1.. the negatives' s_ij."""
+    dtype = compute_dtype(queries.dtype)
+    q, k, n = queries.to(dtype), positives.to(dtype), negatives.to(dtype)
+    if normalize:
+        q, k, n = _normalize(q), _normalize(k), _normalize(n)
+    return torch.cat([(q * k).sum(dim=1, keepdim=True), q @ n.T], dim=1) / temperature
+
+
+def queue_info_nce_loss(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float,
+                        normalize: bool = True) -> torch.Tensor:
+    """(M,) per-query losses of the queue form; see the module docstring."""
+    logits = queue_info_nce_logits(queries, positives, negatives, temperature, normalize)
+    return torch.logsumexp(logits, dim=1) - logits[:, 0]
+
+
+def queue_info_nce_cross_entropy(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                                 temperature: float) -> torch.Tensor:
+    """MoCo's formulation (normalised rows, [q.k+, q.queue] / tau, cross-entropy with label 0), mean over
+    queries: the "naive" provider of the benchmark."""
+    q = torch.nn.functional.normalize(queries, dim=1)
+    k = torch.nn.functional.normalize(positives, dim=1)
+    n = torch.nn.functional.normalize(negatives, dim=1)
+    l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
+    l_neg = torch.einsum("nc,kc->nk", q, n)
+    logits = torch.cat([l_pos, l_neg], dim=1).to(compute_dtype(q.dtype)) / temperature
+    labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+    return torch.nn.functional.cross_entropy(logits, labels)
 
 
 def nt_xent_indices(n: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,10 @@ of its split of Y, with t_rc = [ROW_TERM] w_rc + [COL_TERM] w_cr, recomputing ea
 * query gradient: X = q, Y = k, ROW_TERM (w uses the row's lse and g);
 * key gradient:   X = k, Y = q, COL_TERM (w uses the column's lse and g: a transposed tile);
 * NT-Xent (keys are the queries, the logit matrix is symmetric): X = Y = z, both terms, so one
-  pass gives the whole gradient of z — two matmuls per tile instead of four.
+  pass gives the whole gradient of z — two matmuls per tile instead of four;
+* queue InfoNCE (MoCo: the keys are a shared queue of negatives, which gets no gradient): the query
+  gradient only (:func:`grad_queries`), with lse_i including the positive (the positive's own term is
+  O(M D) and added by the caller).
 
 Splits (filling the GPU): a batch of 256 pairs has M = 512 rows, only 8 blocks of 64 rows, for 132
 SMs on an H100/H200. The launcher splits the columns into S parts so that row blocks x S reaches
@@ -290,6 +293,11 @@ def grad(q, k, rq, rk, exclude, lse_, g, inv_tau) -> tuple[torch.Tensor, torch.T
     gq = _grad_pass(q, k, rq, rk, lse_, g, None, None, exclude, EXCL_ROW if has else EXCL_NONE, inv_tau)
     gk = _grad_pass(k, q, rk, rq, None, None, lse_, g, exclude, EXCL_COL if has else EXCL_NONE, inv_tau)
     return gq, gk
+
+
+def grad_queries(q, k, rq, rk, lse_, g, inv_tau) -> torch.Tensor:
+    """Gradient of sum_i g_i lse_i with respect to rq_i q_i (M, D), float32; the keys' gradient is not computed."""
+    return _grad_pass(q, k, rq, rk, lse_, g, None, None, None, EXCL_NONE, inv_tau)
 
 
 def grad_symmetric(z, rz, lse_, g, inv_tau) -> torch.Tensor:
