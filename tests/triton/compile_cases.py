@@ -43,6 +43,7 @@ CONTRASTIVE_DIM = 128  # the D of the float32 and float16 cases
 SIMCLR_BATCH = 256  # pairs: 512 rows: 32 x 32 tiles (their 64 x 64 tiles cannot fill 132 SMs)
 LARGE_BATCH = 4224  # pairs: 8448 rows, 64 x 64 tiles
 INFO_NCE_KEYS = 4096
+MOCO_QUEUE = 65536  # MoCo's queue of negatives (queue_info_nce_loss)
 SINGLE_CHUNK_DIM = 16  # D held in one tile (no loop over D) for every dtype
 BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
 AUDIO_SECOND = 48000  # L3-Net's input: 1 s at 48 kHz, n_fft 512, 480-sample windows, hop 240: 257 bins x 199 frames
@@ -98,6 +99,11 @@ def _info_nce(d: int, dtype: str, keys: int = INFO_NCE_KEYS, exclude: bool = Tru
     ops.info_nce_loss(q, k, positive, exclude_index=exclude_index, backend="triton").backward()
 
 
+def _queue_info_nce(d: int, dtype: str):
+    q, k = _rows((SIMCLR_BATCH, d), dtype, 1, True), _rows((SIMCLR_BATCH, d), dtype, 2, True)
+    ops.queue_info_nce_loss(q, k, _rows((MOCO_QUEUE, d), dtype, 3), backend="triton").backward()
+
+
 def _contrastive_cases() -> list[tuple[str, str, str, callable]]:
     """Every launch class of the contrastive kernels, for each dtype: 32 x 32 and 64 x 64 tiles, D in one
     tile and D looped over in chunks, the fixed maximum (normalised) and the online one, with and without
@@ -117,6 +123,9 @@ def _contrastive_cases() -> list[tuple[str, str, str, callable]]:
                         lambda d=d, dt=dt, n=normalize: _nt_xent(d, dt, normalize=n, batch=LARGE_BATCH)))
         out.append(("info_nce_loss", f"M={SIMCLR_BATCH} K={SIMCLR_BATCH} D={one} fwd+bwd", dt,
                     lambda dt=dt: _info_nce(one, dt, keys=SIMCLR_BATCH, exclude=False)))
+        for d in (CONTRASTIVE_DIM, one):
+            out.append(("queue_info_nce_loss", f"M={SIMCLR_BATCH} K={MOCO_QUEUE} D={d} fwd+bwd", dt,
+                        lambda d=d, dt=dt: _queue_info_nce(d, dt)))
     return out
 
 

@@ -58,6 +58,8 @@ def _augment():
 CALLS = {
     "nt_xent_loss": _nt_xent,
     "info_nce_loss": _info_nce,
+    "queue_info_nce_loss": lambda: ops.queue_info_nce_loss(_rows(3, 8), _rows(3, 8), _rows(5, 8),
+                                                           backend="triton").backward(),
     "rgb_to_lab": lambda: ops.rgb_to_lab(_images(1, 3, 4, 4), backend="triton"),
     "lab_to_rgb": lambda: ops.lab_to_rgb(_images(1, 3, 4, 4, dtype=torch.float32) * 100, backend="triton"),
     "colorization_targets": _colorization,
