@@ -2,9 +2,10 @@
 
 Public: :func:`nt_xent_loss`, :func:`info_nce_loss`, :func:`queue_info_nce_loss` (MoCo's form: a
 positive key per query, a shared queue of negatives) and the modules :class:`NTXentLoss`,
-:class:`InfoNCELoss` and :class:`QueueInfoNCELoss`; their arguments are checked here, once. The losses run as the torch.library ops of
-:mod:`fastssl.ops.nt_xent_backends` (which also says how each backend computes); ``gather=True`` joins
-the ranks' rows with :func:`fastssl.distributed.all_gather_rows`.
+:class:`InfoNCELoss` and :class:`QueueInfoNCELoss`; their arguments are checked here, once. The
+losses run as the torch.library ops of :mod:`fastssl.ops.nt_xent_backends` (which also says how each
+backend computes); ``gather=True`` joins the ranks' rows with
+:func:`fastssl.distributed.all_gather_rows`.
 
 Example:
     >>> import torch
