@@ -14,6 +14,7 @@ from .colorization import (
 from .counting import counting_tiles
 from .inpainting import InpaintingBatch, inpainting_masks
 from .jigsaw import JigsawTiles, hamming_permutations, jigsaw_tiles, jigsaw_unpermute
+from .kmeans import KMeans, Whitening, kmeans_assign, kmeans_update, l2_normalize, pca_whiten
 from .lab import lab_to_rgb, rgb_to_lab
 from .mae import MaskedPatches, MaskedTokens, mae_masking, mae_masking_tokens, mae_unshuffle, patchify, unpatchify
 from .motion_energy import frame_difference_sum, motion_energy
@@ -28,11 +29,13 @@ __all__ = [
     "InfoNCELoss",
     "InpaintingBatch",
     "JigsawTiles",
+    "KMeans",
     "MaskedPatches",
     "MaskedTokens",
     "NTXentLoss",
     "QueueInfoNCELoss",
     "RelativePositionPairs",
+    "Whitening",
     "ab_bins",
     "annealed_mean",
     "augment",
@@ -47,6 +50,9 @@ __all__ = [
     "inpainting_masks",
     "jigsaw_tiles",
     "jigsaw_unpermute",
+    "kmeans_assign",
+    "kmeans_update",
+    "l2_normalize",
     "lab_to_rgb",
     "log_mel_spectrogram",
     "log_spectrogram",
@@ -57,6 +63,7 @@ __all__ = [
     "motion_energy",
     "nt_xent_loss",
     "patchify",
+    "pca_whiten",
     "queue_info_nce_loss",
     "rebalance_weights",
     "relative_position_pairs",
