@@ -37,10 +37,29 @@ def is_video_backbone(name: str) -> bool:
     return name in VIDEO_BACKBONES
 
 
-class ResNetBackbone(nn.Module):
-    """torchvision's ResNet without its classifier: (B, C, H, W) → (B, feature_dim)."""
+def _narrow(net: nn.Module, block, layers: list[int], stem: int) -> None:
+    """Rebuild torchvision's ResNet ``net`` (whose stages are fixed at 64 ... 512 channels) with ``stem`` channels
+    after its stem and ``stem`` x (1, 2, 4, 8) in its stages, initialised as torchvision initialises them."""
+    net.inplanes = stem
+    net.conv1 = nn.Conv2d(3, stem, 7, 2, 3, bias=False)
+    net.bn1 = nn.BatchNorm2d(stem)
+    for stage, blocks in enumerate(layers):
+        setattr(net, f"layer{stage + 1}", net._make_layer(block, stem << stage, blocks, stride=2 if stage else 1))
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
-    def __init__(self, depth: int, in_channels: int = 3, small_input: bool = False):
+
+class ResNetBackbone(nn.Module):
+    """torchvision's ResNet without its classifier: (B, C, H, W) → (B, feature_dim).
+
+    ``width`` multiplies every layer's channels (1: torchvision's 64 ... 512; 0.5: 32 ... 256, feature_dim halved).
+    """
+
+    def __init__(self, depth: int, in_channels: int = 3, small_input: bool = False, width: float = 1.0):
         super().__init__()
         try:
             from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -49,13 +68,18 @@ class ResNetBackbone(nn.Module):
 
         block, layers = {10: (BasicBlock, [1, 1, 1, 1]), 18: (BasicBlock, [2, 2, 2, 2]),
                          50: (Bottleneck, [3, 4, 6, 3])}[depth]
+        stem = round(64 * width)
+        if not width > 0 or stem < 1:
+            raise ValueError(f"width must be > 0 with round(64 * width) >= 1 channels, got {width!r}")
         net = ResNet(block, layers)
+        if stem != 64:
+            _narrow(net, block, layers, stem)
         if small_input:
-            net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+            net.conv1 = nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False)
             net.maxpool = nn.Identity()
         elif in_channels != 3:
-            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        self.feature_dim = net.fc.in_features
+            net.conv1 = nn.Conv2d(in_channels, stem, 7, 2, 3, bias=False)
+        self.feature_dim = 8 * stem * block.expansion
         net.fc = nn.Identity()
         self.net = net
 
@@ -140,13 +164,18 @@ class ViT(nn.Module):
         return self.tokens(x)[:, 0]
 
 
-def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool = False) -> nn.Module:
+def backbone(name: str, *, image_size: int = 64, in_channels: int = 3, small_input: bool = False,
+             width: float = 1.0) -> nn.Module:
     """The backbone ``name`` (one of :data:`BACKBONES`), randomly initialised, for images of ``image_size``
-    (ViTs: patches of image_size / 8; ResNets: ``small_input`` for the CIFAR stem; video encoders: any size)."""
+    (ViTs: patches of image_size / 8; ResNets: ``small_input`` for the CIFAR stem, ``width`` the channel
+    multiplier; video encoders: any size)."""
+    is_resnet = name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in (10, 18, 50)
+    if width != 1.0 and not is_resnet:
+        raise ValueError(f"width applies to the image ResNets only, got width={width!r} for {name!r}")
     if is_video_backbone(name):
         return VideoResNetBackbone(name, in_channels)
-    if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in (10, 18, 50):
-        return ResNetBackbone(int(name[6:]), in_channels, small_input)
+    if is_resnet:
+        return ResNetBackbone(int(name[6:]), in_channels, small_input, width)
     if name == "vit_tiny":
         return ViT(image_size, patch_size=max(4, image_size // 8), dim=192, depth=6, heads=3, in_channels=in_channels)
     if name == "vit_small":
