@@ -181,14 +181,19 @@ class JigsawSlots(NamedTuple):
     gray: int  #: T
     drop: int  #: T
     keep: int  #: T
+    replace_count: int  #: 1: how many cells Jigsaw++ replaces
+    replace_order: int  #: T: per cell, the key ordering the cells (the lowest ``count`` are replaced)
+    donor: int  #: 1: the key placing the sample in the batch's cyclic order of donors
+    puzzle_gray: int  #: 1: the whole puzzle grayscale
     count: int
 
 
 def jigsaw_slots(cells: int) -> JigsawSlots:
-    """The slot layout of jigsaw puzzles of ``cells`` = T cells (1 + 11 T slots)."""
+    """The slot layout of jigsaw puzzles of ``cells`` = T cells (4 + 12 T slots)."""
     T = cells
     return JigsawSlots(permutation=0, offsets=1, shifts=1 + 2 * T, gray=1 + 8 * T, drop=1 + 9 * T, keep=1 + 10 * T,
-                       count=1 + 11 * T)
+                       replace_count=1 + 11 * T, replace_order=2 + 11 * T, donor=2 + 12 * T, puzzle_gray=3 + 12 * T,
+                       count=4 + 12 * T)
 
 
 AUGMENT_SLOTS = AugmentSlots()
@@ -224,7 +229,7 @@ TAKEN = (
     Taken(f"{PIRL_JIGSAW_CROP_VIEW} (PIRL_JIGSAW_CROP_VIEW)", f"0 .. {AUGMENT_SLOTS.count - 1} (AugmentSlots)",
           "fastssl.tasks.pirl: the crop of the jigsaw view"),
     Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "0 .. L - 1, one per patch", "fastssl.ops.mae_masking(_tokens)"),
-    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "0 .. 11 T (jigsaw_slots)", "fastssl.ops.jigsaw_tiles"),
+    Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "0 .. 12 T + 3 (jigsaw_slots)", "fastssl.ops.jigsaw_tiles"),
     Taken("the caller's (tasks: TASK_OP_VIEW = 1)", f"0 .. {RELATIVE_POSITION_SLOTS.count - 1} (RelativePositionSlots)",
           "fastssl.ops.relative_position_pairs"),
     Taken("the caller's (tasks: TASK_OP_VIEW = 1)", "random_block: 0 .. 4 blocks - 1; random_region: 0 .. grid² - 1",
@@ -239,4 +244,6 @@ TAKEN = (
           "fastssl.data.av.pairs: which frame and audio window each sample shows"),
     Taken("0", f"{AUDIO_GAIN_SLOT:#x} (AUDIO_GAIN_SLOT)", "fastssl.tasks.audio_visual: the gain of the audio window"),
     Taken("0 (epoch 0, id 0)", "0", "fastssl.ops.hamming_permutations: the first permutation"),
+    Taken("0 (epoch 0, id k: candidate k)", "1",
+          "fastssl.ops.hamming_permutations(criterion='min_distance'): the order the candidates are visited in"),
 )

@@ -1,4 +1,5 @@
-"""Jigsaw puzzles (Noroozi & Favaro 2016): the maximal-Hamming permutation set and the fused tile gather.
+"""Jigsaw puzzles (Noroozi & Favaro 2016) and Jigsaw++ (Noroozi et al. 2018): the Hamming permutation sets
+and the fused tile gather, with tiles optionally taken from another image of the batch.
 
 Conventions (region, cells, offsets, channel shift, grayscale, normalization, channel dropping,
 random slots) are specified in :mod:`fastssl.reference.jigsaw`. Random parameters are drawn here
@@ -41,8 +42,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastssl"
 
 
-def _cache_path(n: int, grid: int, criterion: str, seed: int) -> Path:
-    return cache_dir() / f"jigsaw_permutations_v{CACHE_FORMAT}_grid{grid}_n{n}_{criterion}_seed{seed}.npy"
+def _cache_path(n: int, grid: int, criterion: str, seed: int, min_distance: int | None) -> Path:
+    rule = criterion if min_distance is None else f"{criterion}{min_distance}"
+    return cache_dir() / f"jigsaw_permutations_v{CACHE_FORMAT}_grid{grid}_n{n}_{rule}_seed{seed}.npy"
 
 
 def _valid_set(p: np.ndarray, n: int, grid: int) -> bool:
@@ -80,12 +82,23 @@ def _store(path: Path, p: np.ndarray) -> None:
                       f"to a writable folder to avoid recomputing them", RuntimeWarning, stacklevel=4)
 
 
+def _computed(n: int, grid: int, criterion: str, seed: int, min_distance: int | None) -> np.ndarray:
+    if criterion != "min_distance":
+        return reference.greedy_permutations(n, grid, criterion, seed).numpy()
+    p = reference.min_distance_permutations(n, grid, min_distance, seed).numpy()
+    if len(p) < n:
+        raise ValueError(f"n={n} permutations of grid {grid} at pairwise Hamming distance >= {min_distance} cannot be "
+                         f"reached: the greedy selection of seed {seed} runs out of candidates after {len(p)}; ask "
+                         f"for at most {len(p)}, or a smaller min_distance")
+    return p
+
+
 @functools.lru_cache(maxsize=16)
-def _permutations(n: int, grid: int, criterion: str, seed: int, cache: bool) -> np.ndarray:
-    path = _cache_path(n, grid, criterion, seed)
+def _permutations(n: int, grid: int, criterion: str, seed: int, min_distance: int | None, cache: bool) -> np.ndarray:
+    path = _cache_path(n, grid, criterion, seed, min_distance)
     p = _load(path, n, grid) if cache else None
     if p is None:
-        p = reference.greedy_permutations(n, grid, criterion, seed).numpy()
+        p = _computed(n, grid, criterion, seed, min_distance)
         if cache:
             _store(path, p)
     p.setflags(write=False)
@@ -93,32 +106,43 @@ def _permutations(n: int, grid: int, criterion: str, seed: int, cache: bool) -> 
 
 
 def hamming_permutations(n: int, grid: int = 3, criterion: str = "maxmin", seed: int = 0, *,
-                         cache: bool = True) -> torch.Tensor:
-    """The jigsaw permutation set: ``n`` permutations of the grid² cells chosen greedily from all (grid²)!
-    to be far apart in Hamming distance (Noroozi & Favaro 2016, Algorithm 1).
+                         min_distance: int | None = None, cache: bool = True) -> torch.Tensor:
+    """The jigsaw permutation set: ``n`` permutations of the grid² cells, chosen greedily from all (grid²)!
+    to be far apart in Hamming distance.
 
-    The first permutation is drawn by ``seed``; each next one is, among all (grid²)! candidates, the one
-    whose minimum ("maxmin") or mean ("mean") Hamming distance to the chosen set is largest, the lowest
-    lexicographic index winning ties (the algorithm: :mod:`fastssl.reference.jigsaw`). Computed once
-    (about 0.4 s for n = 100, 1.5 s for n = 1000 on one core) and cached on disk under
-    :func:`cache_dir`, keyed by every argument; a corrupt cache file is recomputed.
+    - "maxmin" / "mean" (Noroozi & Favaro 2016, Algorithm 1): the first permutation is drawn by ``seed``;
+      each next one is, among all candidates, the one whose minimum ("maxmin") or mean ("mean") Hamming
+      distance to the chosen set is largest, the lowest lexicographic index winning ties.
+    - "min_distance" (Jigsaw++, Noroozi et al. 2018: 701 permutations at distance >= 3): the candidates
+      are visited in an order keyed by ``seed`` and each is taken when its distance to every one taken
+      before is >= ``min_distance`` (3 unless given); the first ``n`` taken are the set. A ValueError says
+      how many there are when the candidates run out before ``n``.
+
+    The algorithms: :mod:`fastssl.reference.jigsaw`. Computed once (one core: "maxmin" about 0.4 s for
+    n = 100 and 1.5 s for n = 1000; "min_distance" about 1 s for n up to a few thousand, most of it
+    ordering the candidates) and cached on disk under :func:`cache_dir`, keyed by every argument; a
+    corrupt cache file is recomputed. Every set of a criterion and seed is a prefix of the larger ones.
 
     Distances reached (grid 3, seed 0; min / mean over all pairs, :func:`hamming_stats`):
 
-    ==========  ==============  ==============
-    criterion   n = 100         n = 1000
-    ==========  ==============  ==============
-    "maxmin"    6 / 8.0352      5 / 7.9085
-    "mean"      2 / 8.0800      2 / 8.0080
-    ==========  ==============  ==============
+    ===================  ==============  ==============  ==============
+    criterion            n = 100         n = 701         n = 1000
+    ===================  ==============  ==============  ==============
+    "maxmin"             6 / 8.0352                      5 / 7.9085
+    "mean"               2 / 8.0800                      2 / 8.0080
+    "min_distance" (3)   3 / 7.9949      3 / 8.0014
+    ===================  ==============  ==============  ==============
 
-    (Noroozi & Favaro report 2 / 8.00 for their 1000 "maximal" permutations, the "mean" rule.)
+    (Noroozi & Favaro report 2 / 8.00 for their 1000 "maximal" permutations, the "mean" rule. The
+    "min_distance" greedy of seed 0 finds 38176 permutations at distance >= 3, 7947 at 4, 1503 at 5, 337 at 6.)
 
     Args:
         n: number of permutations, 1 <= n <= (grid²)!.
         grid: cells per side, 2 or 3 (a 4 x 4 grid has 16! permutations, too many to enumerate).
-        criterion: "maxmin" or "mean".
-        seed: picks the first permutation (an int in [0, 2^32)).
+        criterion: "maxmin", "mean" or "min_distance".
+        seed: picks the first permutation, or the visiting order (an int in [0, 2^32)).
+        min_distance: with "min_distance", the least pairwise Hamming distance, 2 <= min_distance <= grid²
+            (default 3); not allowed with the other criteria.
         cache: read and write the disk cache (the set is also kept in memory for the process).
 
     Returns:
@@ -129,6 +153,9 @@ def hamming_permutations(n: int, grid: int = 3, criterion: str = "maxmin", seed:
         >>> p = fastssl.ops.hamming_permutations(100)
         >>> p.shape, fastssl.ops.jigsaw.hamming_stats(p)[0]
         (torch.Size([100, 9]), 6)
+        >>> p = fastssl.ops.hamming_permutations(701, criterion="min_distance", min_distance=3)
+        >>> p.shape, fastssl.ops.jigsaw.hamming_stats(p)[0]
+        (torch.Size([701, 9]), 3)
     """
     v.check_int(grid, "grid", 2)
     if grid > reference.MAX_ENUMERATED_GRID:
@@ -141,7 +168,15 @@ def hamming_permutations(n: int, grid: int = 3, criterion: str = "maxmin", seed:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2^32), got {seed!r}")
-    return torch.from_numpy(_permutations(n, grid, criterion, seed, bool(cache)).copy())
+    if criterion == "min_distance":
+        min_distance = 3 if min_distance is None else v.check_int(min_distance, "min_distance", 2)
+        if min_distance > grid * grid:
+            raise ValueError(f"min_distance must be <= grid² = {grid * grid} (permutations differ in at most every "
+                             f"position), got {min_distance}")
+    elif min_distance is not None:
+        raise ValueError(f"min_distance applies to criterion='min_distance' only, got min_distance={min_distance!r} "
+                         f"with criterion={criterion!r}")
+    return torch.from_numpy(_permutations(n, grid, criterion, seed, min_distance, bool(cache)).copy())
 
 
 # --- tiles ---------------------------------------------------------------------------------------------
@@ -155,6 +190,8 @@ class JigsawTiles(NamedTuple):
     origins: torch.Tensor  #: (B, T, 3, 2) int64 top-left (y, x) in the image of each CELL's tile, per channel
     gray: torch.Tensor  #: (B, T) bool, per cell: the tile was made grayscale
     keep: torch.Tensor  #: (B, T) int64, per cell: the channel kept by channel dropping, -1 when none dropped
+    replaced: torch.Tensor  #: (B, T) bool, per cell: the tile was read from image donors[b] (Jigsaw++)
+    donors: torch.Tensor  #: (B,) int64 batch positions: where each puzzle's replaced cells come from
 
     @property
     def grey(self) -> torch.Tensor:
@@ -164,8 +201,8 @@ class JigsawTiles(NamedTuple):
         return self.gray
 
 
-def _reference_call(images, origins, gray, keep, tile, normalize, eps):
-    return reference.tiles_at(images, origins, gray, keep, tile, normalize, eps).float().contiguous()
+def _reference_call(images, origins, gray, keep, tile, normalize, eps, sources):
+    return reference.tiles_at(images, origins, gray, keep, tile, normalize, eps, sources).float().contiguous()
 
 
 JIGSAW_TILES = OpBackends(
@@ -181,14 +218,15 @@ JIGSAW_TILES = OpBackends(
 )
 
 
+# sources: (B, T) int64 batch positions, the image each output tile is read from (None: its own).
 @torch.library.custom_op("fastssl::jigsaw_tiles", mutates_args=())
 def _jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, tile: int,
-                  normalize: bool, eps: float, backend: str) -> torch.Tensor:
-    return JIGSAW_TILES(backend, images, origins, gray, keep, tile, normalize, eps)
+                  normalize: bool, eps: float, backend: str, sources: torch.Tensor | None = None) -> torch.Tensor:
+    return JIGSAW_TILES(backend, images, origins, gray, keep, tile, normalize, eps, sources)
 
 
 @_jigsaw_tiles.register_fake
-def _(images, origins, gray, keep, tile, normalize, eps, backend):
+def _(images, origins, gray, keep, tile, normalize, eps, backend, sources=None):
     return images.new_empty(origins.shape[0], origins.shape[1], 3, tile, tile, dtype=torch.float32)
 
 
@@ -239,9 +277,11 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
                  permutations: torch.Tensor | None = None, *, grid: int = 3, cell: int = 75, tile: int = 64,
                  offsets: torch.Tensor | None = None, channel_shift: int = 0, grayscale: float = 0.0,
                  channel_drop: float = 0.0, gray: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                 normalize: bool = True, eps: float = EPS, ids=None, seed: int = 0, epoch: int = 0, view: int = 0,
-                 backend: str = "auto") -> JigsawTiles:
-    """Jigsaw puzzles in one fused pass: per image, grid x grid tiles, shuffled by a permutation of the set.
+                 grayscale_puzzle: float = 0.0, replace_tiles: int | torch.Tensor | None = None,
+                 donors: torch.Tensor | None = None, normalize: bool = True, eps: float = EPS, ids=None, seed: int = 0,
+                 epoch: int = 0, view: int = 0, backend: str = "auto") -> JigsawTiles:
+    """Jigsaw puzzles in one fused pass: per image, grid x grid tiles, shuffled by a permutation of the set;
+    with ``replace_tiles`` (Jigsaw++), some tiles taken from another image of the batch.
 
     The puzzle is the centered ``grid*cell`` square of each image (crop or resize to it first for
     Noroozi & Favaro's 225 -> 3 x 3 cells of 75 -> tiles of 64). Each cell holds a ``tile``-pixel tile
@@ -251,6 +291,16 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     and std ((x - mean) / sqrt(var + eps), biased variance, values in [0, 1] — uint8 / 255), and
     channel dropping (two channels set to 0). Every random choice comes from fastssl.random, keyed by
     (seed, epoch, ids[b], view) and by cell, so a sample gets the same puzzle in any batch.
+
+    Jigsaw++ (Noroozi et al. 2018): with ``replace_tiles``, 0..replace_tiles of each puzzle's cells (a
+    keyed draw per sample, or the counts given) read their tile from the donor image ``donors[b]`` instead
+    of image b: the donor's pixels at the same cell and origins, with b's options, in the same pass. The
+    label stays the permutation; ``replaced`` says which cells. The donor is another image of the batch:
+    the batch is put in a keyed cyclic order (each sample's key from its own id, ties by id) and each
+    sample takes the next one, so the donor is never the sample itself when B > 1, each image donates
+    once, and the batch's order does not matter — but the donor, and so the replaced tiles' pixels,
+    depend on which samples the batch holds (by design; the counts and cells replaced do not). A batch
+    of one image replaces nothing. The rule in full: :mod:`fastssl.reference.jigsaw`.
 
     Args:
         images: (B, 3, H, W) uint8 in [0, 255] or float in [0, 1], any strides; H, W >= grid * cell.
@@ -263,6 +313,13 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
         grayscale: probability, per tile, of grayscale; ``gray`` (B, grid²) bool gives it explicitly.
         channel_drop: probability, per tile, of keeping one random channel; ``keep`` (B, grid²) integer in
             -1..2 gives it explicitly (-1: nothing dropped).
+        grayscale_puzzle: probability, per puzzle, that all its tiles are grayscale (with ``grayscale``:
+            either makes a tile gray); ignored when ``gray`` is given.
+        replace_tiles: None or 0 (nothing replaced: the plain puzzle, bit for bit); an int k in [0, grid²]:
+            each puzzle replaces a uniform draw of 0..k cells; or a (B,) integer tensor of counts in
+            [0, grid²], each puzzle's own.
+        donors: (B,) integer batch positions in [0, B): the image each puzzle's replaced cells come from
+            (drawn when None, as above).
         normalize: per-tile, per-channel standardization (else the [0, 1] values are written as they are).
         eps: added to the variance.
         ids: (B,) sample ids keying the randomness (default 0..B-1); likewise ``seed``, ``epoch``, ``view``.
@@ -271,8 +328,10 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
 
     Returns:
         :class:`JigsawTiles`: tiles (B, grid², 3, tile, tile) float32, labels (B,) int64 (=
-        permutation_index), and the per-cell origins, gray and keep used. Not differentiable.
-        :func:`jigsaw_unpermute` puts the tiles back in cell order.
+        permutation_index), and the per-cell origins, gray and keep used, replaced (B, grid²) bool per
+        cell (all False without ``replace_tiles``) and donors (B,) int64. Not differentiable.
+        :func:`jigsaw_unpermute` puts the tiles back in cell order; ``replaced.gather(1, perm)`` gives the
+        replaced puzzle positions.
 
     Example:
         >>> import torch, fastssl
@@ -280,18 +339,24 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
         >>> out = fastssl.ops.jigsaw_tiles(x, ids=torch.arange(4))
         >>> out.tiles.shape, out.labels.shape
         (torch.Size([4, 9, 3, 64, 64]), torch.Size([4]))
+        >>> pp = fastssl.ops.jigsaw_tiles(x, replace_tiles=2, ids=torch.arange(4))
+        >>> pp.replaced.shape, bool((pp.replaced.sum(1) <= 2).all()), bool((pp.donors != torch.arange(4)).all())
+        (torch.Size([4, 9]), True, True)
     """
     v.check_rgb(images, "images", False, DTYPES, min_dim=4, max_dim=4)
     v.check_finite(images, "images")
     _check_geometry(images, grid, cell, tile, channel_shift, eps)
     grayscale = v.check_number(grayscale, "grayscale", 0, 1, what="a probability")
     channel_drop = v.check_number(channel_drop, "channel_drop", 0, 1, what="a probability")
+    grayscale_puzzle = v.check_number(grayscale_puzzle, "grayscale_puzzle", 0, 1, what="a probability")
     device, (B, _, H, W), T = images.device, images.shape, grid * grid
+    counts = _check_replace_tiles(replace_tiles, B, T, device)
     perms = hamming_permutations(100, grid) if permutations is None else permutations
     perms = check_permutations(perms, grid).to(device)
     ids = random.batch_ids(ids, B, device)
-    p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, grayscale, channel_drop,
-                       seed=seed, epoch=epoch, view=view)
+    p = reference.draw(ids, len(perms), T, cell - tile + 1, channel_shift, grayscale, channel_drop, seed=seed,
+                       epoch=epoch, view=view, replace_tiles=counts if isinstance(counts, int) else 0,
+                       grayscale_puzzle=grayscale_puzzle)
     if permutation_index is not None:
         p["permutation_index"] = v.check_integer_tensor(permutation_index, "permutation_index", ((B,),), device)
         v.check_range(p["permutation_index"], "permutation_index", 0, len(perms) - 1)
@@ -308,12 +373,33 @@ def jigsaw_tiles(images: torch.Tensor, permutation_index: torch.Tensor | None = 
     if keep is not None:
         p["keep"] = v.check_integer_tensor(keep, "keep", ((B, T),), device)
         v.check_range(p["keep"], "keep", -1, 2)
+    if donors is not None:
+        p["donors"] = v.check_integer_tensor(donors, "donors", ((B,),), device)
+        v.check_range(p["donors"], "donors", 0, B - 1)
+    drawn = not isinstance(counts, torch.Tensor)
+    replaced = reference.replaced_cells(p["cell_rank"], p["replace_count"] if drawn else counts)
     where = reference.origins(p["offsets"], shifts, H, W, grid, cell, tile)  # per cell
     cells = perms[p["permutation_index"]]  # (B, T): the cell shown at each puzzle position
+    sources = None if counts is None else reference.sources(replaced, p["donors"]).gather(1, cells)
     tiles = _jigsaw_tiles(images, where.gather(1, cells[:, :, None, None].expand(B, T, 3, 2)).contiguous(),
                           p["gray"].gather(1, cells).to(torch.int64), p["keep"].gather(1, cells), tile,
-                          bool(normalize), float(eps), JIGSAW_TILES.resolve(backend, device))
-    return JigsawTiles(tiles, p["permutation_index"], where, p["gray"], p["keep"])
+                          bool(normalize), float(eps), JIGSAW_TILES.resolve(backend, device), sources)
+    return JigsawTiles(tiles, p["permutation_index"], where, p["gray"], p["keep"], replaced, p["donors"])
+
+
+def _check_replace_tiles(replace_tiles, B: int, T: int, device) -> int | torch.Tensor | None:
+    """None (nothing replaced), the largest count (an int in [1, T]) or the (B,) int64 counts on ``device``."""
+    if replace_tiles is None or (isinstance(replace_tiles, int) and not isinstance(replace_tiles, bool)
+                                 and replace_tiles == 0):
+        return None
+    if isinstance(replace_tiles, torch.Tensor):
+        counts = v.check_integer_tensor(replace_tiles, "replace_tiles", ((B,),), device)
+        v.check_range(counts, "replace_tiles", 0, T)
+        return counts
+    v.check_int(replace_tiles, "replace_tiles", 0)
+    if replace_tiles > T:
+        raise ValueError(f"replace_tiles must be <= grid² = {T} (the cells of a puzzle), got {replace_tiles}")
+    return replace_tiles
 
 
 def jigsaw_unpermute(tiles: torch.Tensor, labels: torch.Tensor, permutations: torch.Tensor) -> torch.Tensor:

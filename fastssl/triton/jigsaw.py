@@ -4,7 +4,8 @@ Specification: fastssl.reference.jigsaw (``tiles_at``). The program reads the ti
 from the image at any strides (channel ch at its own origin), in blocks of BLOCK pixels, three times
 when normalizing: the per-channel sums (mean), the sums of squared deviations (variance, two-pass for
 float32 accuracy on flat tiles), then the normalized values, stored once as float32. The re-reads hit
-the cache: a 64 x 64 tile is 12 KiB of uint8.
+the cache: a 64 x 64 tile is 12 KiB of uint8. With SOURCES (Jigsaw++), a tile is read from the image
+whose batch position ``sources`` gives (replaced cells read the donor's pixels), else from its own.
 """
 
 from __future__ import annotations
@@ -61,15 +62,19 @@ def _store_channel(out, ch: tl.constexpr, p, pixels, value, mean, rstd, keep, ma
 
 
 # Output tile `pid` = (image b, position t): origins[pid] holds (y, x) per channel, gray[pid] and
-# keep[pid] its options. Values v = x (/ 255 for uint8), grayscaled; with NORMALIZE,
-# (v - mean) / sqrt(var + eps) per channel, var the biased variance; channels other than keep
-# (when keep >= 0) are 0.
+# keep[pid] its options, read from image b, or with SOURCES from image sources[pid] (clamped into the
+# batch). Values v = x (/ 255 for uint8), grayscaled; with NORMALIZE, (v - mean) / sqrt(var + eps) per
+# channel, var the biased variance; channels other than keep (when keep >= 0) are 0.
 @triton.jit
-def _jigsaw_tile_kernel(x_ptr, origin_ptr, gray_ptr, keep_ptr, out_ptr, tiles_per_image, tile, eps, height, width,
-                        stride_b, stride_c, stride_y, stride_x,
-                        UINT8: tl.constexpr, NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
+def _jigsaw_tile_kernel(x_ptr, origin_ptr, gray_ptr, keep_ptr, source_ptr, out_ptr, tiles_per_image, batch, tile,
+                        eps, height, width, stride_b, stride_c, stride_y, stride_x,
+                        UINT8: tl.constexpr, NORMALIZE: tl.constexpr, SOURCES: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
-    image = x_ptr + (pid // tiles_per_image).to(tl.int64) * stride_b
+    if SOURCES:
+        source = tl.minimum(tl.maximum(tl.load(source_ptr + pid), 0), batch - 1)
+    else:
+        source = pid // tiles_per_image
+    image = x_ptr + source.to(tl.int64) * stride_b
     origin = origin_ptr + pid.to(tl.int64) * 6
     gray = tl.load(gray_ptr + pid) != 0
     keep = tl.load(keep_ptr + pid)
@@ -117,11 +122,13 @@ def _jigsaw_tile_kernel(x_ptr, origin_ptr, gray_ptr, keep_ptr, out_ptr, tiles_pe
 
 
 def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor, keep: torch.Tensor, tile: int,
-                 normalize: bool, eps: float) -> torch.Tensor:
-    """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), gray/keep (B, T) int64 -> (B, T, 3, t, t) float32.
+                 normalize: bool, eps: float, sources: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, H, W) uint8/float (any strides), origins (B, T, 3, 2), gray/keep (B, T) int64, sources None or
+    (B, T) int64 batch positions -> (B, T, 3, t, t) float32.
 
-    fastssl.ops.jigsaw checks the origins in eager mode; traced by torch.compile it does not, and a tile
-    pixel outside the image then reads 0 (no out-of-bounds access).
+    fastssl.ops.jigsaw checks the origins and sources in eager mode; traced by torch.compile it does not,
+    and then a tile pixel outside the image reads 0 and a source outside the batch is clamped into it
+    (no out-of-bounds access).
     """
     B, T = origins.shape[:2]
     out = torch.empty(B, T, 3, tile, tile, dtype=torch.float32, device=images.device)
@@ -129,8 +136,10 @@ def jigsaw_tiles(images: torch.Tensor, origins: torch.Tensor, gray: torch.Tensor
         return out
     block = min(MAX_BLOCK, triton.next_power_of_2(tile * tile))
     origins, gray, keep = origins.contiguous(), gray.contiguous(), keep.contiguous()
+    has_sources = sources is not None
+    sources = sources.contiguous() if has_sources else keep  # any int64 pointer: not read without SOURCES
     with device_guard(images):
-        _jigsaw_tile_kernel[(B * T,)](images, origins, gray, keep, out, T, tile, float(eps), *images.shape[-2:],
-                                      *images.stride(), UINT8=images.dtype == torch.uint8, NORMALIZE=normalize, BLOCK=block,
-                                      num_warps=NUM_WARPS)
+        _jigsaw_tile_kernel[(B * T,)](images, origins, gray, keep, sources, out, T, B, tile, float(eps),
+                                      *images.shape[-2:], *images.stride(), UINT8=images.dtype == torch.uint8,
+                                      NORMALIZE=normalize, SOURCES=has_sources, BLOCK=block, num_warps=NUM_WARPS)
     return out
