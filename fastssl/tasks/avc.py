@@ -3,7 +3,8 @@ from the same video?
 
 Half of the samples (exactly, per epoch) show a frame and the audio window centred on it; the others the
 frame and a window of another video (:class:`fastssl.data.av.pairs.AVPairs`, ``kind="avc"``). Each stream
-is pooled to its features (512-d for ResNet-18 and ``l3_audio``), the two concatenated → fc 128 → fc 2,
+is pooled to its features (512-d for ResNet-18 and ``l3_audio``), the two concatenated (batch-normalised, see
+:class:`~fastssl.tasks.audio_visual.FusionHead`) → fc 128 → fc 2,
 trained with cross-entropy on ``corresponds``.
 
 Example:

@@ -89,6 +89,8 @@ def test_mel_bins_give_a_log_mel_spectrogram():
 def test_the_fusion_heads_all_pairs_are_the_head_on_each_pair():
     torch.manual_seed(0)
     head = FusionHead(6, 4, hidden=5)
+    head(torch.randn(16, 6) * 3 + 1, torch.randn(16, 4) * 0.5 - 2)  # running statistics away from (0, 1)
+    head.eval()
     v, a = torch.randn(3, 6), torch.randn(7, 4)
     scores = head.all_pairs(v, a, chunk=2)
     logits = head(v.repeat_interleave(7, 0), a.repeat(3, 1)).view(3, 7, 2)
