@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import models, random
-from ..ops import hamming_permutations, jigsaw_tiles
+from ..ops import JigsawTiles, hamming_permutations, jigsaw_tiles
 from ..ops.jigsaw import check_permutations
 from .._deprecation import renamed_arguments
 from .._validation import check_int, check_number
@@ -99,9 +99,21 @@ class JigsawTask(Task):
         x = squares(images, ids, epoch, self.grid * self.cell, seed=self.seed)
         out = jigsaw_tiles(x, permutations=self.permutations.to(x.device), grid=self.grid, cell=self.cell,
                            tile=self.tile, channel_shift=self.channel_shift, grayscale=self.grayscale,
-                           ids=ids, seed=self.seed, epoch=epoch, view=random.TASK_OP_VIEW)
-        return {"tiles": out.tiles, "targets": out.labels}
+                           ids=ids, seed=self.seed, epoch=epoch, view=random.TASK_OP_VIEW, **self.puzzle_options())
+        return self.inputs(out)
+
+    def puzzle_options(self) -> dict:
+        """More options of ``jigsaw_tiles`` (Jigsaw++ replaces tiles: fastssl.tasks.jigsaw_pp)."""
+        return {}
+
+    def inputs(self, puzzles: JigsawTiles) -> dict:
+        """The batch entries made of the puzzles."""
+        return {"tiles": puzzles.tiles, "targets": puzzles.labels}
 
     def forward(self, batch):
-        logits = self.classifier(self.trunk(self.backbone, batch["tiles"]))
-        return {"loss": F.cross_entropy(logits, batch["targets"]), "accuracy": accuracy(logits, batch["targets"])}
+        return self.permutation_loss(self.trunk(self.backbone, batch["tiles"]), batch["targets"])
+
+    def permutation_loss(self, features: torch.Tensor, targets: torch.Tensor) -> dict:
+        """Cross-entropy and accuracy of the permutation classifier on the trunk's (B, T·tile_dim) features."""
+        logits = self.classifier(features)
+        return {"loss": F.cross_entropy(logits, targets), "accuracy": accuracy(logits, targets)}
