@@ -195,6 +195,8 @@ def cases() -> list[tuple[str, str, str, callable]]:
                     lambda dt=dt: ops.rotations(_images((1, 1, 8193, 8193), dt), backend="triton")))
         out.append(("jigsaw_tiles", "255x255 grid 3", dt,
                     lambda dt=dt: ops.jigsaw_tiles(_images((4, 3, 255, 255), dt), backend="triton")))
+        out.append(("jigsaw_tiles", "255x255 grid 3 replace_tiles 2", dt, lambda dt=dt: ops.jigsaw_tiles(
+            _images((4, 3, 255, 255), dt), replace_tiles=2, ids=torch.arange(4), backend="triton")))
         out.append(("mae_masking", "224x224 p16", dt, lambda dt=dt: ops.mae_masking(
             _images((4, 3, 224, 224), dt), ids=torch.arange(4), backend="triton")))
         out.append(("relative_position_pairs", "225x225 p64", dt, lambda dt=dt: ops.relative_position_pairs(
