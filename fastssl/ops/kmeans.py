@@ -76,7 +76,8 @@ def _check_centroids(centroids, x: torch.Tensor) -> torch.Tensor:
     return centroids
 
 
-def kmeans_assign(x: torch.Tensor, centroids: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def kmeans_assign(x: torch.Tensor, centroids: torch.Tensor, *,
+                  backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """The nearest centroid of each row, without materialising the (N, K) distances.
 
     Args:
@@ -277,7 +278,8 @@ class KMeans:
     def _initial_centroids(self, x: torch.Tensor, shards: _Shards) -> torch.Tensor:
         if isinstance(self.init, torch.Tensor):
             if tuple(self.init.shape) != (self.k, x.shape[1]):
-                raise ValueError(f"init must have shape (k, D) = ({self.k}, {x.shape[1]}), got {tuple(self.init.shape)}")
+                raise ValueError(f"init must have shape (k, D) = ({self.k}, {x.shape[1]}), "
+                                 f"got {tuple(self.init.shape)}")
             _check_rows(self.init, "init", CENTROID_DTYPES)
             return shards.broadcast(self.init.to(x.device, torch.float32, copy=True))
         count = self.k if self.init == "random" else min(shards.total, PLUS_PLUS_CANDIDATES * self.k)
@@ -293,7 +295,8 @@ class KMeans:
 
     def __repr__(self) -> str:
         init = "tensor" if isinstance(self.init, torch.Tensor) else repr(self.init)
-        return f"KMeans(k={self.k}, iterations={self.iterations}, init={init}, seed={self.seed}, backend={self.backend!r})"
+        return (f"KMeans(k={self.k}, iterations={self.iterations}, init={init}, seed={self.seed}, "
+                f"backend={self.backend!r})")
 
 
 # ------------------------------------------------------------------------------------------ preprocessing

@@ -47,6 +47,7 @@ MOCO_QUEUE = 65536  # MoCo's queue of negatives (queue_info_nce_loss)
 SINGLE_CHUNK_DIM = 16  # D held in one tile (no loop over D) for every dtype
 BINS = 261  # in-gamut ab bins of fastssl.ops.ab_bins
 AUDIO_SECOND = 48000  # L3-Net's input: 1 s at 48 kHz, n_fft 512, 480-sample windows, hop 240: 257 bins x 199 frames
+KMEANS_DIM = 256  # DeepCluster clusters PCA-whitened features of 256 dimensions
 
 
 @dataclass
@@ -214,6 +215,10 @@ def cases() -> list[tuple[str, str, str, callable]]:
         out.append((op, f"1 s at 48 kHz: {64 if mels else 257} x 199", "fp32", lambda m=mels: _spectrograms(m, False)))
         out.append((op, f"n_fft 400, 301-sample frames{', 13 mels' * mels}, ragged", "fp32",
                     lambda m=mels: _spectrograms(m, True)))
+    for dt in FLOATS:  # 64-row tiles (16384 rows), 32-row tiles with splits of the centroids (1000 rows)
+        for n, k in ((16384, 1000), (1000, 10000)):
+            out.append(("kmeans_assign", f"N={n} K={k} D={KMEANS_DIM}", dt, lambda n=n, k=k, dt=dt: ops.kmeans_assign(
+                _rows((n, KMEANS_DIM), dt), _rows((k, KMEANS_DIM), "fp32", 1), backend="triton")))
     return out
 
 

@@ -26,9 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 #: the public ops with a Triton backend: each must make at least one launch in compile_cases.py
 TRITON_OPS = ("augment", "colorization_targets", "counting_tiles", "frame_difference_sum", "inpainting_masks",
-              "info_nce_loss", "jigsaw_tiles", "lab_to_rgb", "log_mel_spectrogram", "log_spectrogram", "mae_masking",
-              "motion_energy", "nt_xent_loss", "queue_info_nce_loss", "relative_position_pairs", "rgb_to_lab",
-              "rotations")
+              "info_nce_loss", "jigsaw_tiles", "kmeans_assign", "lab_to_rgb", "log_mel_spectrogram", "log_spectrogram",
+              "mae_masking", "motion_energy", "nt_xent_loss", "queue_info_nce_loss", "relative_position_pairs",
+              "rgb_to_lab", "rotations")
 CONTRASTIVE_OPS = ("nt_xent_loss", "info_nce_loss", "queue_info_nce_loss")
 HOST = "(host)"
 

@@ -72,6 +72,7 @@ CALLS = {
     "relative_position_pairs": lambda: ops.relative_position_pairs(_images(1, 3, 16, 16), patch=4, gap=1, jitter=1,
                                                                    ids=torch.arange(1), backend="triton"),
     "rotations": lambda: ops.rotations(_images(1, 3, 4, 4), backend="triton"),
+    "kmeans_assign": lambda: ops.kmeans_assign(_rows(5, 4).detach(), _rows(20, 4).detach(), backend="triton"),
     "augment": _augment,
     "motion_energy": lambda: ops.motion_energy(_images(1, 3, 2, 4, 4), pool=2, backend="triton"),
     "frame_difference_sum": lambda: ops.frame_difference_sum(_images(1, 3, 2, 4, 4), backend="triton"),
