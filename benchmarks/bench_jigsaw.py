@@ -2,7 +2,9 @@
 
 Case: Noroozi & Favaro's geometry, B x 3 x 225 x 225 images -> 3 x 3 cells of 75 -> tiles of 64,
 shuffled by one of 100 maximal-Hamming permutations, each tile normalised by its own per-channel mean
-and std; uint8 and float32 input. Every provider cuts the same tiles (same offsets and labels).
+and std; uint8 and float32 input; and Jigsaw++ on the uint8 images (0-2 tiles per puzzle read from
+another image of the batch). Every provider cuts the same tiles (same offsets, labels, replaced cells
+and donors).
 
 Providers: ``reference`` (fastssl.reference.jigsaw, pure PyTorch, float64 for uint8), ``per-image loop``
 (what peers do: per image, per tile, slice + normalise in Python), fastssl's ``cpp`` and ``triton``
@@ -33,13 +35,15 @@ GEOMETRY = dict(grid=3, cell=75, tile=64)
 # ------------------------------------------------------------------------------------------ providers
 
 
-def crop_loop(images: torch.Tensor, cells: torch.Tensor, origins: torch.Tensor, tile: int) -> torch.Tensor:
-    """The peers' way: per image, per puzzle position, slice the cell's tile and normalise it in Python."""
+def crop_loop(images: torch.Tensor, cells: torch.Tensor, origins: torch.Tensor, tile: int,
+              sources: torch.Tensor) -> torch.Tensor:
+    """The peers' way: per image, per puzzle position, slice the cell's tile (from image sources[b, cell]) and
+    normalise it in Python."""
     out = torch.empty(images.shape[0], cells.shape[1], 3, tile, tile, device=images.device)
     for b in range(images.shape[0]):
         for t, c in enumerate(cells[b].tolist()):
             y, x = origins[b, c, 0].tolist()
-            crop = images[b, :, y:y + tile, x:x + tile].float()
+            crop = images[int(sources[b, c]), :, y:y + tile, x:x + tile].float()
             if images.dtype == torch.uint8:
                 crop = crop / 255
             mean = crop.mean((1, 2), keepdim=True)
@@ -48,29 +52,40 @@ def crop_loop(images: torch.Tensor, cells: torch.Tensor, origins: torch.Tensor, 
     return out
 
 
-def workload(images: torch.Tensor, perms: torch.Tensor, config: dict) -> common.Workload:
-    """jigsaw_tiles of ``images`` (uint8 or float32) with fixed labels and offsets."""
+def workload(images: torch.Tensor, perms: torch.Tensor, config: dict, replace_tiles: int = 0) -> common.Workload:
+    """jigsaw_tiles of ``images`` (uint8 or float32) with fixed labels and offsets; with ``replace_tiles``, Jigsaw++
+    with the replaced cells and donors drawn once (ids 0..B-1) and then given to every provider."""
     B, g, cell, tile = images.shape[0], config["grid"], config["cell"], config["tile"]
     T = g * g
     generator = torch.Generator().manual_seed(1)
     labels = torch.randint(0, len(perms), (B,), generator=generator).to(images.device)
     offsets = torch.randint(0, cell - tile + 1, (B, T, 2), generator=generator).to(images.device)
+    geometry = {k: config[k] for k in ("grid", "cell", "tile")}
     kind = "uint8" if images.dtype == torch.uint8 else "float32"
+    drawn = jigsaw.jigsaw_tiles(images, labels, perms, offsets=offsets, replace_tiles=replace_tiles or None,
+                                backend="reference", **geometry)
+    replaced, donors = drawn.replaced, drawn.donors
     pixels = B * T * 3 * tile * tile
-    case = common.Case(f"jigsaw_tiles {kind}", B, pixels * (images.element_size() + 4),
+    name = f"jigsaw_tiles {kind}" + (f" replace_tiles {replace_tiles}" if replace_tiles else "")
+    case = common.Case(name, B, pixels * (images.element_size() + 4),
                        f"fastssl.ops.jigsaw_tiles, {kind} {tuple(images.shape)}, grid {g}, cell {cell}, tile {tile}, "
-                       f"{len(perms)} permutations, normalize=True; bytes = the tiles' pixels read once + float32 "
-                       f"tiles written once")
-    kwargs = dict(offsets=offsets, **{k: config[k] for k in ("grid", "cell", "tile")})
+                       f"{len(perms)} permutations, normalize=True"
+                       + (f", 0..{replace_tiles} tiles per puzzle from a donor image" if replace_tiles else "")
+                       + "; bytes = the tiles' pixels read once + float32 tiles written once")
+    kwargs = dict(offsets=offsets, **geometry)
+    if replace_tiles:
+        kwargs.update(replace_tiles=replaced.sum(1), donors=donors)
     origins = reference.origins(offsets, None, images.shape[2], images.shape[3], g, cell, tile)
 
     def expected():
-        return reference.jigsaw_tiles(images, labels, perms, offsets, **{k: config[k] for k in ("grid", "cell", "tile")})
+        return reference.jigsaw_tiles(images, labels, perms, offsets, **geometry, replaced=replaced, donors=donors)
 
     cells = perms.to(images.device)[labels]
+    sources = reference.sources(replaced, donors)
     providers = [common.Provider("reference", make=lambda: expected,
                                  note="float64" if kind == "uint8" else "float32"),
-                 common.Provider("per-image loop", make=lambda: (lambda: crop_loop(images, cells, origins, tile)),
+                 common.Provider("per-image loop", make=lambda: (lambda: crop_loop(images, cells, origins, tile,
+                                                                                   sources)),
                                  note="Python loop over images x tiles, torch ops per tile")]
     for backend in FASTSSL_BACKENDS:
         providers.append(common.Provider(
@@ -81,7 +96,8 @@ def workload(images: torch.Tensor, perms: torch.Tensor, config: dict) -> common.
 
 
 def cases(run: common.Run):
-    """The same random images as uint8, then as float32 in [0, 1]."""
+    """The same random images as uint8, then as float32 in [0, 1]; then Jigsaw++ (701 permutations at distance 3,
+    0-2 tiles replaced) on the uint8 images."""
     size = run.config["grid"] * run.config["cell"]
     perms = jigsaw.hamming_permutations(100, run.config["grid"])
     generator = torch.Generator().manual_seed(0)
@@ -89,6 +105,8 @@ def cases(run: common.Run):
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(run.device)
     for x in (images, images.float().div_(255)):
         yield workload(x, perms, run.config)
+    plus = jigsaw.hamming_permutations(701, run.config["grid"], "min_distance", min_distance=3)
+    yield workload(images, plus, run.config, replace_tiles=2)
 
 
 NOTES = [
