@@ -13,8 +13,9 @@ With "min_distance" (Jigsaw++: 701 permutations at distance >= 3) the candidates
 random order (:func:`visiting_order`) and each is taken when its distance to every permutation taken
 before is >= ``min_distance`` (a random greedy packing): the first n taken are the set. Candidates within
 the distance of a pick are struck out with one vectorized distance computation per pick, over the
-candidates not yet visited (701 picks from 9! in about 0.3 s, after about 0.5 s ordering the candidates). Distance 3 lets a puzzle with up to 2 unknown (replaced) tiles still name its
-permutation: two permutations of the set differ in at least one of the tiles left.
+candidates not yet visited (701 picks from 9! in about 0.3 s, after about 0.5 s ordering the
+candidates). Distance 3 lets a puzzle with up to 2 unknown (replaced) tiles still name its permutation:
+two permutations of the set differ in at least one of the tiles left.
 
 Tiles. The puzzle region is the centered ``grid*cell`` square of each image (the top-left pixel of the
 region is ((H - grid*cell) // 2, (W - grid*cell) // 2)); cell c = (cy, cx) = divmod(c, grid), row-major,
@@ -26,19 +27,18 @@ spans ``cell`` pixels. The tile of cell c is ``tile`` x ``tile`` pixels at ``off
 * grayscale: all three channels become 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma);
 * normalization: each channel of each tile becomes (x - mean) / sqrt(var + eps), mean and the biased
   (population) variance over the tile's pixels, values scaled to [0, 1] first (uint8 / 255);
-* channel dropping: all channels but ``keep[c]`` (0..2, -1 = none dropped) are set to 0.
-
+* channel dropping: all channels but ``keep[c]`` (0..2, -1 = none dropped) are set to 0;
 * whole-puzzle grayscale: every tile of the puzzle is grayscale (or-ed with the per-tile choice).
 
 Jigsaw++ (replaced cells): a cell marked replaced reads its tile from the donor image ``donors[b]``
 (a batch position) instead of image b — the same cell, the same origins, the same options — so the
-puzzle holds up to ``count`` tiles of another image; everything else (label, offsets, options) is b's.
+puzzle holds ``count[b]`` tiles of another image; everything else (label, offsets, options) is b's.
 Which cells: the ``count[b]`` cells with the lowest keys (ties: the lower cell); with a single image in
 the batch nothing is replaced. Which donor: every sample of the batch gets a key, the batch is put in
 the cyclic order of (key, id) (ties between equal ids: batch position), and each sample's donor is the
 next one in that order (:func:`donors`). So a donor is never the sample itself when B > 1, every image
 donates to exactly one other, and the donors do not depend on the order of the batch — only on which
-samples it holds (a sample in another batch gets another donor: by design).
+samples it holds (in another batch a sample may get another donor: by design).
 
 Output tile t is the tile of cell perm[t], perm = permutations[permutation_index[b]]; the label is
 permutation_index. Un-permuting: ``cells[b, perm[t]] = tiles[b, t]``.

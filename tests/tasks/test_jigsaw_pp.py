@@ -1,3 +1,5 @@
+"""Jigsaw++: the paper's defaults, replaced tiles keyed by sample, gray puzzles, a falling loss, fastssl train."""
+
 import os
 
 import pytest
@@ -80,7 +82,8 @@ def test_bad_options_name_the_argument(options, name):
 
 
 def test_fastssl_train_jigsaw_pp(tmp_path, capsys):
-    data = synthetic.write_image_folder(str(tmp_path / "data"), classes=2, per_class=4, min_size=36, max_size=44, seed=0)
+    data = synthetic.write_image_folder(str(tmp_path / "data"), classes=2, per_class=4, min_size=36, max_size=44,
+                                        seed=0)
     out = str(tmp_path / "run")
     assert main(["train", "jigsaw_pp", "--data", data, "--out", out, "--backbone", "resnet10", "--image-size", "32",
                  "--batch-size", "4", "--max-steps", "2", "--decoder", "pil", "--quiet", "--option",
