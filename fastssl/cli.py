@@ -187,22 +187,20 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from .tasks import make_task
-    from .train.checkpoint import load
+    from .train.checkpoint import task_from_checkpoint
     from .train.evaluate import compare, evaluate
     from .train.trainer import resolve_device
 
-    state = load(args.checkpoint)
-    if "task" not in state or "model" not in state:
-        raise SystemExit(f"fastssl eval: {args.checkpoint!r} is not a fastssl training checkpoint")
+    try:
+        task = task_from_checkpoint(args.checkpoint)
+    except ValueError as error:
+        raise SystemExit(f"fastssl eval: {error}") from None
     device = resolve_device(args.device)
-    build = dict(backbone=state["backbone"], image_size=state["image_size"], **state.get("task_options", {}))
-    task = make_task(state["task"], **build)
-    task.load_state_dict(state["model"])
     task.to(device)
     options = dict(device=device, decoder=args.decoder, val_fraction=args.val_fraction, progress=not args.quiet)
     if args.baseline:
-        scores = compare(task, make_task(state["task"], seed=1, **build).to(device), args.data, **options)
+        scores = compare(task, task_from_checkpoint(args.checkpoint, weights=False, seed=1).to(device), args.data,
+                         **options)
     else:
         scores = {"trained": evaluate(task, args.data, **options)}
     print(json.dumps(scores, indent=2) if args.json else "\n".join(

@@ -157,9 +157,10 @@ class Loader:
     def set_epoch(self, epoch: int) -> None:
         self.next_epoch = epoch
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
-        """The batches of ``epoch`` from batch ``start`` on (to resume mid-epoch); resets ``stats``."""
-        batches = self.order.batches(epoch)
+    def epoch(self, epoch: int, start: int = 0, visit: torch.Tensor | None = None) -> Iterator[dict]:
+        """The batches of ``epoch`` from batch ``start`` on (to resume mid-epoch); resets ``stats``. ``visit``: the
+        sample ids to visit instead of the epoch's shuffled order (see :meth:`EpochOrder.batches`)."""
+        batches = self.order.batches(epoch, visit)
         if not 0 <= start <= len(batches):
             raise ValueError(f"start must be in [0, {len(batches)}], got {start}")
         self.stats = LoaderStats()

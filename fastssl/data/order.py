@@ -62,6 +62,15 @@ class EpochOrder:
         full, rest = divmod(self.shard_size, self.batch_size)
         return full + (rest > 0 and not self.drop_last)
 
+    def _checked(self, visit) -> torch.Tensor:
+        visit = torch.as_tensor(visit, dtype=torch.int64).cpu()
+        if visit.shape != (self.size,):
+            raise ValueError(f"visit must hold one sample id per position, shape ({self.size},), got "
+                             f"{tuple(visit.shape)}")
+        if len(visit) and (int(visit.min()) < 0 or int(visit.max()) >= self.size):
+            raise ValueError(f"visit's ids must lie in [0, {self.size}), got [{int(visit.min())}, {int(visit.max())}]")
+        return visit
+
     def permutation(self, epoch: int) -> torch.Tensor:
         """(size,) int64: the global visiting order of the epoch (identity without shuffle)."""
         ids = torch.arange(self.size, dtype=torch.int64)
@@ -70,9 +79,11 @@ class EpochOrder:
         keys = random.bits(ids, [random.SHUFFLE_SLOT], seed=self.seed, epoch=epoch)[:, 0]
         return ids[torch.argsort(keys, stable=True)]  # ties (equal keys) in id order
 
-    def batches(self, epoch: int) -> list[torch.Tensor]:
-        """This shard's batches of sample ids for ``epoch``, in order."""
-        order = self.permutation(epoch)
+    def batches(self, epoch: int, visit: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """This shard's batches of sample ids for ``epoch``, in order. ``visit``: (size,) int64 sample ids in
+        [0, size) to visit instead of the epoch's permutation (repeats allowed: a task's own sampling, e.g.
+        DeepCluster's uniform over clusters), dealt to the shards and cut into batches the same way."""
+        order = self.permutation(epoch) if visit is None else self._checked(visit)
         padded = torch.cat([order, order[: self.num_shards * self.shard_size - self.size]])
         mine = padded[self.shard_id::self.num_shards]
         return list(mine[: len(self) * self.batch_size if self.drop_last else None].split(self.batch_size))

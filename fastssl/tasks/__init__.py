@@ -36,6 +36,8 @@ TASKS = {
     "avc": ("avc", "AVCorrespondenceTask"),
     "ave": ("ave", "AVEmbeddingTask"),
     "av_sync": ("av_sync", "AVSyncTask"),
+    "deepcluster": ("deepcluster", "DeepClusterTask"),
+    "cluster_transfer": ("deepcluster", "ClusterTransferTask"),
 }
 #: the tasks trained from videos (:class:`fastssl.tasks.video.VideoTask`)
 VIDEO_TASKS = ("shuffle_learn", "odd_one_out", "arrow_of_time", "clip_order")

@@ -111,3 +111,24 @@ def prune(folder: str, keep: int) -> None:
     steps = sorted((int(m.group(1)), name) for name in os.listdir(folder) if (m := PATTERN.match(name)))
     for _, name in steps[:-keep] if keep > 0 else []:
         os.unlink(os.path.join(folder, name))
+
+
+def task_from_checkpoint(path: str, *, weights: bool = True, seed: int | None = None):
+    """The task that wrote the training checkpoint ``path`` — its name, backbone, image size and options — with the
+    checkpoint's weights, or freshly initialised with ``weights=False`` (``seed``: its initialisation seed, for a
+    random-init baseline). A file that is not a fastssl training checkpoint raises ValueError (one line)."""
+    from ..tasks import make_task
+
+    try:
+        state = load(path)
+    except RuntimeError as error:
+        raise ValueError(str(error).splitlines()[0]) from None
+    if not isinstance(state, dict) or "task" not in state or "model" not in state:
+        raise ValueError(f"{path!r} is not a fastssl training checkpoint")
+    build = dict(backbone=state["backbone"], image_size=state["image_size"], **state.get("task_options", {}))
+    if seed is not None:
+        build["seed"] = seed
+    task = make_task(state["task"], **build)
+    if weights:
+        task.load_state_dict(state["model"])
+    return task

@@ -64,10 +64,10 @@ def split(labels: torch.Tensor, val_fraction: float = 0.2, seed: int = 0) -> tup
 
 @torch.no_grad()
 def extract_streams(task: Task, data, *, batch_size: int = 128, device="cpu", decoder: str = "auto",
-                    num_threads: int | None = None, progress: bool = False) -> tuple[dict, torch.Tensor]:
-    """({stream: features (N, D) float32 on the CPU}, labels (N,)) of every usable sample of ``data``, in id order:
-    the stream "vision" (``task.features``), and "audio" for an audio-visual task (``task.audio_features``)
-    (``progress``: a progress line on stderr)."""
+                    num_threads: int | None = None, progress: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """({stream: features (N, D) float32 on the CPU}, labels (N,), ids (N,)) of every usable sample of ``data`` (a
+    path or an opened source), in id order: the stream "vision" (``task.features``), and "audio" for an
+    audio-visual task (``task.audio_features``) (``progress``: a progress line on stderr)."""
     device = torch.device(device)
     loader = task_loader(task, open_task_source(task, data, num_threads=num_threads), evaluation=True,
                          batch_size=batch_size, device=device, decoder=decoder, shuffle=False, num_threads=num_threads)
@@ -86,14 +86,15 @@ def extract_streams(task: Task, data, *, batch_size: int = 128, device="cpu", de
         if bar:
             bar.update(index + 1, f"{sum(len(i) for i in ids)} samples")
     task.train(was_training)
-    order = torch.argsort(torch.cat(ids))
-    return {name: torch.cat(parts)[order] for name, parts in streams.items()}, torch.cat(labels)[order]
+    ids = torch.cat(ids)
+    order = torch.argsort(ids)
+    return {name: torch.cat(parts)[order] for name, parts in streams.items()}, torch.cat(labels)[order], ids[order]
 
 
 def extract(task: Task, data, **options) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, D) float32 on the CPU, labels (N,)) of every usable sample of ``data``, in id order (the vision
     stream of :func:`extract_streams`)."""
-    streams, labels = extract_streams(task, data, **options)
+    streams, labels, _ = extract_streams(task, data, **options)
     return streams["vision"], labels
 
 
@@ -160,7 +161,7 @@ def evaluate(task: Task, data, *, k: int = 20, val_fraction: float = 0.2, seed: 
     audio-visual task also "audio_knn" and "audio_linear" (its audio stream) and cross-modal retrieval on the held-out
     videos: "recall@1" and "recall@5" of each frame's own audio among the held-out videos' audio, ranked by
     ``task.match_scores`` (random scores: recall@k = k / val)."""
-    streams, labels = extract_streams(task, data, **options)
+    streams, labels, _ = extract_streams(task, data, **options)
     scores = _probe(_split_features(streams["vision"], labels, val_fraction, seed), k)
     if "audio" in streams:
         audio = _probe(_split_features(streams["audio"], labels, val_fraction, seed), k)

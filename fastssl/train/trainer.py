@@ -66,6 +66,7 @@ from ..data import Loader
 from ..tasks import task_class
 from . import checkpoint, run_folder
 from .data import open_task_source, task_loader, usable_samples
+from .evaluate import extract_streams
 from ..progress import Progress
 from .log import CSVLog, TensorBoard, progress_text
 from .optim import make_optimizer, warmup_cosine
@@ -243,8 +244,8 @@ class _Positions:
     """One epoch of the loader's batches by position: :meth:`take` gives the batch at a position, or None
     when the loader skipped it (all its files undecodable) or failed (the error is kept in ``failure``)."""
 
-    def __init__(self, loader: Loader, epoch: int, start: int):
-        self.batches = loader.epoch(epoch, start=start)
+    def __init__(self, loader: Loader, epoch: int, start: int, visit: torch.Tensor | None = None):
+        self.batches = loader.epoch(epoch, start=start, visit=visit)
         self.pending, self.done, self.failure = None, False, None
 
     def take(self, index: int) -> dict | None:
@@ -345,6 +346,23 @@ def train(config: TrainConfig) -> TrainResult:
         checkpoint.prune(ckpt_dir, config.keep_checkpoints)
         return path
 
+    def prepare_epoch(epoch: int) -> torch.Tensor | None:
+        """A task that samples its own epochs (DeepCluster: clusters of the whole set's features) prepares the
+        epoch — at most once: its state, saved in checkpoints, says which epoch it prepared — and gives the
+        samples to visit; the optimiser forgets the state of the parameters the task re-initialised."""
+        if not hasattr(task, "prepare_epoch"):
+            return None
+
+        def features(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+            streams, _, ids = extract_streams(module, source, batch_size=config.batch_size, device=device,
+                                              decoder=config.decoder, num_threads=config.num_threads,
+                                              progress=main and config.progress)
+            return streams["vision"], ids
+
+        for parameter in task.prepare_epoch(epoch, features, size=len(source)):
+            optimizer.state.pop(parameter, None)
+        return task.visit(epoch)
+
     def record_bad_files(failure: str | None = None) -> list[tuple[str | None, list]]:
         """Every rank's bad files of this epoch (and a failure message) to every rank; rank 0 writes them."""
         reports = ranks.gather((failure, list(loader.stats.bad_files)), f"collecting epoch {counters.epoch}'s bad files")
@@ -405,7 +423,8 @@ def train(config: TrainConfig) -> TrainResult:
     try:
         while counters.epoch < config.epochs and not stopped:
             start, steps_before = counters.position, counters.step
-            positions, t_last = _Positions(loader, counters.epoch, start), time.perf_counter()
+            visit = prepare_epoch(counters.epoch)
+            positions, t_last = _Positions(loader, counters.epoch, start, visit), time.perf_counter()
             try:
                 for index in range(start, per_epoch):
                     if config.max_steps is not None and counters.step >= config.max_steps:

@@ -133,9 +133,10 @@ class ClipLoader(Loader):
         return {int(i): f"too short: {frames[i]} frames, the clips need {min_frames}"
                 for i in self.source.good if frames[i] < min_frames}
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict]:
-        """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos)."""
-        batches = [self.usable[positions] for positions in self.order.batches(epoch)]
+    def epoch(self, epoch: int, start: int = 0, visit: torch.Tensor | None = None) -> Iterator[dict]:
+        """The batches of ``epoch`` from batch ``start`` on; resets ``stats`` (which then name the excluded videos).
+        ``visit``: positions in ``usable`` to visit instead of the epoch's shuffled order."""
+        batches = [self.usable[positions] for positions in self.order.batches(epoch, visit)]
         if not 0 <= start <= len(batches):
             raise ValueError(f"start must be in [0, {len(batches)}], got {start}")
         self.stats = LoaderStats(bad_files=list(self.excluded))
