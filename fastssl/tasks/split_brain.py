@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import models
+from .._validation import check_int, check_number
 from ..ops import colorization_targets, rgb_to_lab
 from ..ops.colorization import FACTOR, NUM_NEAREST, REBALANCE_LAMBDA, SIGMA
-from .._validation import check_int, check_number
 from .base import IMAGENET_MEAN, IMAGENET_STD, accuracy, squares
 from .colorization import ColorizationTask
 

@@ -11,6 +11,7 @@ from fastssl.ops import ab_bins
 from fastssl.tasks import make_task
 from fastssl.tasks.split_brain import lightness_bins
 from fastssl.train import TrainConfig, train
+from fastssl.train.evaluate import extract
 from fastssl.train.log import read_csv
 
 
@@ -101,7 +102,7 @@ def test_bad_options_name_the_argument(options, name):
         make_task("split_brain", image_size=32, **options)
 
 
-def test_a_few_training_steps(tmp_path):
+def test_a_few_training_steps_and_evaluation_features(tmp_path):
     data = synthetic.write_image_folder(str(tmp_path / "data"), classes=2, per_class=4, min_size=36, max_size=44,
                                         seed=0)
     config = TrainConfig(task="split_brain", data=data, out=str(tmp_path / "run"), backbone="resnet10",
@@ -111,6 +112,8 @@ def test_a_few_training_steps(tmp_path):
     assert result.steps == 2 and all(torch.isfinite(torch.tensor(result.losses)))
     rows = read_csv(str(tmp_path / "run" / "log.csv"))
     assert len(rows) == 2 and all(row["l_loss"] > 0 and row["ab_loss"] > 0 for row in rows)
+    features, labels = extract(make_task("split_brain", backbone="resnet10", image_size=32), data, decoder="pil")
+    assert features.shape == (8, 512) and labels.shape == (8,)  # what the kNN and the linear probe take
 
 
 def test_cli_help_lists_the_options(capsys):
@@ -118,7 +121,8 @@ def test_cli_help_lists_the_options(capsys):
         main(["train", "split_brain", "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    options = {line.split()[0]: line.split(None, 2)[1:] for line in text.split("split_brain options")[1].splitlines()[1:]}
+    lines = text.split("split_brain options")[1].splitlines()[1:]
+    options = {line.split()[0]: line.split(None, 2)[1:] for line in lines}
     assert options["l_bins"] == ["int", "(default: 50)"]
     assert options["width"] == ["float", "(default: 0.5)"]
     assert set(options) == {"l_bins", "width", "prior_batches", "lam"}
