@@ -127,7 +127,7 @@ class MoCoTask(Task):
         self.temperature = TEMPERATURES[version] if temperature is None else \
             check_number(temperature, "temperature", 0.0, open_low=True)
         if not isinstance(shuffle_bn, bool):
-            raise ValueError(f"shuffle_bn must be true or false, got {shuffle_bn!r}")
+            raise TypeError(f"shuffle_bn must be true or false, got {shuffle_bn!r}")
         self.version, self.shuffle_bn, self.bn_groups = version, shuffle_bn, check_int(bn_groups, "bn_groups")
         super().__init__(backbone, image_size, seed)
         self.recipe = mocov1(image_size) if version == "v1" else recipes.mocov2(image_size)
@@ -143,18 +143,16 @@ class MoCoTask(Task):
         params = recipes.draw(self.recipe, ids, images.host_sizes, seed=self.seed, epoch=epoch)
         return {"views": [augment(images, p) for p in params]}
 
-    def _query_modules(self) -> tuple[nn.Module, nn.Module]:
-        return self.backbone, self.head
-
     @torch.no_grad()
     def momentum_update(self) -> None:
         """θ_k ← m·θ_k + (1 − m)·θ_q for every parameter of the key encoder; its buffers ← the query encoder's."""
-        query = self._query_modules()
+        query = (self.backbone, self.head)
         keys = list(self.key_encoder.parameters())
         torch._foreach_mul_(keys, self.momentum)
         torch._foreach_add_(keys, [p.detach() for m in query for p in m.parameters()], alpha=1 - self.momentum)
-        for kb, qb in zip(self.key_encoder.buffers(), chain.from_iterable(m.buffers() for m in query)):
-            kb.copy_(qb)
+        query_buffers = chain.from_iterable(m.buffers() for m in query)
+        for key_buffer, query_buffer in zip(self.key_encoder.buffers(), query_buffers):
+            key_buffer.copy_(query_buffer)
 
     def bn_groups_for(self, n: int) -> int:
         """How many groups one process cuts a batch of ``n`` into for BN statistics (1: no emulation)."""
@@ -165,7 +163,7 @@ class MoCoTask(Task):
     def shuffle_permutation(self, ids: torch.Tensor, epoch: int) -> torch.Tensor:
         """A permutation of the rows of ``ids`` (N,): argsort of a hash of (seed, epoch, id) — the same on every
         rank holding the same ids, and after a resume."""
-        slot = torch.tensor([SHUFFLE_BN_SLOT], device=ids.device)
+        slot = torch.full((1,), SHUFFLE_BN_SLOT, device=ids.device)  # made on the device: no copy from the host
         return torch.argsort(random.bits(ids, slot, seed=self.seed, epoch=epoch)[:, 0], stable=True)
 
     def query_embeddings(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,7 +175,9 @@ class MoCoTask(Task):
     def key_embeddings(self, x: torch.Tensor, ids: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(this rank's keys (n, dim), every rank's keys (N, dim) in rank order), float32 unit rows, no gradient
         (shuffled BN as the module docstring says; in eval mode the second is the first)."""
-        encode = lambda part: F.normalize(self.key_encoder(part).float(), dim=1)  # noqa: E731
+        def encode(part):
+            return F.normalize(self.key_encoder(part).float(), dim=1)
+
         if not self.training:
             return (k := encode(x)), k
         world, n = world_size(), len(x)
@@ -188,12 +188,11 @@ class MoCoTask(Task):
         if world > 1:
             views, offset = all_gather_rows(x)
             perm = self.shuffle_permutation(all_gather_rows(ids)[0], epoch)
-            shuffled = all_gather_rows(encode(views[perm[offset:offset + n]]))[0]
+            shuffled = all_gather_rows(encode(views.index_select(0, perm[offset:offset + n])))[0]
         else:
             offset, perm = 0, self.shuffle_permutation(ids, epoch)
-            shuffled = in_groups(encode, x[perm], self.bn_groups_for(n))
-        keys = torch.empty_like(shuffled)
-        keys[perm] = shuffled
+            shuffled = in_groups(encode, x.index_select(0, perm), self.bn_groups_for(n))
+        keys = shuffled.index_select(0, torch.argsort(perm))  # row perm[j] of the batch is row j of shuffled
         return keys[offset:offset + n], keys
 
     @torch.no_grad()

@@ -10,8 +10,7 @@ from gloo_ranks import run_ranks
 
 from fastssl.ragged import RaggedImages
 from fastssl.tasks import make_task
-from fastssl.train import TrainConfig, train
-from fastssl.train import checkpoint
+from fastssl.train import TrainConfig, checkpoint, train
 
 OPTIONS = {"queue_size": 20, "bn_groups": 2}  # 20: not a multiple of the global batch, the ring wraps
 
