@@ -16,6 +16,7 @@ namespace kmeans {
 namespace {
 
 constexpr int64_t kGrainElements = 32768;  // floats per parallel task of the small loops
+constexpr int64_t kSerialUpdate = int64_t{1} << 18;  // updates of fewer row elements run on one thread
 
 // r_j = cn_j - 2 s_j in place of the products s_j; returns min_j r_j (+inf when every r_j is NaN).
 FASTSSL_CPU_CLONES
@@ -100,7 +101,8 @@ void assign(const float* x, const float* c, int64_t n, int64_t k, int64_t d, con
 
 void update(const float* x, const int64_t* assignment, int64_t n, int64_t k, int64_t d, const Compute& compute,
             float* sums, int64_t* counts) {
-  compute.parallel_for(k, 1, [&](int64_t begin, int64_t end) {
+  // Every thread scans all n assignments: worth it only when the rows' elements outweigh that.
+  compute.parallel_for(k, n * d < kSerialUpdate ? k : 1, [&](int64_t begin, int64_t end) {
     std::vector<double> acc(static_cast<size_t>((end - begin) * d), 0.0);
     std::vector<int64_t> count(static_cast<size_t>(end - begin), 0);
     for (int64_t i = 0; i < n; ++i) {

@@ -25,8 +25,8 @@ namespace fastssl {
 namespace cpu {
 namespace kmeans {
 
-constexpr int64_t kRows = 128;   // rows per block
-constexpr int64_t kCols = 1024;  // centroids per tile: a block's tile of products is 512 KiB of float32
+constexpr int64_t kRows = 256;  // rows per block
+constexpr int64_t kCols = 512;  // centroids per tile: a block's tile of products is 512 KiB of float32
 
 // What the caller supplies: c (m, n) = a (m, d) . b (n, d)^T with row strides lda, ldb, ldc (called from
 // inside parallel_for: it must run on the calling thread), and a loop that runs body(begin, end) over

@@ -109,7 +109,7 @@ def test_assign_strided_rows(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ties_go_to_the_lowest_index(backend):
-    """Duplicated centroids: the lower copy wins, within a tile, across the C++ kernel's 1024-wide tiles and
+    """Duplicated centroids: the lower copy wins, within a tile, across the C++ kernel's 512-wide tiles and
     across the Triton launcher's splits (16-wide tiles under the interpreter)."""
     device = device_of(backend)
     k = 1100 if backend != "triton" or not triton_interpreter() else 70
