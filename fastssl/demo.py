@@ -76,9 +76,16 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "odd_one_out": {"clips": 4, "clip_len": 4, "stride": 2},
                 "arrow_of_time": {"clip_len": 8, "stride": 2},
                 "clip_order": {"clip_len": 4, "gap": 4},
+                # a short run's settings: 10 clusters per class (DeepCluster over-clusters), PCA to 64 of 512 dimensions;
+                # MoCo v2 with a queue of 64 batches and a faster key encoder for a few thousand steps
+                "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25},
+                "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2},
                 # audio at 16 kHz (129 x 199 log spectrograms) through L³-Net's audio stream at a quarter width
-                **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000}
-                   for task in ("avc", "ave", "av_sync")}}
+                **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000, **extra}
+                   for task, extra in (("avc", {}), ("av_sync", {}),
+                                       # AVE-Net's contrastive form: in a short run the distance loss moves one
+                                       # pair at a time, InfoNCE every frame against the batch's audio
+                                       ("ave", {"loss": "infonce"}))}}
 #: Learning rates (AdamW) of a short run where the trainer's default is slower.
 TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.

@@ -211,6 +211,7 @@ CLIP_START_SLOT = 0x434C  #: fastssl.data.video: a clip's first frame, in the cl
 CLIP_TUPLE_SLOT = 0x5400  #: fastssl.data.video: the first of the 64 slots of a tuple rule's draws (view 0)
 AV_PAIR_SLOT = 0x4156  #: fastssl.data.av.pairs: the first of the 6 slots of an audio-visual pairing's draws (view 0)
 AUDIO_GAIN_SLOT = 0x4147  #: fastssl.tasks.audio_visual: the gain of a sample's audio window (view 0)
+SHUFFLE_BN_SLOT = 0x4D53  #: fastssl.tasks.moco: the keys' shuffled-BN permutation (view 0)
 
 
 class Taken(NamedTuple):
@@ -243,6 +244,7 @@ TAKEN = (
     Taken("0", f"{AV_PAIR_SLOT:#x} .. {AV_PAIR_SLOT + 5:#x} (AV_PAIR_SLOT)",
           "fastssl.data.av.pairs: which frame and audio window each sample shows"),
     Taken("0", f"{AUDIO_GAIN_SLOT:#x} (AUDIO_GAIN_SLOT)", "fastssl.tasks.audio_visual: the gain of the audio window"),
+    Taken("0", f"{SHUFFLE_BN_SLOT:#x} (SHUFFLE_BN_SLOT)", "fastssl.tasks.moco: the keys' shuffled-BN permutation"),
     Taken("0 (epoch 0, id 0)", "0", "fastssl.ops.hamming_permutations: the first permutation"),
     Taken("0 (epoch 0, id k: candidate k)", "1",
           "fastssl.ops.hamming_permutations(criterion='min_distance'): the order the candidates are visited in"),

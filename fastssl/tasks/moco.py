@@ -80,8 +80,6 @@ from ..ops.augment import augment
 from ..ops.nt_xent import queue_info_nce_loss
 from .base import Task
 
-#: fastssl.random slot of the shuffled-BN permutation (view 0), keyed by (seed, epoch, sample id)
-SHUFFLE_BN_SLOT = 0x4D53
 #: version -> default temperature
 TEMPERATURES = {"v1": 0.07, "v2": 0.2}
 
@@ -163,7 +161,7 @@ class MoCoTask(Task):
     def shuffle_permutation(self, ids: torch.Tensor, epoch: int) -> torch.Tensor:
         """A permutation of the rows of ``ids`` (N,): argsort of a hash of (seed, epoch, id) — the same on every
         rank holding the same ids, and after a resume."""
-        slot = torch.full((1,), SHUFFLE_BN_SLOT, device=ids.device)  # made on the device: no copy from the host
+        slot = torch.full((1,), random.SHUFFLE_BN_SLOT, device=ids.device)  # made on the device: no copy from the host
         return torch.argsort(random.bits(ids, slot, seed=self.seed, epoch=epoch)[:, 0], stable=True)
 
     def query_embeddings(self, x: torch.Tensor) -> torch.Tensor:
