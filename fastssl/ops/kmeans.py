@@ -256,7 +256,8 @@ class KMeans:
         _check_rows(x, "x")
         backend = BACKENDS.resolve(self.backend, x.device)
         rows = KERNEL_ROWS.get(backend)
-        data = x.to(rows) if rows is not None else x  # the kernels' dtype, converted once for every iteration
+        # the kernels' dtype and layout, converted once for every iteration
+        data = x.to(rows).contiguous() if rows is not None else x
         shards = _Shards(x.shape[0], x.device)
         if shards.total < self.k:
             raise ValueError(f"k-means of {shards.total} rows into k = {self.k} clusters: needs at least k rows")
