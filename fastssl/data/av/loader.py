@@ -105,16 +105,8 @@ class AVLoader(ClipLoader):
                 named[k] = (self.source.names[int(ids[k])], frames[k])
             elif isinstance(audio[k], str):
                 named[k] = (self.source.names[int(plan.audio_ids[k])], f"audio: {audio[k]}")
-        if named and self.strict:
-            raise self.bad_error("; ".join(f"{name}: {why}" for name, why in named.values()))
-        if named:
-            with self.stats._lock:
-                self.stats.bad_files += named.values()
-        run.update([named.get(k) for k in range(len(ids))])
-        kept = [k for k in range(len(ids)) if k not in named]
+        kept = self._kept(run, len(ids), named)
         if not kept:
-            with self.stats._lock:
-                self.stats.empty_batches += 1
             return None
         rows = torch.tensor(kept)
         clips = RaggedClips.from_list([frames[k] for k in kept], device=self.device)

@@ -163,20 +163,26 @@ class ClipLoader(Loader):
         self.stats.add(decode_s=time.perf_counter() - t0)
         return ids, plan, results
 
+    def _kept(self, run, count: int, named: dict[int, tuple[str, str]]) -> list[int]:
+        """The positions of a batch of ``count`` samples left when those in ``named`` ({position: (name, why)})
+        failed: the failures are counted and named (strict: raised), an empty batch counted."""
+        if named and self.strict:
+            raise self.bad_error("; ".join(f"{name}: {why}" for name, why in named.values()))
+        with self.stats._lock:
+            self.stats.bad_files += named.values()
+        run.update([named.get(k) for k in range(count)])
+        kept = [k for k in range(count) if k not in named]
+        if not kept:
+            with self.stats._lock:
+                self.stats.empty_batches += 1
+        return kept
+
     def _finish(self, epoch: int, run, ids: torch.Tensor, plan: ClipPlan, results: list) -> dict | None:
         """Stage 2 of a batch: account for the bad videos, pack the clips, then the transform."""
         t0 = time.perf_counter()
         named = {k: (self.source.names[int(ids[k])], why) for k, why in enumerate(results) if isinstance(why, str)}
-        if named:
-            if self.strict:
-                raise BadVideoError("; ".join(f"{name}: {why}" for name, why in named.values()))
-            with self.stats._lock:
-                self.stats.bad_files += named.values()
-        run.update([named.get(k) for k in range(len(ids))])
-        kept = [k for k in range(len(ids)) if k not in named]
+        kept = self._kept(run, len(ids), named)
         if not kept:
-            with self.stats._lock:
-                self.stats.empty_batches += 1
             return None
         rows = torch.tensor(kept)
         clips = RaggedClips.from_list([results[k] for k in kept], device=self.device)
