@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from ..video.index import _one_line, _read_cache, _write_cache, cache_path, open_video
+from ..video.index import _Bad, _one_line, _read_cache, _write_cache, cache_path, open_container
 
 #: Headers claiming more channels or a higher sample rate are refused before decoding.
 MAX_CHANNELS = 64
@@ -55,9 +55,6 @@ _CLAIMING_FORMATS = frozenset({"matroska", "webm", "mov", "mp4", "wav", "flac", 
 AUDIO_INDEX_VERSION = 1
 CACHE_NAME = ".fastssl-audio-index.json"
 
-
-class _Bad(Exception):
-    """Why the audio cannot be used (one line)."""
 
 
 @dataclass(frozen=True)
@@ -127,19 +124,9 @@ def probe_audio(path: str, *, member: tuple[int, int] | None = None, min_seconds
 
 
 def _probe(entry: AudioInfo) -> dict:
-    import av
-
-    if entry.bytes == 0:
-        raise _Bad("empty file")
-    with open_video(entry) as source:
-        try:
-            container = av.open(source, metadata_errors="ignore")
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-            raise _Bad(f"unreadable: {_one_line(error)}") from None
-        with container:
-            found = _read_track(container)
-            wav = "wav" in container.format.name.split(",")
-        if wav:
+    with open_container(entry) as (source, container):
+        found = _read_track(container)
+        if "wav" in container.format.name.split(","):
             _check_wav(source, entry.bytes, found)
         return found
 

@@ -179,7 +179,11 @@ def probe(path: str, *, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAM
     return replace(entry, **found)
 
 
-def _probe(entry: VideoInfo, max_pixels: int, max_frames: int) -> dict:
+@contextlib.contextmanager
+def open_container(entry):
+    """``with open_container(entry) as (source, container)``: an indexed file (``entry``: a VideoInfo or AudioInfo;
+    ``source`` its path or a file of its bytes in a tar shard) and its PyAV container, both closed on exit; _Bad
+    for an empty or unreadable file."""
     import av
 
     if entry.bytes == 0:
@@ -190,7 +194,12 @@ def _probe(entry: VideoInfo, max_pixels: int, max_frames: int) -> dict:
         except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
             raise _Bad(f"unreadable: {_one_line(error)}") from None
         with container:
-            return _read_container(container, max_pixels, max_frames)
+            yield source, container
+
+
+def _probe(entry: VideoInfo, max_pixels: int, max_frames: int) -> dict:
+    with open_container(entry) as (_, container):
+        return _read_container(container, max_pixels, max_frames)
 
 
 def _read_container(container, max_pixels: int, max_frames: int) -> dict:
