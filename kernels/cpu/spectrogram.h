@@ -8,9 +8,12 @@
 //   out = log(max(sum_k filters[m, k] P_k, floor))   (no filters: log(max(P_k, floor)))
 //
 // The transform: for n_fft a power of two >= 4, a complex radix-2 FFT of n_fft / 2 points (the even taps
-// as real parts, the odd ones as imaginary parts) split into the real input's spectrum; for any other
-// n_fft, a direct DFT against a (bins, win_length) cos / sin table. Everything in float32 (the tables are
-// computed in double and rounded once). A filter row is applied over its nonzero bins only.
+// as real parts, the odd ones as imaginary parts; two stages per pass over the points) split into the real
+// input's spectrum, on 8 consecutive frames at once (each butterfly one 8-lane vector operation, the frames
+// in the lanes; the taps of 8 frames transposed in registers where all of them lie inside the audio); for any other
+// n_fft, a direct DFT against a (bins, win_length) cos / sin table, one frame at a time. Everything in
+// float32 (the tables are computed in double and rounded once); the log is fast_log2 times ln 2 (a few ulp)
+// for a log_floor of at least FLT_MIN, libm's below. A filter row is applied over its nonzero bins only.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +31,12 @@ struct SpectrogramPlan {
   const float* filters;  // (mels, bins) row-major, or nullptr
   std::vector<int64_t> filter_begin, filter_end;  // [begin, end): the nonzero bins of each filter row
   bool fft;                                       // n_fft a power of two >= 4
-  // fft: bit reversal of n_fft / 2 points, the butterflies' twiddles (stage of half-width h at
-  // [h - 1, 2h - 1)) and exp(-2 pi i k / n_fft) for k <= n_fft / 2 (the split into the real spectrum).
-  std::vector<int32_t> reversed;
+  static constexpr int64_t kLanes = 8;            // fft: frames transformed together
+  // fft: where tap j < n_fft of lane 0 goes in a group's points (point n's real lanes at 16 n, imaginary at
+  // 16 n + 8; tap 2n to point bitreverse(n)'s real part, tap 2n + 1 to its imaginary part), the butterflies'
+  // twiddles (stage of half-width h at [h - 1, 2h - 1)) and exp(-2 pi i k / n_fft) for k <= n_fft / 2 (the
+  // split into the real spectrum).
+  std::vector<int32_t> tap_slot;
   std::vector<float> stage_re, stage_im, split_re, split_im;
   // direct DFT: cos / sin (2 pi j k / n_fft) at [k win_length + j].
   std::vector<float> dft_cos, dft_sin;
