@@ -209,7 +209,8 @@ __attribute__((always_inline)) inline void mel_group(const SpectrogramPlan& plan
   for (int64_t m = 0; m < plan.mels; ++m) {
     const float* __restrict f = plan.filters + m * plan.bins;
     v8f sum = broadcast(0.0f);
-    for (int64_t k = plan.filter_begin[m]; k < plan.filter_end[m]; ++k) sum += broadcast(f[k]) * load<v8f>(power + 8 * k);
+    for (int64_t k = plan.filter_begin[m]; k < plan.filter_end[m]; ++k)
+      sum += broadcast(f[k]) * load<v8f>(power + 8 * k);
     store(rows + 8 * m, sum);
   }
 }
