@@ -76,9 +76,10 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "odd_one_out": {"clips": 4, "clip_len": 4, "stride": 2},
                 "arrow_of_time": {"clip_len": 8, "stride": 2},
                 "clip_order": {"clip_len": 4, "gap": 4},
-                # a short run's settings: 10 clusters per class (DeepCluster over-clusters), PCA to 64 of 512 dimensions;
-                # MoCo v2 with a queue of 64 batches and a faster key encoder for a few thousand steps
+                # a short run's settings: 10 clusters per class (DeepCluster over-clusters), PCA to 64 of 512
+                # dimensions; MoCo v2 with a queue of 64 batches and a faster key encoder for a few thousand steps
                 "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25},
+                "cluster_transfer": {"clusters": 60, "min_scale": 0.25},
                 "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2},
                 # audio at 16 kHz (129 x 199 log spectrograms) through L³-Net's audio stream at a quarter width
                 **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000, **extra}
@@ -86,6 +87,8 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                                        # AVE-Net's contrastive form: in a short run the distance loss moves one
                                        # pair at a time, InfoNCE every frame against the batch's audio
                                        ("ave", {"loss": "infonce"}))}}
+#: Tasks that learn from a trained network: the demo first trains this teacher on the same data for the same budget.
+TEACHERS = {"cluster_transfer": "jigsaw_pp"}
 #: Learning rates (AdamW) of a short run where the trainer's default is slower.
 TASK_LR = {"simclr": 2e-3}
 #: ``--task all``: training minutes per task.
@@ -123,6 +126,11 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
     os.makedirs(out, exist_ok=True)
     data, written = write_data(data_dir or out, images=images, classes=classes, seed=seed, progress=progress,
                                video=video, sound=sound)
+    options = {k: v for k, v in _sized(task, options, written).items() if k != "num_samples"}  # the trainer adds it
+    if task in TEACHERS and "teacher" not in options:
+        options["teacher"] = _teacher(TEACHERS[task], out, data_dir or out, minutes=minutes, steps=steps,
+                                      images=images, classes=classes, image_size=image_size,
+                                      batch_size=batch_size, device=device, decoder=decoder, seed=seed)
     kind = "WebM videos with sound" if sound else "WebM videos" if video else "JPEGs"
     if video and decoder not in CLIP_DECODERS:
         log(f"fastssl demo: {task} decodes videos with {', '.join(CLIP_DECODERS)}, not {decoder}: using auto")
@@ -253,12 +261,24 @@ def write_data(out: str, *, images: int, classes: int, seed: int, progress: bool
     return folder, classes * per_class
 
 
+def _teacher(task: str, out: str, data_dir: str, **options) -> str:
+    """The checkpoint of ``task`` trained on the same data for the same budget (cluster transfer's teacher)."""
+    report = run(task=task, out=os.path.join(out, "teacher"), data_dir=data_dir, curve=False, progress=False,
+                 log=lambda line: None, **options)
+    if not report["checkpoint"]:
+        raise ValueError(f"the teacher ({task}) trained no step: cluster transfer has nothing to cluster")
+    return report["checkpoint"]
+
+
 def _sized(task: str, options: dict, images: int) -> dict:
-    """``options`` plus what the trainer adds for tasks with a per-sample memory bank."""
+    """``options`` plus what the trainer adds for tasks with a per-sample state (a memory bank, cluster
+    assignments), with no more clusters than a quarter of the images."""
     import inspect
 
     from .tasks import task_class
 
+    if "clusters" in options:
+        options = {**options, "clusters": min(options["clusters"], max(2, images // 4))}
     if "num_samples" in inspect.signature(task_class(task).__init__).parameters:
         return {"num_samples": images, **options}
     return options

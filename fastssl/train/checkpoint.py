@@ -119,10 +119,7 @@ def task_from_checkpoint(path: str, *, weights: bool = True, seed: int | None = 
     random-init baseline). A file that is not a fastssl training checkpoint raises ValueError (one line)."""
     from ..tasks import make_task
 
-    try:
-        state = load(path)
-    except RuntimeError as error:
-        raise ValueError(str(error).splitlines()[0]) from None
+    state = load(path)
     if not isinstance(state, dict) or "task" not in state or "model" not in state:
         raise ValueError(f"{path!r} is not a fastssl training checkpoint")
     build = dict(backbone=state["backbone"], image_size=state["image_size"], **state.get("task_options", {}))
