@@ -10,6 +10,10 @@
   files left out are counted (``skipped_files``: once per epoch in which a file fails) and named in
   ``<out>/bad_files.txt``. An epoch without one usable batch is an error that names the files. The
   learning-rate schedule follows the position in the run (epoch, batch), so skipped batches do not shift it.
+  A task with ``prepare_epoch`` (DeepCluster, cluster transfer) prepares each epoch before its first batch —
+  given the whole set's features through the evaluation pipeline — and names the samples the epoch visits
+  (``task.visit(epoch)``) instead of the shuffled order; what it prepared is in its state, so a resumed epoch is
+  not prepared again.
 - **Ranks stay in step** (:mod:`fastssl.train.ranks`): before each step the ranks sum what they have (a
   batch or not, a loader error, the time limit) in one all-reduce over a CPU gloo group with a timeout, and
   act alike; nothing that waits on data can hang.
