@@ -78,7 +78,7 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "clip_order": {"clip_len": 4, "gap": 4},
                 # a short run's settings: 10 clusters per class (DeepCluster over-clusters), PCA to 64 of 512
                 # dimensions; MoCo v2 with a queue of 64 batches and a faster key encoder for a few thousand steps
-                "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25},
+                "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25, "recluster_every": 8},
                 "cluster_transfer": {"clusters": 60, "min_scale": 0.25},
                 "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2},
                 # audio at 16 kHz (129 x 199 log spectrograms) through L³-Net's audio stream at a quarter width

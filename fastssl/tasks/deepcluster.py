@@ -2,8 +2,10 @@
 every epoch; and cluster transfer (Noroozi et al. 2018): the clusters of a trained teacher's features as the
 labels of a fresh network.
 
-Before each epoch (:meth:`DeepClusterTask.prepare_epoch`, called by the trainer) the whole set's features are
-extracted through the evaluation pipeline (eval mode, the whole image squashed to the input size), PCA-whitened to
+Before each epoch — or every ``recluster_every``-th: the paper's epochs are thousands of steps, a small set's are
+tens, too few for a head re-initialised each time — (:meth:`DeepClusterTask.prepare_epoch`, called by the trainer)
+the whole set's features are extracted through the evaluation pipeline (eval mode, the whole image squashed to the
+input size), PCA-whitened to
 ``pca_dim`` dimensions, L2-normalised and clustered by :class:`fastssl.ops.kmeans.KMeans` (``kmeans_iterations``
 Lloyd iterations from random rows, a fresh seed each epoch, empty clusters split faiss's way). The assignments
 become the pseudo-labels; the classifier head is re-initialised (N(0, 0.01), zero bias) and the optimiser forgets
@@ -64,7 +66,9 @@ class DeepClusterTask(Task):
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, num_samples: int,
                  clusters: int = 10000, pca_dim: int | None = 256, kmeans_iterations: int = 20, sobel: bool = False,
-                 min_scale: float = 0.08):
+                 min_scale: float = 0.08, recluster_every: int = 1):
+        if recluster_every < 1:
+            raise ValueError(f"recluster_every must be >= 1 epochs, got {recluster_every}")
         if not 2 <= clusters <= num_samples:
             raise ValueError(f"clusters must be in [2, the {num_samples} samples], got {clusters} "
                              f"(--option clusters=...)")
@@ -73,7 +77,7 @@ class DeepClusterTask(Task):
         self.in_channels = 2 if sobel else 3
         super().__init__(backbone, image_size, seed)
         self.clusters, self.pca_dim, self.kmeans_iterations = clusters, pca_dim, kmeans_iterations
-        self.min_scale = min_scale
+        self.min_scale, self.recluster_every = min_scale, recluster_every
         self.sobel = Sobel() if sobel else None
         self.head = nn.Linear(self.feature_dim, clusters)
         self.register_buffer("assignments", torch.full((num_samples,), -1, dtype=torch.int64))
@@ -116,10 +120,11 @@ class DeepClusterTask(Task):
 
     def prepare_epoch(self, epoch: int, features: Features, *, size: int) -> list[nn.Parameter]:
         """Clusters the features ``features(module) -> (rows (N, D), sample ids (N,))`` of :meth:`source_of_features`
-        for ``epoch`` unless that is done (this epoch's, or for cluster transfer any epoch's); returns the parameters
-        it re-initialised (the head), whose optimiser state must be forgotten."""
+        for ``epoch`` unless the clusters in use are recent enough (made less than ``recluster_every`` epochs ago;
+        for cluster transfer: made at all); returns the parameters it re-initialised (the head), whose optimiser
+        state must be forgotten."""
         done = int(self.clustered_epoch)
-        if done == epoch or (done >= 0 and not self.recluster):
+        if done >= 0 and (not self.recluster or epoch - done < self.recluster_every):
             return []
         if size != len(self.assignments):
             raise ValueError(f"the data hold {size} samples, this task was built for num_samples = "
@@ -166,7 +171,7 @@ class ClusterTransferTask(DeepClusterTask):
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *, teacher: str,
                  num_samples: int, clusters: int = 2000, pca_dim: int | None = None, kmeans_iterations: int = 20,
-                 sobel: bool = False, min_scale: float = 0.08):
+                 sobel: bool = False, min_scale: float = 0.08):  # clustered once: no recluster_every
         super().__init__(backbone, image_size, seed, num_samples=num_samples, clusters=clusters, pca_dim=pca_dim,
                          kmeans_iterations=kmeans_iterations, sobel=sobel, min_scale=min_scale)
         self.teacher_path = teacher

@@ -43,6 +43,10 @@ def test_clusters_of_separable_features_follow_the_blobs_and_each_epoch_once():
     assert t.prepare_epoch(0, features, size=60) == [] and len(calls) == 1, "an epoch is clustered once"
     t.prepare_epoch(1, features, size=60)
     assert len(calls) == 2 and int(t.clustered_epoch) == 1
+    every = task(pca_dim=2, recluster_every=3)
+    for epoch in range(7):
+        every.prepare_epoch(epoch, features, size=60)
+    assert len(calls) == 2 + 3 and int(every.clustered_epoch) == 6, "epochs 0, 3 and 6 cluster"
 
 
 def test_the_visit_is_uniform_over_non_empty_clusters_and_keyed():
