@@ -77,10 +77,14 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "arrow_of_time": {"clip_len": 8, "stride": 2},
                 "clip_order": {"clip_len": 4, "gap": 4},
                 # a short run's settings: 10 clusters per class (DeepCluster over-clusters), PCA to 64 of 512
-                # dimensions; MoCo v2 with a queue of 64 batches and a faster key encoder for a few thousand steps
-                "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25, "recluster_every": 8},
+                # dimensions; MoCo v2 with a queue of 64 batches, a faster key encoder for a few thousand steps and
+                # two BN groups (each group is a forward pass of its own: eight made 384 steps in 3 minutes)
+                # DeepCluster on Sobel gradients, as the paper's AlexNet: the clusters of colour images follow colour
+                # (random here); 3 min: linear probe +16.2 over random init with Sobel, -1.9 without
+                "deepcluster": {"clusters": 60, "pca_dim": 64, "min_scale": 0.25, "recluster_every": 8,
+                                "sobel": True},
                 "cluster_transfer": {"clusters": 60, "min_scale": 0.25},
-                "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2},
+                "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2, "bn_groups": 2},
                 # audio at 16 kHz (129 x 199 log spectrograms) through L³-Net's audio stream at a quarter width
                 **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000, **extra}
                    for task, extra in (("avc", {}), ("av_sync", {}),
