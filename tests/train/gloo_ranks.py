@@ -51,3 +51,25 @@ def _process(rank, world, init_file, worker, args, results):
             dist.barrier()  # no rank leaves while its peer still talks to it
     finally:
         dist.destroy_process_group()
+
+
+def step_summary(result) -> dict:
+    """What :func:`assert_ranks_in_step` reads of a rank's TrainResult (picklable, sent back by the worker)."""
+    return {"steps": result.steps, "losses": result.losses, "skipped_files": result.skipped_files,
+            "skipped_batches": result.skipped_batches, "checkpoint": result.checkpoint}
+
+
+def assert_ranks_in_step(r0: dict, r1: dict, *, positions: int, inject: bool, out) -> None:
+    """Two ranks ran without error and in step: each of the epoch's ``positions`` a step on both or skipped by both
+    (a batch left with one sample is skipped: batch normalisation needs two), rank 0 alone checkpointed, files
+    skipped (and named in ``out``'s bad-files list) exactly when failures were injected."""
+    from fastssl.train.trainer import BAD_FILES
+
+    assert r0["error"] is r1["error"] is None, (r0["error"], r1["error"])
+    assert r0["steps"] == r1["steps"] and r0["skipped_batches"] == r1["skipped_batches"]
+    assert r0["steps"] + r0["skipped_batches"] == positions and (r0["skipped_batches"] > 0) <= inject
+    assert r0["checkpoint"] is not None and r1["checkpoint"] is None
+    assert (r0["skipped_files"] > 0) == inject and r0["skipped_files"] == r1["skipped_files"]
+    if inject:
+        assert "injected" in (out / BAD_FILES).read_text()
+
