@@ -5,8 +5,8 @@ an :class:`~fastssl.data.av.loader.AVLoader`, which decodes per sample one frame
 seconds of audio (mono, ``sample_rate``) chosen by the task's pairing rule (``pairs``: correspondence or
 synchronisation, :mod:`fastssl.data.av.pairs`). ``transform(clips, audio, ids, epoch)`` makes
 
-- ``inputs``: the frame, a random resized crop and flip at ``image_size``, ImageNet-normalised, for the vision
-  stream (``backbone``, an image backbone of :mod:`fastssl.models`);
+- ``inputs``: the frame, a random resized crop (area ``min_scale``..1) and flip at ``image_size``,
+  ImageNet-normalised, for the vision stream (``backbone``, an image backbone of :mod:`fastssl.models`);
 - ``spectrogram``: (B, 1, F, T) the audio's log spectrogram (:func:`fastssl.ops.log_spectrogram`: 10 ms windows,
   half overlap, as L³-Net — 257 x 199 for 1 s at 48 kHz) or, with ``mel_bins`` > 0, its log-mel spectrogram,
   after a random gain of ±``gain_db`` dB per sample, for the audio stream (``audio_backbone``, one of
@@ -56,14 +56,18 @@ class AVTask(Task):
 
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *,
                  audio_backbone: str = "l3_audio", sample_rate: int = 48000, window: float = 1.0, mel_bins: int = 0,
-                 gain_db: float = 6.0, positive_fraction: float = 0.5, min_shift: float = 0.5, max_shift: float = 1.0):
+                 gain_db: float = 6.0, positive_fraction: float = 0.5, min_shift: float = 0.5, max_shift: float = 1.0,
+                 min_scale: float = 0.35):
         if models.is_video_backbone(backbone):
             raise ValueError(f"{self.name}'s vision stream takes an image backbone, got {backbone!r}")
         if mel_bins < 0 or gain_db < 0:
             raise ValueError(f"mel_bins and gain_db must be >= 0, got {mel_bins}, {gain_db}")
+        if not 0 < min_scale <= 1:
+            raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
         super().__init__(backbone, image_size, seed)
         self.audio_backbone = models.audio_backbone(audio_backbone)
         self.sample_rate, self.window, self.mel_bins, self.gain_db = sample_rate, window, mel_bins, gain_db
+        self.min_scale = min_scale
         self.pairs = AVPairs(self.kind, window=window, positive_fraction=positive_fraction, min_shift=min_shift,
                              max_shift=max_shift, seed=seed)
         self.eval_pairs = CentrePairs(window)
@@ -89,7 +93,7 @@ class AVTask(Task):
 
     @torch.no_grad()
     def transform(self, clips, audio, ids, epoch):
-        frames = clip_squares(clips, ids, epoch, self.image_size, seed=self.seed)[:, 0]
+        frames = clip_squares(clips, ids, epoch, self.image_size, seed=self.seed, scale=(self.min_scale, 1.0))[:, 0]
         return {"inputs": normalize(frames), "spectrogram": self.spectrogram(audio, ids, epoch)}
 
     @torch.no_grad()
@@ -111,8 +115,7 @@ class FusionHead(nn.Module):
     """L³-Net's fusion: the two streams' features concatenated → fc 128 → ReLU → fc 2 (logits).
 
     The concatenation is batch-normalised first, as every layer of L³-Net's streams is: the streams' pooled
-    features come at different scales (a ResNet's averaged ones, the audio stream's max-pooled ones). On the
-    demo's data neither form leaves chance within a few hundred steps (see the README's audio-visual numbers).
+    features come at different scales (a ResNet's averaged ones, the audio stream's max-pooled ones).
     """
 
     def __init__(self, vision_dim: int, audio_dim: int, hidden: int = 128):

@@ -113,3 +113,17 @@ def test_recall_counts_the_own_column_in_the_top_k_with_ties_against():
 def test_the_vision_stream_refuses_a_video_backbone():
     with pytest.raises(ValueError, match="image backbone"):
         make_task("avc", backbone="r3d_10")
+
+
+def test_min_scale_sets_the_crops_area_and_one_keeps_the_whole_frame():
+    frame = torch.zeros(1, 32, 32, 3, dtype=torch.uint8)
+    frame[0, :, :16] = 255  # the left half white: a crop's mean says how much of the frame it kept
+    clips = RaggedClips.from_list([frame] * 16)
+    audio = torch.zeros(16, int(RATE * WINDOW))
+    ids = torch.arange(16)
+    whole = small_task("avc", min_scale=1.0).transform(clips, audio, ids, 0)["inputs"]
+    assert torch.allclose(whole.mean(dim=(1, 2, 3)), whole[0].mean().expand(16), atol=1e-4)
+    cropped = small_task("avc", min_scale=0.2).transform(clips, audio, ids, 0)["inputs"]
+    assert float(cropped.mean(dim=(1, 2, 3)).std()) > 0.05
+    with pytest.raises(ValueError, match="min_scale"):
+        small_task("avc", min_scale=0.0)
