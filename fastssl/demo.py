@@ -86,9 +86,14 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "cluster_transfer": {"clusters": 60, "min_scale": 0.25},
                 "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2, "bn_groups": 2},
                 # audio at 16 kHz through L³-Net's audio stream at a quarter width; L³-Net's late fusion on 40 mel
-                # bands (40 x 199, a fifth of the 129 x 199 spectrogram's cost: four times the steps in 3 minutes)
+                # bands (40 x 199, a fifth of the 129 x 199 spectrogram's cost: four times the steps in 3 minutes).
+                # Synchronisation: only the shape's size tells in sync from shifted here, so the whole frame and no
+                # gain (crops and gains change the size and the loudness seen), and half-second windows, which a
+                # shift of 0.5..1 s never overlaps (the audio stream max-pools over its window); 400 steps in memory:
+                # 80% (1 s windows, even without crops and gains: 53%)
                 **{task: {"audio_backbone": "l3_audio_small", "sample_rate": 16000, **extra}
-                   for task, extra in (("avc", {"mel_bins": 40}), ("av_sync", {"mel_bins": 40}),
+                   for task, extra in (("avc", {"mel_bins": 40}),
+                                       ("av_sync", {"mel_bins": 40, "window": 0.5, "gain_db": 0.0, "min_scale": 1.0}),
                                        # AVE-Net's contrastive form: in a short run the distance loss moves one
                                        # pair at a time, InfoNCE every frame against the batch's audio
                                        ("ave", {"loss": "infonce"}))}}
@@ -213,7 +218,8 @@ def run(*, task: str = DEFAULTS["task"], minutes: float = DEFAULTS["minutes"], s
               "budget": f"{steps} steps" if steps is not None else f"{minutes:g} min",
               "epochs": round(result.epochs_done, 2) if result else 0.0, "train_s": round(train_s, 1),
               "images_per_s": round(done * batch_size / train_s, 1) if train_s > 0 else 0.0,
-              "data_wait": round(result.data_wait, 3) if result else 0.0, "loss_first": first, "loss_last": last, "loss_steps_averaged": ends,
+              "data_wait": round(result.data_wait, 3) if result else 0.0, "loss_first": first, "loss_last": last,
+              "loss_steps_averaged": ends,
               "pretext_accuracy": [_mean(accuracies[:ends]), _mean(accuracies[-ends:])] if accuracies else None,
               "scores": scores, "knn_curve": [(s, round(a, 2)) for s, a in knn_curve],
               "gain": {k: round(100 * (scores["trained"][k] - baseline[k]), 1) for k in scores["trained"]
@@ -456,11 +462,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--images", type=int, help=f"generated JPEGs (videos for a video task), at least 2 per class "
                                                     f"(default: {d['images']}; {VIDEO_DEFAULTS['videos']} videos)")
     parser.add_argument("--classes", type=int, default=d["classes"], help="shapes, 2..10 (default: %(default)s)")
-    parser.add_argument("--backbone", help=f"default: {d['backbone']} ({', '.join(f'{t}: {b}' for t, b in TASK_BACKBONES.items())})")
+    parser.add_argument("--backbone", help=f"default: {d['backbone']} "
+                                           f"({', '.join(f'{t}: {b}' for t, b in TASK_BACKBONES.items())})")
     parser.add_argument("--image-size", type=int, default=d["image_size"], help="pixels (default: %(default)s)")
     parser.add_argument("--batch-size", type=int,
-                        help=f"default: {d['batch_size']} ({VIDEO_DEFAULTS['batch_size']} for a video task)")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="data, initialisation and views (default: %(default)s)")
+                        help=f"default: {d['batch_size']} ({VIDEO_DEFAULTS['batch_size']} for a video task; "
+                             f"{', '.join(f'{t}: {b}' for t, b in TASK_BATCH.items())})")
+    parser.add_argument("--seed", type=int, default=d["seed"],
+                        help="data, initialisation and views (default: %(default)s)")
     parser.add_argument("--out", help="folder for data, runs, report and figure (default: a new temporary folder)")
     parser.add_argument("--device", default="auto", help="auto: a GPU when there is one (default: %(default)s)")
     parser.add_argument("--decoder", default="auto", choices=("auto", "dali", "torchvision", "pil", "pyav"),

@@ -1,6 +1,7 @@
 """The audio index: each video's audio probed by decoding it once (its own track or a file beside it), bad audio
 recorded with the reason, cached beside the video index."""
 
+import importlib.util
 import json
 import os
 import struct
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastssl.data import synthetic
-from fastssl.data.audio import AudioInfo, index, index_audio, probe_audio, sidecar_for
+from fastssl.data.audio import AudioDecoder, AudioInfo, index, index_audio, probe_audio, sidecar_for
 from fastssl.data.video import video_folder
 from fastssl.data.video.sources import video_shards
 
@@ -192,6 +193,43 @@ def test_index_of_videos_in_tar_shards_reads_their_own_tracks(av_folder, tmp_pat
         assert (member.samples, member.peak, member.start, member.codec) == (file.samples, file.peak, file.start,
                                                                              file.codec)
     assert index_audio(source, cache=str(tmp_path / "cache")) == audio
+
+
+def test_an_audio_member_beside_a_video_member_in_a_tar_shard_is_its_audio(files, tmp_path):
+    shard = str(tmp_path / "shard.tar")
+    with tarfile.open(shard, "w") as tar:
+        for key, video, audio in (("k0", files["beside_wav.webm"], files["wav"]),
+                                  ("k1", files["beside_flac.webm"], files["flac"]),
+                                  ("k2", files["track.webm"], None),
+                                  ("k3", files["beside_ogg.webm"], None)):  # its audio elsewhere: a mute video
+            tar.add(video, arcname=f"{key}.webm")
+            if audio is not None:
+                tar.add(audio, arcname=key + os.path.splitext(audio)[1])
+    with tarfile.open(shard) as tar:
+        members = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
+    source = video_shards([shard], cache=False)
+    assert index.tar_sidecars(source) == {0: members["k0.wav"], 1: members["k1.flac"]}
+    audio = index_audio(source, cache=str(tmp_path / "cache"))
+    assert [(a.offset, a.bytes, a.sidecar) for a in audio[:3]] == [
+        (*members["k0.wav"], True), (*members["k1.flac"], True), (*members["k2.webm"], False)]
+    for member, name in zip(audio, ("wav", "flac", "track.webm")):
+        file = probe_audio(files[name])
+        assert (member.samples, member.peak, member.codec, member.bad) == (file.samples, file.peak, file.codec, None)
+    assert audio[3].bad.startswith("no audio stream")
+    assert index_audio(source, cache=str(tmp_path / "cache")) == audio  # cached
+    decoder = AudioDecoder(16000, decoder="pyav")
+    from_shard = decoder.decode_batch(list(audio[:3]), [0.3, 0.5, 0.7], 0.5)
+    from_files = decoder.decode_batch([probe_audio(files[n]) for n in ("wav", "flac", "track.webm")],
+                                      [0.3, 0.5, 0.7], 0.5)
+    for a, b in zip(from_shard, from_files):
+        assert np.array_equal(a, b)
+    if importlib.util.find_spec("nvidia") and importlib.util.find_spec("nvidia.dali"):  # the members, whole
+        dali = AudioDecoder(RATE, decoder="dali")
+        pyav = AudioDecoder(RATE, decoder="pyav")
+        for a, b in zip(dali.decode_batch(list(audio[:2]), [0.3, 0.5], 0.5), pyav.decode_batch(list(audio[:2]),
+                                                                                             [0.3, 0.5], 0.5)):
+            assert np.abs(a - b).max() < 1e-4
+        assert dali.decoded == {"dali": 2, "pyav": 0}
 
 
 def test_a_truncated_wav_inside_a_tar_is_found_through_the_member(files, tmp_path):

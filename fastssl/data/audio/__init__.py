@@ -3,7 +3,7 @@ decoded, mono, at one sample rate.
 
 - :mod:`~fastssl.data.audio.index`: :func:`probe_audio` decodes a track once (rate, channels, samples, start,
   peak; bad files recorded with the reason); :func:`index_audio` finds each video's audio
-  (:func:`sidecar_for`) and caches the index as JSON.
+  (:func:`sidecar_for`; in tar shards :func:`tar_sidecars`) and caches the index as JSON.
 - :mod:`~fastssl.data.audio.decode`: :class:`AudioDecoder` decodes a batch of windows (PyAV, seeking; DALI for
   WAV / FLAC / OGG files where installed).
 
@@ -17,7 +17,7 @@ Example:
 
 from .decode import AUDIO_DECODERS, AudioDecoder
 from .index import (MAX_CHANNELS, MAX_SAMPLE_RATE, SIDECAR_EXTENSIONS, AudioInfo, index_audio, probe_audio,
-                    sidecar_for)
+                    sidecar_for, tar_sidecars)
 
 __all__ = ["AUDIO_DECODERS", "AudioDecoder", "AudioInfo", "MAX_CHANNELS", "MAX_SAMPLE_RATE", "SIDECAR_EXTENSIONS",
-           "index_audio", "probe_audio", "sidecar_for"]
+           "index_audio", "probe_audio", "sidecar_for", "tar_sidecars"]

@@ -25,10 +25,10 @@ With PyAV (every file, and the only way for a video's own track), per window:
    window's grid exactly) and with :data:`RESAMPLE_MARGIN` samples of context on either side.
 
 With DALI (``decoder="dali"``, or "auto" where DALI is installed): audio files beside the videos (WAV, FLAC,
-OGG; :attr:`~fastssl.data.audio.index.AudioInfo.sidecar`) up to :data:`DALI_LONGEST` seconds ("auto":
-:data:`DALI_AUTO_LONGEST`, where DALI is the faster) are decoded whole by ``fn.decoders.audio`` on the CPU
-(``downmix=True``: the channels' mean; ``sample_rate=rate``: DALI's windowed-sinc resampler), and the window
-cut from that. Without resampling the windows equal PyAV's; DALI's resampler is not swresample: resampled
+OGG, also as tar members; :attr:`~fastssl.data.audio.index.AudioInfo.sidecar`) up to :data:`DALI_LONGEST`
+seconds ("auto": :data:`DALI_AUTO_LONGEST`, where DALI is the faster) are decoded whole by ``fn.decoders.audio``
+on the CPU (``downmix=True``: the channels' mean; ``sample_rate=rate``: DALI's windowed-sinc resampler), and the
+window cut from that. Without resampling the windows equal PyAV's; DALI's resampler is not swresample: resampled
 windows agree with PyAV's to ~2e-4 inside the track and ~0.03 within a few samples of its ends (the two filters
 treat the ends apart).
 A video's own track always goes through PyAV (DALI does not demux video containers), as do the files DALI fails
@@ -47,14 +47,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..video.index import _one_line, open_video, read_video
-from .index import SIDECAR_EXTENSIONS, AudioInfo, frame_samples
+from .index import AudioInfo, frame_samples
 
 #: The decoders by name; "auto" takes DALI (for audio files beside the videos) where it is installed, else PyAV.
 AUDIO_DECODERS = ("auto", "dali", "pyav")
@@ -363,10 +362,9 @@ class _DaliAudio:
         self.lock = threading.Lock()  # one DALI run at a time per decoder
 
     def takes(self, info: AudioInfo) -> bool:
-        """Whether DALI decodes ``info``: a usable audio file (WAV, FLAC, OGG) of its own, up to ``longest``
-        seconds."""
-        return (info.bad is None and info.sidecar and info.offset < 0 and info.duration <= self.longest
-                and os.path.splitext(info.path)[1].lower() in SIDECAR_EXTENSIONS)
+        """Whether DALI decodes ``info``: usable audio of its own beside the video (a WAV, FLAC or OGG file or tar
+        member: :attr:`~fastssl.data.audio.index.AudioInfo.sidecar`), up to ``longest`` seconds."""
+        return info.bad is None and info.sidecar and info.duration <= self.longest
 
     def windows(self, infos: list[AudioInfo], starts: list[float], count: int) -> tuple[list, list]:
         """(per item its window or None, [(item, why DALI failed)]): one DALI run for all of them; when it fails,

@@ -15,7 +15,8 @@ their zero defaults otherwise.
 
 Where the audio of a video is (:func:`index_audio`): an audio file beside it with the same stem
 (:func:`sidecar_for`: ``clip.wav`` / ``.flac`` / ``.ogg`` beside ``clip.mp4``, as prepared audio-visual data
-sets often keep it), else the video's own first audio track (also for videos inside tar shards). The index is
+sets often keep it; inside tar shards a member ``key.wav`` beside ``key.mp4``, :func:`tar_sidecars`), else the
+video's own first audio track. The index is
 cached as JSON beside the video index (``.fastssl-audio-index.json``) and entries are probed again when their
 file's size or modification time, or the limits, change.
 
@@ -34,6 +35,7 @@ import contextlib
 import io
 import os
 import struct
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -97,6 +99,29 @@ def sidecar_for(video_path: str) -> str | None:
         if os.path.isfile(stem + extension):
             return stem + extension
     return None
+
+
+def tar_sidecars(source) -> dict[int, tuple[int, int]]:
+    """{video id: (offset, size) of its audio member} for the videos of ``source`` inside tar shards that have an
+    audio member with their key (webdataset layout: ``key.wav`` / ``.flac`` / ``.ogg`` beside ``key.mp4`` in the
+    same shard; the first of :data:`SIDECAR_EXTENSIONS` found). Each shard's member list is read once."""
+    locations = getattr(source, "_locations", None) or []
+    by_shard: dict[str, list[int]] = {}
+    for i, (shard, _, _) in enumerate(locations):
+        by_shard.setdefault(shard, []).append(i)
+    found = {}
+    for shard, ids in by_shard.items():
+        try:
+            with tarfile.open(shard, "r:") as tar:
+                members = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+        except (OSError, tarfile.TarError):
+            continue  # the videos of an unreadable shard are bad already, with the reason
+        for i in ids:
+            key = os.path.splitext(source.names[i][len(shard) + 1:])[0]
+            audio = next((key + ext for ext in SIDECAR_EXTENSIONS if key + ext in members), None)
+            if audio is not None:
+                found[i] = members[audio]
+    return found
 
 
 def probe_audio(path: str, *, member: tuple[int, int] | None = None, min_seconds: float = 0.0,
@@ -259,9 +284,9 @@ def audio_cache_path(root: str, cache: str | None) -> str:
 def index_audio(source, *, cache: str | None | bool = None, num_threads: int = 1, min_seconds: float = 0.0,
                 silence: float = 1e-4) -> tuple[AudioInfo, ...]:
     """The :class:`AudioInfo` of each video of ``source`` (a :class:`~fastssl.data.video.sources.VideoSource`),
-    aligned with ``source.videos``: of the audio file beside it (:func:`sidecar_for`) when there is one, else of
-    its own track (a video inside a tar shard: its own track). A video that is bad gets ``bad="the video is
-    unusable"`` without a look at its audio.
+    aligned with ``source.videos``: of the audio file beside it (:func:`sidecar_for`; inside a tar shard, the
+    audio member with its key, :func:`tar_sidecars`) when there is one, else of its own track. A video that is bad
+    gets ``bad="the video is unusable"`` without a look at its audio.
 
     Entries are read from the cache (:func:`audio_cache_path`; ``cache=False``: none; a source without a root
     folder: none unless ``cache`` names a folder) when the file's size and modification time, and the limits
@@ -275,16 +300,20 @@ def index_audio(source, *, cache: str | None | bool = None, num_threads: int = 1
     keys = [os.path.relpath(name, root or ".") for name in source.names]
     infos: list[AudioInfo | None] = [None] * len(source.names)
     wanted = []  # (position, path, member, whether the path is an audio file beside the video)
+    members = tar_sidecars(source)
     for i, video in enumerate(source.videos):
         if video.bad is not None:
             infos[i] = AudioInfo(video.path, video.bytes, video.mtime_ns, bad="the video is unusable",
                                  offset=video.offset)
             continue
-        side = sidecar_for(video.path) if video.offset < 0 else None
-        member = None if video.offset < 0 else (video.offset, video.bytes)
-        infos[i] = _from_cache(cached.get(keys[i]), side or video.path, member, side is not None)
+        if video.offset < 0:
+            side = sidecar_for(video.path)
+            path, member, sidecar = side or video.path, None, side is not None
+        else:
+            path, member, sidecar = video.path, members.get(i, (video.offset, video.bytes)), i in members
+        infos[i] = _from_cache(cached.get(keys[i]), path, member, sidecar)
         if infos[i] is None:
-            wanted.append((i, side or video.path, member, side is not None))
+            wanted.append((i, path, member, sidecar))
     if wanted:
         with ThreadPoolExecutor(max(1, num_threads)) as pool:
             probed = pool.map(lambda job: probe_audio(job[1], member=job[2], min_seconds=min_seconds,
