@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib.util
 import io
@@ -369,6 +370,7 @@ class _NativeStderr:
         try:
             if _NativeStderr._file is None:
                 _NativeStderr._file = tempfile.TemporaryFile()
+                atexit.register(_NativeStderr._file.close)
             sys.stderr.flush()
             self.saved = os.dup(2)
             os.dup2(self._file.fileno(), 2)

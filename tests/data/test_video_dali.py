@@ -136,11 +136,11 @@ def test_chosen_frames_in_any_order_with_repeats(av, videos):
     # a smaller batch after a larger one reuses the pipeline; a larger one builds a new one
     decoder = DaliClipDecoder()
     decoder.decode_batch(infos[:2], requests[:2])
-    pipe = decoder.pipe
+    pipe = decoder.runs.pipe
     decoder.decode_batch(infos[:1], requests[:1])
-    assert decoder.pipe is pipe and decoder.capacity == 2
+    assert decoder.runs.pipe is pipe and decoder.runs.capacity == 2
     again = decoder.decode_batch(infos, requests)
-    assert decoder.capacity == 5 and all(torch.equal(a, b) for a, b in zip(again, clips))
+    assert decoder.runs.capacity == 5 and all(torch.equal(a, b) for a, b in zip(again, clips))
     assert decoder.decode_batch(infos[:2], [[24], [0]])[0] == "frame indices must be in [0, 24), got 24 .. 24"
 
 
@@ -199,7 +199,7 @@ def test_limits_refuse_before_anything_is_allocated(av, videos):
     info = probe(videos["vp9_32x48"])
     decoder = DaliClipDecoder(max_pixels=32 * 48 - 1)
     (reason,) = decoder.decode_batch([info], [[0]])
-    assert reason == "too large: 32 x 48 pixels (max_pixels is 1535)" and decoder.pipe is None
+    assert reason == "too large: 32 x 48 pixels (max_pixels is 1535)" and decoder.runs.pipe is None
     (reason,) = DaliClipDecoder(max_frames=23).decode_batch([info], [[0]])
     assert reason == "too long: 24 frames (max_frames is 23)"
     (reason,) = DaliClipDecoder(max_frames=30).decode_batch([info], [[0] * 31])

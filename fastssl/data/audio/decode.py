@@ -47,11 +47,11 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..dali_runs import ReusedPipeline, bisect_failures, read_checked
 from ..video.index import _one_line, open_video, read_video
 from .index import AudioInfo, frame_samples
 
@@ -358,8 +358,7 @@ class _DaliAudio:
         import nvidia.dali  # noqa: F401  (fails here, with its own message, when DALI is missing)
 
         self.rate, self.num_threads, self.longest = rate, max(1, num_threads), longest
-        self.pipe, self.capacity = None, 0
-        self.lock = threading.Lock()  # one DALI run at a time per decoder
+        self.runs = ReusedPipeline(self._build)
 
     def takes(self, info: AudioInfo) -> bool:
         """Whether DALI decodes ``info``: usable audio of its own beside the video (a WAV, FLAC or OGG file or tar
@@ -373,32 +372,15 @@ class _DaliAudio:
         failed = []
         encoded = {}
         for k, info in enumerate(infos):
-            try:
-                data = np.frombuffer(read_video(info), dtype=np.uint8)
-            except OSError as error:
-                failed.append((k, f"unreadable: {_one_line(error)}"))
-                continue
-            if len(data) != info.bytes:
-                failed.append((k, f"changed since it was indexed ({len(data)} bytes, the index says {info.bytes})"))
-                continue
-            encoded[k] = data
-        done, broken = self._isolating(encoded, list(encoded))
+            data, why = read_checked(info, read_video)
+            if data is None:
+                failed.append((k, why))
+            else:
+                encoded[k] = data
+        done, broken = bisect_failures(functools.partial(self._run, encoded), list(encoded))
         for k, decoded in done.items():
             results[k] = _cut(decoded, infos[k], starts[k], count, self.rate)
         return results, sorted(failed + broken)
-
-    def _isolating(self, encoded: dict, positions: list[int]) -> tuple[dict, list]:
-        if not positions:
-            return {}, []
-        try:
-            return self._run(encoded, positions), []
-        except RuntimeError as error:
-            if len(positions) == 1:
-                return {}, [(positions[0], f"decoding failed: {error}")]
-        half = len(positions) // 2
-        a_done, a_failed = self._isolating(encoded, positions[:half])
-        b_done, b_failed = self._isolating(encoded, positions[half:])
-        return {**a_done, **b_done}, a_failed + b_failed
 
     def _build(self, batch_size: int):
         from nvidia.dali import fn, pipeline_def, types
@@ -410,33 +392,12 @@ class _DaliAudio:
             decoded, _ = fn.decoders.audio(encoded, downmix=True, dtype=types.FLOAT, sample_rate=float(self.rate))
             return decoded
 
-        from ..decoders import _NativeStderr
-
-        pipe = audio_pipeline()
-        with _NativeStderr() as printed:
-            pipe.build()
-        printed.replay()
-        self.pipe, self.capacity = pipe, batch_size
-        return pipe
+        return audio_pipeline()
 
     def _run(self, encoded: dict, positions: list[int]) -> dict:
         """{position: the whole file, mono float32 at rate}; RuntimeError (one line) on any failure."""
-        from ..decoders import _NativeStderr
-        from ..video.dali import _one_line as dali_one_line
-
-        with self.lock:
-            pipe = self.pipe
-            if pipe is None or len(positions) > self.capacity:
-                pipe = self._build(max(len(positions), self.capacity))
-            try:
-                with _NativeStderr() as printed:
-                    pipe.feed_input("encoded", [encoded[k] for k in positions])
-                    (out,) = pipe.run()
-            except RuntimeError as error:
-                self.pipe = None  # "Current pipeline object is no longer valid"
-                raise RuntimeError(dali_one_line(error, printed.text)) from None
-            printed.replay()
-            return {k: np.array(out[i]).reshape(-1) for i, k in enumerate(positions)}
+        return self.runs.run({"encoded": [encoded[k] for k in positions]},
+                             lambda out: {k: np.array(out[0][i]).reshape(-1) for i, k in enumerate(positions)})
 
 
 def _cut(decoded: np.ndarray, info: AudioInfo, start: float, count: int, rate: int) -> np.ndarray:

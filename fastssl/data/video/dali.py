@@ -43,13 +43,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import re
-import threading
 
 import numpy as np
 import torch
 
-from ..decoders import _back_to_back, _HostBuffer, _NativeStderr
+from ..dali_runs import ReusedPipeline, bisect_failures, read_checked
+from ..decoders import _back_to_back, _HostBuffer
 from ..headers import MAX_PIXELS
 from .index import MAX_FRAMES, VideoInfo, open_video, read_video
 
@@ -130,8 +129,7 @@ class DaliClipDecoder:
         self.num_threads, self.fallback = num_threads, fallback
         self.max_pixels, self.max_frames, self.max_bytes, self.longest = max_pixels, max_frames, max_bytes, longest
         self.codecs = DALI_CODECS[self.device.type]
-        self.pipe, self.capacity = None, 0
-        self.lock = threading.Lock()  # one DALI run at a time per decoder
+        self.runs = ReusedPipeline(self._build)
 
     # --- the batch interface ---------------------------------------------------------------------------------
 
@@ -157,13 +155,13 @@ class DaliClipDecoder:
                 to_fallback.append((b, why))
         encoded = {}
         for b in to_dali:
-            data, why = self._read(infos[b])
+            data, why = read_checked(infos[b], read_video)
             if data is None:
                 to_fallback.append((b, why))
             else:
                 encoded[b] = data
         if encoded:
-            done, failed = self._decode_isolating(infos, wanted, encoded, list(encoded))
+            done, failed = bisect_failures(functools.partial(self._run, infos, wanted, encoded), list(encoded))
             for b, clip in done.items():
                 results[b] = clip
             to_fallback += failed
@@ -197,16 +195,6 @@ class DaliClipDecoder:
             return f"{info.frames} frames (longest is {self.longest}; DALI indexes the whole file per request)"
         return colour_reason(info)
 
-    def _read(self, info: VideoInfo) -> tuple[np.ndarray | None, str]:
-        """The file's bytes, or None and why (unreadable, or not the size that was indexed)."""
-        try:
-            data = np.frombuffer(read_video(info), dtype=np.uint8)  # no more than indexed (and a byte)
-        except OSError as error:
-            return None, f"unreadable: {' '.join(str(error.strerror or error).split())}"
-        if len(data) != info.bytes:
-            return None, f"changed since it was indexed ({len(data)} bytes, the index says {info.bytes})"
-        return data, ""
-
     def _fall_back(self, infos, indices, routed: list[tuple[int, str]], results: list) -> None:
         """Hands the videos ``routed`` (position, why not DALI) to the fallback, or records why as their result."""
         if not routed:
@@ -225,19 +213,6 @@ class DaliClipDecoder:
 
     # --- DALI ------------------------------------------------------------------------------------------------
 
-    def _decode_isolating(self, infos, wanted, encoded: dict, positions: list[int]) -> tuple[dict, list]:
-        """Decodes ``positions`` in one DALI run; when it fails, each half again, until the videos at fault are
-        isolated. Returns ({position: clip}, [(position, why)])."""
-        try:
-            return self._run(infos, wanted, encoded, positions), []
-        except RuntimeError as error:
-            if len(positions) == 1:
-                return {}, [(positions[0], f"decoding failed: {error}")]
-        half = len(positions) // 2
-        a_done, a_failed = self._decode_isolating(infos, wanted, encoded, positions[:half])
-        b_done, b_failed = self._decode_isolating(infos, wanted, encoded, positions[half:])
-        return {**a_done, **b_done}, a_failed + b_failed
-
     def _build(self, batch_size: int):
         from nvidia.dali import fn, pipeline_def, types
 
@@ -255,30 +230,13 @@ class DaliClipDecoder:
             frames = fn.external_source(name="frames", dtype=types.INT32, ndim=1)
             return video(encoded, device="mixed" if gpu else "cpu", frames=frames, pad_mode="none")
 
-        pipe = clip_pipeline()
-        with _NativeStderr() as printed:
-            pipe.build()
-        printed.replay()
-        self.pipe, self.capacity = pipe, batch_size
-        return pipe
+        return clip_pipeline()
 
     def _run(self, infos, wanted, encoded: dict, positions: list[int]) -> dict:
         """{position: clip} for ``positions``, in one DALI run; RuntimeError (one line) on any failure."""
         requests = [dali_request(wanted[b]) for b in positions]
-        with self.lock:
-            pipe = self.pipe
-            if pipe is None or len(positions) > self.capacity:
-                pipe = self._build(max(len(positions), self.capacity))
-            try:
-                with _NativeStderr() as printed:
-                    pipe.feed_input("encoded", [encoded[b] for b in positions])
-                    pipe.feed_input("frames", [frames for frames, _ in requests])
-                    (out,) = pipe.run()
-            except RuntimeError as error:
-                self.pipe = None  # "Current pipeline object is no longer valid"
-                raise RuntimeError(_one_line(error, printed.text)) from None
-            printed.replay()
-            samples = self._tensors(out)
+        samples = self.runs.run({"encoded": [encoded[b] for b in positions],
+                                 "frames": [frames for frames, _ in requests]}, lambda out: self._tensors(out[0]))
         clips = {}
         for b, sample, (frames, order) in zip(positions, samples, requests):
             info = infos[b]
@@ -306,11 +264,3 @@ class DaliClipDecoder:
             data = torch.from_numpy(np.concatenate([np.array(out[i]).reshape(-1) for i in range(len(out))]))
         return [data[start:start + length].view(shape) for start, length, shape in zip(offsets, lengths, shapes)]
 
-
-def _one_line(error: BaseException, printed: str) -> str:
-    """DALI's error as one line: the message after DALI's traceback, and what its native code printed meanwhile
-    (without the source locations it prefixes)."""
-    said = [line.strip() for line in str(error).split("encountered:")[-1].splitlines() if line.strip()]
-    lines = dict.fromkeys(re.sub(r"^\[[^\]]*\]\s*", "", line.strip()) for line in printed.splitlines() if line.strip())
-    text = "; ".join(([said[0]] if said else []) + [line for line in lines if line])
-    return " ".join((text or "DALI error").split())[:300]
