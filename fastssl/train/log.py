@@ -84,14 +84,19 @@ def read_csv(path: str) -> list[dict]:
 
 
 class TensorBoard:
-    """Scalars to TensorBoard when ``torch.utils.tensorboard`` works (the tensorboard package installed)."""
+    """Scalars to TensorBoard when ``torch.utils.tensorboard`` works (the tensorboard package installed).
 
-    def __init__(self, folder: str):
+    ``purge_from``: a resumed run's first step; what the interrupted run logged from that step on is hidden, as
+    ``log.csv`` is cut back (TensorBoard drops the earlier events of a step at or after it), so that each step
+    shows once.
+    """
+
+    def __init__(self, folder: str, *, purge_from: int | None = None):
         self.writer = None
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(folder)
+            self.writer = SummaryWriter(folder, purge_step=purge_from)
 
     def write(self, step: int, row: dict) -> None:
         if self.writer is not None:

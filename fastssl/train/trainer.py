@@ -330,7 +330,8 @@ def train(config: TrainConfig) -> TrainResult:
             task, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
 
     log = CSVLog(os.path.join(config.out, "log.csv"), keep_through_step=counters.step) if main else None
-    board = TensorBoard(os.path.join(config.out, "tensorboard")) if main else None
+    board = TensorBoard(os.path.join(config.out, "tensorboard"),
+                        purge_from=counters.step + 1 if resumed_from else None) if main else None
     progress = Progress(total, "training") if main and config.progress else None
     bad_files = _read_bad_files(config.out) if main and resumed_from else {}
     ckpt_dir = os.path.join(config.out, "checkpoints")

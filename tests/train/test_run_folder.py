@@ -133,3 +133,27 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_
     assert resumed.losses == whole.losses
     a, b = checkpoint.load(whole.checkpoint)["model"], checkpoint.load(resumed.checkpoint)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_resumed_run_shows_each_step_once_in_tensorboard(tiny_data, tmp_path, monkeypatch):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from fastssl.tasks.rotation import RotationTask
+
+    forward, calls = RotationTask.forward, []
+
+    def failing(self, batch):  # step 6 fails: step 5 was logged after the checkpoint of step 4
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("injected")
+        return forward(self, batch)
+
+    monkeypatch.setattr(RotationTask, "forward", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        train(config(tiny_data, tmp_path))
+    monkeypatch.setattr(RotationTask, "forward", forward)
+    board = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+    assert [e.step for e in board.Reload().Scalars("loss")] == [1, 2, 3, 4, 5]
+    train(config(tiny_data, tmp_path, resume=True))
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard")).Reload().Scalars("loss")
+    assert [e.step for e in events] == steps_logged(tmp_path) == list(range(1, 10))
+    assert [e.value for e in events] == pytest.approx([r["loss"] for r in read_csv(str(tmp_path / "log.csv"))])
