@@ -87,13 +87,15 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, hos
              solarize: torch.Tensor, size: list[int], blur_kernel: int, mean: list[float], std: list[float],
              dtype: torch.dtype, channels_last: bool, interpolation: str, backend: str) -> torch.Tensor:
     """The op over flat tensors: a ragged batch (data, offsets, sizes, the CPU copies of offsets and sizes,
-    the largest (H, W)) and AugmentParams with factors (B, 4)."""
+    the largest (H, W)) and AugmentParams with factors (B, 4). The parameters' values are checked here, in the
+    op's body, which runs at run time also inside a torch.compile graph (the kernels index memory with them)."""
     images = RaggedImages(data, offsets, sizes, host_offsets, host_sizes, tuple(max_size))
     brightness, contrast, saturation, hue = factors.unbind(1)
     params = AugmentParams(crop=crop, flip=flip, brightness=brightness, contrast=contrast, saturation=saturation,
                            hue=hue, order=order, grayscale=grayscale, blur_sigma=blur_sigma, solarize=solarize,
                            size=(size[0], size[1]), blur_kernel=blur_kernel, mean=tuple(mean), std=tuple(std),
                            dtype=dtype, channels_last=channels_last, interpolation=interpolation)
+    params.validate(host_sizes)
     out = AUGMENT(backend, images, params)
     memory = torch.channels_last if channels_last else torch.contiguous_format
     return out.contiguous(memory_format=memory)  # the reference's layout for 1x1 outputs is ambiguous
@@ -149,13 +151,14 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
         (B, 3, h, w) with (h, w) = ``params.size``, ``params.dtype``, normalized by ``params.mean/std``,
         channels_last memory format when ``params.channels_last``.
 
-    Checks: once, in this public path; the kernels (C++ binding, Triton launcher) check only their
-    arguments' shapes and dtypes and trust the values. The parameters' shapes and batch-wide settings are
-    checked when they are made (:class:`~fastssl.ops.augment_params.AugmentParams`), their per-sample values
-    against the batch here (:meth:`~fastssl.ops.augment_params.AugmentParams.validate`): on the CPU a bad
-    value raises ``ValueError`` naming the sample; parameters on a GPU are checked by ``torch._assert_async``
-    (nothing read back: a device-side assert with the message, see :mod:`fastssl._validation`); skipped
-    while torch.compile traces. The batch's checks and the resize's tap bound read its host copies
+    Checks: once, in the op (``torch.ops.fastssl.augment``); the kernels (C++ binding, Triton launcher) check
+    only their arguments' shapes and dtypes and trust the values. The parameters' shapes and batch-wide
+    settings are checked when they are made (:class:`~fastssl.ops.augment_params.AugmentParams`), their
+    per-sample values against the batch by the op's body
+    (:meth:`~fastssl.ops.augment_params.AugmentParams.validate`), at run time also in a torch.compile graph: on
+    the CPU a bad value raises ``ValueError`` naming the sample; parameters on a GPU are checked by
+    ``torch._assert_async`` (nothing read back: a device-side assert with the message, see
+    :mod:`fastssl._validation`). The batch's checks and the resize's tap bound read its host copies
     (:class:`~fastssl.ragged.RaggedImages`).
 
     Example:
@@ -169,7 +172,6 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
     if not isinstance(params, AugmentParams):
         raise TypeError(f"params must be fastssl.ops.augment_params.AugmentParams, got {type(params).__name__}")
     batch = _as_ragged(images)
-    params.validate(batch.host_sizes)
     device = batch.device
     resolved = AUGMENT.resolve(backend, device)
     p = params.to(device)

@@ -120,8 +120,9 @@ class AugmentParams:
 
     def validate(self, image_sizes: torch.Tensor) -> None:
         """Raises with the argument named when a per-sample value is out of its range or a crop does not fit
-        its image, for images of ``image_sizes`` (B, 2) = (H, W). The op calls it once per call, before any
-        backend: the kernels trust the values (they index memory with ``crop`` and ``order``).
+        its image, for images of ``image_sizes`` (B, 2) = (H, W). The op's body calls it once per call, before
+        any backend, at run time also in a torch.compile graph: the kernels trust the values (they index memory
+        with ``crop`` and ``order``).
 
         Parameters on the CPU are read at once (``ValueError`` naming the first bad sample); on a GPU the
         per-sample conditions go to ``torch._assert_async`` (:mod:`fastssl._validation`): nothing is read

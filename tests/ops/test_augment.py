@@ -650,6 +650,20 @@ BAD_NATIVE = [  # the binding checks metadata only: the values are the public op
 ]
 
 
+def test_parameters_are_checked_at_run_time_inside_a_compiled_graph():
+    """The values are checked in the op's body: a compiled graph, traced on good parameters, refuses bad ones of
+    the same shapes at run time instead of handing them to a kernel that indexes memory with them."""
+    images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8)
+    (p,) = recipes.draw(recipes.mae(size=8), torch.arange(2), torch.tensor([[30, 40]] * 2), seed=0)
+    compiled = torch.compile(lambda crop: augment(images, replace(p, crop=crop)), backend="aot_eager",
+                             fullgraph=False)
+    assert torch.equal(compiled(p.crop), augment(images, p))
+    bad_crop = p.crop.clone()
+    bad_crop[1] = torch.tensor([0, 0, 30, 400])
+    with pytest.raises(ValueError, match=r"params.crop\[1\].*outside image 1"):
+        compiled(bad_crop)
+
+
 @pytest.mark.parametrize("changes,message", BAD_NATIVE, ids=[m.split(" ")[0] for _, m in BAD_NATIVE])
 def test_bad_native_arguments_are_named(changes, message):
     require("cpp", "cpu")
