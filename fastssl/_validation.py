@@ -15,7 +15,9 @@ How the answer reaches the host depends on the device:
 While torch.compile traces, the value checks are skipped.
 
 Argument checks (:func:`check_int`, :func:`check_number`) read Python values only; tensor range checks
-(:func:`check_range`, :func:`check_index_range`) follow the value checks' rules above. A public op
+(:func:`check_range`, :func:`check_index_range`, :func:`check_none_equal`) follow the value checks' rules
+above, except under torch.compile: kernels index memory with those values, so the compiled graph keeps them
+as ``torch._assert_async`` (a failure raises ``RuntimeError`` with the message at run time). A public op
 checks its inputs once, here; its kernels check shapes and dtypes only.
 """
 
@@ -189,11 +191,11 @@ def check_integer_tensor(t, name: str, shapes: tuple[tuple[int, ...], ...], devi
 
 def _check_bounds(t: torch.Tensor, low: int, high: int, message: str) -> None:
     """Raises ``message`` when ``t`` has a value outside [low, high] (both included), naming up to 8 of them
-    on the CPU; on CUDA without a host read. Always checked, except while torch.compile traces."""
-    if t.numel() == 0 or torch.compiler.is_compiling():
+    on the CPU; on CUDA without a host read; in a torch.compile graph as an assert. Always checked."""
+    if t.numel() == 0:
         return
     lo, hi = torch.aminmax(t)
-    if checks_asynchronously(t):
+    if torch.compiler.is_compiling() or checks_asynchronously(t):
         _assert_async((lo >= low) & (hi <= high), message)
         return
     if int(lo) < low or int(hi) > high:
@@ -216,17 +218,17 @@ def check_range(t: torch.Tensor, name: str, low: int, high: int) -> None:
 
 def check_index_range(index: torch.Tensor, name: str, low: int, high: int) -> None:
     """Raises when an integer tensor has a value outside [low, high), ``high`` excluded as for an index;
-    on CUDA without a host read (always checked, except while torch.compile traces)."""
+    on CUDA without a host read, in a torch.compile graph as an assert (always checked)."""
     _check_bounds(index, low, high - 1, f"{name} must lie in [{low}, {high})")
 
 
 def check_none_equal(a: torch.Tensor, b: torch.Tensor, message: str) -> None:
-    """Raises ``message`` when a and b are equal anywhere; on CUDA without a host read (always checked,
-    except while torch.compile traces)."""
-    if a.numel() == 0 or torch.compiler.is_compiling():
+    """Raises ``message`` when a and b are equal anywhere; on CUDA without a host read, in a torch.compile
+    graph as an assert (always checked)."""
+    if a.numel() == 0:
         return
     clash = (a == b).any()
-    if checks_asynchronously(a):
+    if torch.compiler.is_compiling() or checks_asynchronously(a):
         _assert_async(~clash, message)
     elif bool(clash):
         raise ValueError(message)

@@ -105,3 +105,31 @@ def test_cuda_checks_do_not_synchronise():
         v.check_index_range(torch.arange(4, device="cuda"), "positive_index", 0, 4)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_range_checks_stay_in_a_compiled_graph_as_asserts(backend):
+    """Kernels index memory with these values: a graph compiled on good ones refuses bad ones at run time."""
+    def f(index, a, b):
+        v.check_index_range(index, "index", 0, 5)
+        v.check_none_equal(a, b, "a equals b somewhere")
+        return index + 1
+
+    compiled = torch.compile(f, backend=backend)
+    a, b = torch.tensor([0, 1]), torch.tensor([1, 0])
+    assert compiled(torch.tensor([0, 4]), a, b).tolist() == [1, 5]
+    with pytest.raises(RuntimeError, match=r"index must lie in \[0, 5\)"):
+        compiled(torch.tensor([0, 5]), a, b)
+    with pytest.raises(RuntimeError, match="a equals b somewhere"):
+        compiled(torch.tensor([0, 4]), a, a)
+
+
+def test_an_op_compiled_with_an_index_out_of_range_raises_instead_of_writing_out_of_bounds():
+    from fastssl.ops.kmeans import kmeans_update
+
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    compiled = torch.compile(lambda assignment: kmeans_update(x, assignment, 3), backend="aot_eager")
+    sums, counts = compiled(torch.tensor([0, 1, 2, 0, 1, 2]))
+    assert counts.tolist() == [2, 2, 2]
+    with pytest.raises(RuntimeError, match=r"assignment must lie in \[0, 3\)"):
+        compiled(torch.tensor([0, 1, 2, 0, 1, 300000]))
