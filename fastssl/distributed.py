@@ -2,7 +2,9 @@
 
 - :func:`all_gather_rows`: every rank's rows, in rank order (any count per rank, even 0), with a
   backward that returns to each rank the gradient of its own rows summed over every rank's share;
-- :func:`global_sum`: the sum of a value over ranks whose gradient is that of the local value alone.
+- :func:`global_sum`: the sum of a value over ranks whose gradient is that of the local value alone;
+- :func:`gather_samples`: every rank's per-sample rows keyed by sample id, each sample once, in id order (the
+  shards of a sharded pass over a data set, put back together).
 
 Both need an initialized process group in every rank of ``group`` (the world by default), and every
 rank must call them. Integer and float tensors go through the backend as they are; float16 and bfloat16
@@ -85,3 +87,21 @@ def global_sum(local: torch.Tensor, group=None) -> torch.Tensor:
     total = local.detach().clone()
     dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
     return local + (total - local.detach())
+
+
+@torch.no_grad()
+def gather_samples(rows: torch.Tensor, ids: torch.Tensor, device=None, group=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows (N, ...), ids (N,)) of every rank, each sample once and in id order, on every rank, on the device
+    of ``rows``: what a pass over a data set sharded over ranks gives (a shard padded by wrapping around repeats a
+    few samples of another; their rows are equal, the first is kept). ``device``: where the collective runs
+    (NCCL needs the GPU), default ``rows``' device. Not differentiable."""
+    home = rows.device
+    device = torch.device(device) if device is not None else home
+    every, _ = all_gather_rows(rows.to(device), group)
+    every_id, _ = all_gather_rows(ids.to(device=device, dtype=torch.int64), group)
+    order = torch.argsort(every_id.cpu(), stable=True)
+    sorted_ids = every_id.cpu()[order]
+    first = torch.ones_like(sorted_ids, dtype=torch.bool)
+    first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    keep = order[first]
+    return every.cpu()[keep].to(home), sorted_ids[first].to(ids.device)

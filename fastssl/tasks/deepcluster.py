@@ -19,8 +19,9 @@ flip; with ``sobel=True`` the network sees the two Sobel gradients of the grey i
 training checkpoint of any image task, e.g. ``jigsaw_pp``) and trains this task's own (possibly other) backbone on
 them — ``fastssl train cluster_transfer --option teacher=runs/jig/checkpoints/last.pt``.
 
-Under distributed training every rank extracts and clusters the same features with the same seed; rank 0's
-assignments are broadcast so that ranks agree bit for bit.
+Under distributed training each rank extracts the features of its shard and the trainer gathers them
+(:func:`fastssl.distributed.gather_samples`): every rank clusters the whole set's features with the same seed, and
+rank 0's assignments are broadcast so that ranks agree bit for bit.
 
 Example:
     >>> import torch

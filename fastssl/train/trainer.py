@@ -11,9 +11,9 @@
   ``<out>/bad_files.txt``. An epoch without one usable batch is an error that names the files. The
   learning-rate schedule follows the position in the run (epoch, batch), so skipped batches do not shift it.
   A task with ``prepare_epoch`` (DeepCluster, cluster transfer) prepares each epoch before its first batch —
-  given the whole set's features through the evaluation pipeline — and names the samples the epoch visits
-  (``task.visit(epoch)``) instead of the shuffled order; what it prepared is in its state, so a resumed epoch is
-  not prepared again.
+  given the whole set's features through the evaluation pipeline, each rank extracting its shard's — and names
+  the samples the epoch visits (``task.visit(epoch)``) instead of the shuffled order; what it prepared is in its
+  state, so a resumed epoch is not prepared again.
 - **Ranks stay in step** (:mod:`fastssl.train.ranks`): before each step the ranks sum what they have (a
   batch or not, a loader error, the time limit) in one all-reduce over a CPU gloo group with a timeout, and
   act alike; nothing that waits on data can hang.
@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data import Loader
+from ..distributed import gather_samples
 from ..tasks import task_class
 from . import checkpoint, run_folder
 from .data import open_task_source, task_loader, usable_samples
@@ -359,10 +360,13 @@ def train(config: TrainConfig) -> TrainResult:
             return None
 
         def features(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+            """The whole set's features: each rank extracts its shard's, then every rank gets them all."""
             streams, _, ids = extract_streams(module, source, batch_size=config.batch_size, device=device,
                                               decoder=config.decoder, num_threads=config.num_threads,
                                               progress=main and config.progress)
-            return streams["vision"], ids
+            if ranks.world == 1:
+                return streams["vision"], ids
+            return gather_samples(streams["vision"], ids, device)
 
         for parameter in task.prepare_epoch(epoch, features, size=len(source)):
             optimizer.state.pop(parameter, None)

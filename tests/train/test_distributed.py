@@ -141,3 +141,25 @@ def test_a_stalled_rank_is_an_error_after_the_timeout_not_a_hang(tmp_path):
     assert r0["error"] is not None and "no answer from the other ranks within 3 s" in r0["error"], r0["error"]
     assert "\n" not in r0["error"] and r0["ended"] < r1["ended"] - STALL_S / 2  # it gave up, it did not wait
     assert r1["error"] is not None
+
+
+def _deepcluster(rank, world, data, out):
+    from fastssl.train import TrainConfig, checkpoint, train
+
+    result = train(TrainConfig(task="deepcluster", data=data, out=out, backbone="resnet10", image_size=32,
+                               batch_size=4, epochs=1, decoder="pil", progress=False, num_threads=1, device="cpu",
+                               collective_timeout_s=20, task_options={"num_samples": 15, "clusters": 3}))
+    assignments = checkpoint.load(result.checkpoint)["model"]["assignments"] if result.checkpoint else None
+    return {"steps": result.steps, "assignments": assignments}
+
+
+def test_deepcluster_clusters_every_sample_on_every_rank(tmp_path):
+    """Each rank extracts the features of its shard; the clusters are made from the whole set's, so every sample
+    (odd count: one shard padded by wrapping) has a cluster, the same one on every rank."""
+    data = _folder(tmp_path, 15)
+    r0, r1 = run_ranks(_deepcluster, 2, tmp_path, data, str(tmp_path / "run"))
+    assert r0["error"] is r1["error"] is None, (r0["error"], r1["error"])
+    assert r0["steps"] == r1["steps"] > 0
+    assignments = r0["assignments"]
+    assert assignments.shape == (15,) and bool((assignments >= 0).all()), assignments
+    assert len(assignments.unique()) > 1
