@@ -281,7 +281,8 @@ def _fill_from(container, stream, info: AudioInfo, low: int, high: int, out: np.
             return False  # after a seek: cannot be placed, or landed after the window
         first = False
         if n + frame.samples > low and n < high:
-            mono = frame_samples(frame).mean(axis=0)
+            channels = frame_samples(frame)
+            mono = channels[0] if len(channels) == 1 else channels.mean(axis=0)
             a, b = max(n, low), min(n + frame.samples, high)
             out[a - origin:b - origin] = mono[a - n:b - n]
         if n + frame.samples >= high:
@@ -296,6 +297,7 @@ class _Placer:
 
     def __init__(self, info: AudioInfo, unit, grid: tuple[int, int] | None, start_at: int | None):
         self.info, self.unit, self.grid = info, unit, grid
+        self.seconds_per_tick = float(unit)  # float: exact to far below a sample over any real track's length
         self.coarse = unit * info.sample_rate > 1
         # a coarse timestamp is rounded twice where FFmpeg trimmed the frame's start (the packet's, then the trim's)
         self.tolerance = float(unit * info.sample_rate) + 1 if self.coarse else 1.0
@@ -305,7 +307,7 @@ class _Placer:
         """Where ``frame`` starts (track samples at its rate), or None when that cannot be told."""
         stamped = None
         if frame.pts is not None:
-            stamped = (float(frame.pts * self.unit) - self.info.start) * self.info.sample_rate
+            stamped = (frame.pts * self.seconds_per_tick - self.info.start) * self.info.sample_rate
         if self.position is not None and (stamped is None or abs(stamped - self.position) <= self.tolerance):
             n = self.position
         elif stamped is None:
