@@ -162,7 +162,9 @@ def draw_view(view: ViewRecipe, ids: torch.Tensor, image_sizes: torch.Tensor, *,
         saturation=factors[2], hue=factors[3], order=order, grayscale=u[:, _SLOTS.gray] < view.grayscale_p,
         blur_sigma=torch.where(blur_on, sigma, torch.zeros_like(sigma)).float(),
         solarize=u[:, _SLOTS.solarize] < view.solarize_p, size=(view.size, view.size), blur_kernel=view.blur_kernel,
-        mean=view.mean, std=view.std, dtype=dtype, channels_last=channels_last, interpolation=view.interpolation)
+        mean=view.mean, std=view.std, dtype=dtype, channels_last=channels_last, interpolation=view.interpolation,
+        may_blur=view.blur_p > 0 and view.blur_sigma[1] > 0,
+        may_change_contrast=view.jitter_p > 0 and view.jitter[1] > 0)
 
 
 def draw(recipe: Recipe, ids, image_sizes, *, seed: int, epoch: int = 0, dtype: torch.dtype = torch.float32,

@@ -73,8 +73,10 @@ def _cpp(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
 
 
 def _triton(images: RaggedImages, params: AugmentParams) -> torch.Tensor:
-    """The Triton kernels (fastssl/triton/augment.py): one launch per pass for the whole ragged batch."""
-    return _TRITON_AUGMENT(*_kernel_args(images, params))
+    """The Triton kernels (fastssl/triton/augment.py): one launch per pass for the whole ragged batch; the blur and
+    contrast passes only where the parameters may need them."""
+    return _TRITON_AUGMENT(*_kernel_args(images, params), may_blur=params.may_blur,
+                           may_change_contrast=params.may_change_contrast)
 
 
 AUGMENT = OpBackends("augment", {"reference": reference.augment, "cpp": _cpp, "triton": _triton})
@@ -85,7 +87,8 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, hos
              host_sizes: torch.Tensor, max_size: list[int], crop: torch.Tensor, flip: torch.Tensor,
              factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor, blur_sigma: torch.Tensor,
              solarize: torch.Tensor, size: list[int], blur_kernel: int, mean: list[float], std: list[float],
-             dtype: torch.dtype, channels_last: bool, interpolation: str, backend: str) -> torch.Tensor:
+             dtype: torch.dtype, channels_last: bool, interpolation: str, may_blur: bool,
+             may_change_contrast: bool, backend: str) -> torch.Tensor:
     """The op over flat tensors: a ragged batch (data, offsets, sizes, the CPU copies of offsets and sizes,
     the largest (H, W)) and AugmentParams with factors (B, 4). The parameters' values are checked here, in the
     op's body, which runs at run time also inside a torch.compile graph (the kernels index memory with them)."""
@@ -94,7 +97,8 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, hos
     params = AugmentParams(crop=crop, flip=flip, brightness=brightness, contrast=contrast, saturation=saturation,
                            hue=hue, order=order, grayscale=grayscale, blur_sigma=blur_sigma, solarize=solarize,
                            size=(size[0], size[1]), blur_kernel=blur_kernel, mean=tuple(mean), std=tuple(std),
-                           dtype=dtype, channels_last=channels_last, interpolation=interpolation)
+                           dtype=dtype, channels_last=channels_last, interpolation=interpolation,
+                           may_blur=may_blur, may_change_contrast=may_change_contrast)
     params.validate(host_sizes)
     out = AUGMENT(backend, images, params)
     memory = torch.channels_last if channels_last else torch.contiguous_format
@@ -103,7 +107,8 @@ def _augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, hos
 
 @_augment.register_fake
 def _(data, offsets, sizes, host_offsets, host_sizes, max_size, crop, flip, factors, order, grayscale, blur_sigma,
-      solarize, size, blur_kernel, mean, std, dtype, channels_last, interpolation, backend):
+      solarize, size, blur_kernel, mean, std, dtype, channels_last, interpolation, may_blur, may_change_contrast,
+      backend):
     memory = torch.channels_last if channels_last else torch.contiguous_format
     return torch.empty((crop.shape[0], 3, size[0], size[1]), dtype=dtype, device=data.device, memory_format=memory)
 
@@ -180,7 +185,8 @@ def augment(images, params: AugmentParams, *, backend: str = "auto") -> torch.Te
                     list(batch.max_size), p.crop.to(torch.int64), p.flip.to(torch.bool), factors,
                     p.order.to(torch.int64), p.grayscale.to(torch.bool), p.blur_sigma.float(),
                     p.solarize.to(torch.bool), list(p.size), p.blur_kernel, [float(m) for m in p.mean],
-                    [float(v) for v in p.std], p.dtype, p.channels_last, p.interpolation, resolved)
+                    [float(v) for v in p.std], p.dtype, p.channels_last, p.interpolation, p.may_blur,
+                    p.may_change_contrast, resolved)
 
 
 class Augment(torch.nn.Module):

@@ -56,6 +56,11 @@ class AugmentParams:
     dtype: torch.dtype = torch.float32  #: float32, bfloat16 or float16
     channels_last: bool = False  #: output memory format
     interpolation: str = "bilinear"  #: or "bicubic"; antialiased when downscaling
+    #: False promises that no sample blurs (``blur_sigma`` all 0; checked): a GPU then skips the blur passes
+    #: without reading ``blur_sigma`` back (a recipe without blur sets it)
+    may_blur: bool = True
+    #: False promises ``contrast`` all 1 (checked): a GPU then skips the contrast pass
+    may_change_contrast: bool = True
 
     def __post_init__(self):
         """The construction's checks: the per-sample tensors' shapes and the batch-wide settings (Python values
@@ -161,9 +166,18 @@ class AugmentParams:
                                lambda b: f"params.{name} must be >= 0, got params.{name}[{b}] = {float(value[b])}")
         _check_samples(self.hue.abs() > 0.5, "params.hue must be in [-0.5, 0.5]",
                        lambda b: f"params.hue must be in [-0.5, 0.5], got params.hue[{b}] = {float(self.hue[b])}")
+        if not self.may_blur:
+            _check_samples(self.blur_sigma != 0, "params.may_blur is False but a sample blurs",
+                           lambda b: f"params.may_blur is False but params.blur_sigma[{b}] = "
+                                     f"{float(self.blur_sigma[b])}")
+        if not self.may_change_contrast:
+            _check_samples(self.contrast != 1, "params.may_change_contrast is False but a sample changes contrast",
+                           lambda b: f"params.may_change_contrast is False but params.contrast[{b}] = "
+                                     f"{float(self.contrast[b])}")
 
 
-_SETTINGS = ("size", "blur_kernel", "mean", "std", "dtype", "channels_last", "interpolation")
+_SETTINGS = ("size", "blur_kernel", "mean", "std", "dtype", "channels_last", "interpolation", "may_blur",
+             "may_change_contrast")
 
 
 def _moved(t: torch.Tensor, device) -> torch.Tensor:

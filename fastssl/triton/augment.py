@@ -436,7 +436,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
             y_start: torch.Tensor, y_weights: torch.Tensor, taps: torch.Tensor, x_start: torch.Tensor,
             x_weights: torch.Tensor, factors: torch.Tensor, order: torch.Tensor, grayscale: torch.Tensor,
             blur_sigma: torch.Tensor, solarize: torch.Tensor, blur_kernel: int, mean, std, clamp: bool,
-            dtype: torch.dtype, channels_last: bool) -> torch.Tensor:
+            dtype: torch.dtype, channels_last: bool, *, may_blur: bool = True,
+            may_change_contrast: bool = True) -> torch.Tensor:
     """One augmented view of each image of a ragged batch; the arguments of ``fastssl_C::augment``.
 
     Args:
@@ -450,6 +451,8 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
             blur_sigma: (B,) float32 >= 0 (0 = no blur); blur_kernel: odd taps of the blur.
         mean, std: 3 floats each (std > 0); clamp: clamp the resize to [0, 1] (bicubic).
         dtype: float32 | bfloat16 | float16; channels_last: the output's memory format.
+        may_blur, may_change_contrast: False promises that no sample blurs / changes contrast (the parameters'
+            settings of the same names, which the op checks): the pass is not launched.
 
     Returns:
         (B, 3, h, w) of ``dtype``, (x - mean) / std of the augmented view x in [0, 1].
@@ -460,9 +463,10 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
 
     Passes: on CPU tensors (the interpreter) the blur and contrast passes run only when a sample needs them
     (read from ``blur_sigma`` and ``factors``). On a GPU (and under
-    :func:`fastssl._validation.asynchronous_checks`) nothing is read back: both passes are launched and their
-    programs return at once for a sample that does not blur / keeps contrast 1 (3 more launches, and the
-    float32 scratch of (B, 3, h, w) twice, even for a batch that needs neither).
+    :func:`fastssl._validation.asynchronous_checks`) nothing is read back: a pass is launched unless the
+    parameters promise it is not needed (``may_blur`` / ``may_change_contrast``; a recipe without blur or contrast
+    jitter promises it), and its programs return at once for a sample that does not blur / keeps contrast 1
+    (the blur: 2 launches and a float32 scratch of (B, 3, h, w) twice; contrast: 1 launch and the scratch).
     """
     if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.uint8:
         raise TypeError(f"data must be a 1-D uint8 tensor, got {getattr(data, 'shape', type(data).__name__)} "
@@ -488,7 +492,7 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     blur_sigma = _check(blur_sigma, "blur_sigma", torch.float32, (B,), device)
     solarize = _check(solarize, "solarize", torch.bool, (B,), device)
     mean, std = [float(m) for m in mean], [float(s) for s in std]
-    blur, contrast = _passes(blur_sigma, factors)
+    blur, contrast = _passes(blur_sigma, factors, may_blur, may_change_contrast)
 
     flags = torch.stack((grayscale, solarize, blur_sigma > 0), 1).to(torch.int32)
     order32 = order.to(torch.int32)
@@ -526,9 +530,10 @@ def augment(data: torch.Tensor, offsets: torch.Tensor, sizes: torch.Tensor, crop
     return out.to(dtype) if out.dtype != dtype else out
 
 
-def _passes(blur_sigma: torch.Tensor, factors: torch.Tensor) -> tuple[bool, bool]:
-    """Whether to launch the blur pass and the contrast pass: read on the CPU, both on a GPU (see augment) and
-    while capturing launches (what a GPU would run)."""
+def _passes(blur_sigma: torch.Tensor, factors: torch.Tensor, may_blur: bool, may_change_contrast: bool
+            ) -> tuple[bool, bool]:
+    """Whether to launch the blur pass and the contrast pass: read on the CPU; on a GPU (see augment) and while
+    capturing launches (what a GPU would run), those the parameters may need."""
     if backends.triton_launch_capture or _validation.checks_asynchronously(blur_sigma):
-        return True, True
-    return bool((blur_sigma > 0).any()), bool((factors[:, 1] != 1).any())
+        return may_blur, may_change_contrast
+    return may_blur and bool((blur_sigma > 0).any()), may_change_contrast and bool((factors[:, 1] != 1).any())

@@ -525,7 +525,8 @@ def op_args(images, params, backend):
     return (images.data, images.offsets, images.sizes, images.host_offsets, images.host_sizes, list(images.max_size),
             params.crop, params.flip, factors, params.order,
             params.grayscale, params.blur_sigma, params.solarize, list(params.size), params.blur_kernel,
-            list(params.mean), list(params.std), params.dtype, params.channels_last, params.interpolation, backend)
+            list(params.mean), list(params.std), params.dtype, params.channels_last, params.interpolation,
+            params.may_blur, params.may_change_contrast, backend)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -648,6 +649,46 @@ BAD_NATIVE = [  # the binding checks metadata only: the values are the public op
     (dict(std=[0.5, 0.5]), "std must have 3 values"),
     (dict(dtype=torch.int32), "dtype must be float32, bfloat16 or float16"),
 ]
+
+
+class _Recording:
+    """A Triton kernel whose launches (``kernel[grid](...)``) are recorded by name, then run."""
+
+    def __init__(self, kernel, name, launched):
+        self.kernel, self.name, self.launched = kernel, name, launched
+
+    def __getitem__(self, grid):
+        self.launched.append(self.name)
+        return self.kernel[grid]
+
+
+def test_a_gpu_launches_only_the_passes_the_recipe_may_need(monkeypatch):
+    """On a GPU nothing is read back, so the blur and contrast passes run unless the parameters promise they are
+    not needed: a recipe without blur or contrast jitter makes one launch; SimCLR's all four."""
+    require("triton", triton_device())
+    from fastssl import _validation
+    from fastssl.triton import augment as triton_augment
+
+    launched = []
+    for name in ("_augment_kernel", "_contrast_kernel", "_blur_kernel"):
+        monkeypatch.setattr(triton_augment, name, _Recording(getattr(triton_augment, name), name, launched))
+    images = torch.randint(0, 256, (2, 3, 30, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    sizes = torch.tensor([[30, 40]] * 2)
+    (plain,) = recipes.draw(recipes.mae(size=8), torch.arange(2), sizes, seed=0)
+    simclr = recipes.draw(recipes.simclr(size=8), torch.arange(2), sizes, seed=0)[0]
+    assert (plain.may_blur, plain.may_change_contrast, simclr.may_blur, simclr.may_change_contrast) == (
+        False, False, True, True)
+    with _validation.asynchronous_checks():  # as on a GPU
+        quick = augment(images.to(triton_device()), plain, backend="triton")
+        assert launched == ["_augment_kernel"]
+        launched.clear()
+        augment(images.to(triton_device()), simclr, backend="triton")
+        assert launched == ["_augment_kernel", "_contrast_kernel", "_blur_kernel", "_blur_kernel"]
+    assert torch.equal(quick, augment(images.to(triton_device()), plain, backend="triton"))  # passes read
+    with pytest.raises(ValueError, match=r"params.may_blur is False but params.blur_sigma\[1\] = 1.5"):
+        augment(images, replace(plain, blur_sigma=torch.tensor([0.0, 1.5])), backend="reference")
+    with pytest.raises(ValueError, match=r"params.may_change_contrast is False but params.contrast\[0\] = 0.5"):
+        augment(images, replace(plain, contrast=torch.tensor([0.5, 1.0])), backend="reference")
 
 
 def test_parameters_are_checked_at_run_time_inside_a_compiled_graph():

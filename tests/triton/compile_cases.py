@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -211,6 +211,10 @@ def cases() -> list[tuple[str, str, str, callable]]:
                     lambda dt=dt, cl=channels_last: _augment(recipes.simclr(), dt, cl)))
     out.append(("augment", "simclr 1x1 outputs of a ragged batch", "bf16",
                 lambda: _augment(recipes.simclr(size=1), "bf16", False)))
+    # MAE's recipe makes the bicubic resize launch without the blur pass; with a blur (CLAMP and BLUR) too
+    bicubic_blur = recipes.Recipe("bicubic_blur", (replace(recipes.simclr().views[0], interpolation="bicubic"),))
+    out.append(("augment", "bicubic with blur ragged up to 1080x1920", "bf16",
+                lambda: _augment(bicubic_blur, "bf16", False)))
     for op, mels in (("log_spectrogram", False), ("log_mel_spectrogram", True)):
         out.append((op, f"1 s at 48 kHz: {64 if mels else 257} x 199", "fp32", lambda m=mels: _spectrograms(m, False)))
         out.append((op, f"n_fft 400, 301-sample frames{', 13 mels' * mels}, ragged", "fp32",
