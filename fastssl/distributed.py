@@ -71,13 +71,22 @@ def _row_counts(rows: int, device: torch.device, group) -> tuple[list[int], int]
     return [int(c) for c in counts], dist.get_rank(group)
 
 
-def all_gather_rows(x: torch.Tensor, group=None) -> tuple[torch.Tensor, int]:
+def all_gather_rows(x: torch.Tensor, group=None, sizes: list[int] | None = None) -> tuple[torch.Tensor, int]:
     """Differentiable all-gather of (n_r, ...) tensors with any n_r per rank.
 
     Returns (the rows of every rank in rank order, the offset of this rank's rows in it). Gradients
-    flowing into the result are summed over ranks and returned to each rank's own rows.
+    flowing into the result are summed over ranks and returned to each rank's own rows. ``sizes``: every
+    rank's n_r when the caller knows them (the trainer does, from its per-step agreement); otherwise they
+    are gathered first, and read back to the host: on a GPU, a wait for the device.
     """
-    sizes, rank = _row_counts(x.shape[0], x.device, group)
+    if sizes is None:
+        sizes, rank = _row_counts(x.shape[0], x.device, group)
+    else:
+        dist = require_process_group("all_gather_rows")
+        sizes, rank = [int(n) for n in sizes], dist.get_rank(group)
+        if len(sizes) != dist.get_world_size(group) or sizes[rank] != x.shape[0]:
+            raise ValueError(f"sizes must hold every rank's row count ({dist.get_world_size(group)} of them, "
+                             f"{x.shape[0]} for rank {rank}), got {sizes}")
     return _AllGatherRows.apply(x, sizes, rank, group), sum(sizes[:rank])
 
 

@@ -70,7 +70,8 @@ def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *, normalize: bool = True,
-                 reduction: str = "mean", gather: bool = False, backend: str = "auto", group=None) -> torch.Tensor:
+                 reduction: str = "mean", gather: bool = False, backend: str = "auto", group=None,
+                 rank_rows: list[int] | None = None) -> torch.Tensor:
     """NT-Xent, the SimCLR contrastive loss, without materializing the (2N, 2N) logit matrix.
 
     The 2N anchors are the rows of z = [z1; z2]. Anchor i has the other view of the same sample as
@@ -97,6 +98,9 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *
             gradient under DDP, back-propagate ``world_size * loss``.
         backend: "auto" | "reference" | "cpp" | "triton" (auto: cpp on CPU, triton on CUDA).
         group: the process group of ``gather`` (default: the world).
+        rank_rows: with ``gather``, every rank's N when the caller knows them (the trainer's batches say:
+            ``batch["rank_samples"]``); without, they are gathered and read back to the host first (on a GPU,
+            a wait for the device every step).
 
     Returns:
         A float32 scalar (float64 for float64 inputs), or (2N,) with reduction="none".
@@ -125,7 +129,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, *
     # Distributed: this rank's 2n rows are the queries; the keys are every rank's rows, in rank
     # order [z1_0; z2_0; z1_1; z2_1; ...] (the order of the columns does not change a log-sum-exp).
     require_process_group("gather=True", "use gather=False for a single process")
-    keys, offset = all_gather_rows(z, group)
+    keys, offset = all_gather_rows(z, group, None if rank_rows is None else [2 * n for n in rank_rows])
     if keys.shape[0] == 0:
         raise ValueError("z1 has no rows on any rank; the loss needs N >= 1 in total")
     n = z1.shape[0]

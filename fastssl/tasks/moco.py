@@ -170,9 +170,11 @@ class MoCoTask(Task):
         return F.normalize(q.float(), dim=1)
 
     @torch.no_grad()
-    def key_embeddings(self, x: torch.Tensor, ids: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def key_embeddings(self, x: torch.Tensor, ids: torch.Tensor, epoch: int,
+                       sizes: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(this rank's keys (n, dim), every rank's keys (N, dim) in rank order), float32 unit rows, no gradient
-        (shuffled BN as the module docstring says; in eval mode the second is the first)."""
+        (shuffled BN as the module docstring says; in eval mode the second is the first). ``sizes``: every rank's
+        n when known (:func:`fastssl.distributed.all_gather_rows`)."""
         def encode(part):
             return F.normalize(self.key_encoder(part).float(), dim=1)
 
@@ -181,12 +183,12 @@ class MoCoTask(Task):
         world, n = world_size(), len(x)
         if not self.shuffle_bn:
             k = encode(x)
-            return k, all_gather_rows(k)[0] if world > 1 else k
+            return k, all_gather_rows(k, sizes=sizes)[0] if world > 1 else k
         ids = ids.to(x.device)
         if world > 1:
-            views, offset = all_gather_rows(x)
-            perm = self.shuffle_permutation(all_gather_rows(ids)[0], epoch)
-            shuffled = all_gather_rows(encode(views.index_select(0, perm[offset:offset + n])))[0]
+            views, offset = all_gather_rows(x, sizes=sizes)
+            perm = self.shuffle_permutation(all_gather_rows(ids, sizes=sizes)[0], epoch)
+            shuffled = all_gather_rows(encode(views.index_select(0, perm[offset:offset + n])), sizes=sizes)[0]
         else:
             offset, perm = 0, self.shuffle_permutation(ids, epoch)
             shuffled = in_groups(encode, x.index_select(0, perm), self.bn_groups_for(n))
@@ -208,7 +210,7 @@ class MoCoTask(Task):
         if self.training:
             self.momentum_update()
         q = self.query_embeddings(x_q)
-        k, every_key = self.key_embeddings(x_k, batch["ids"], int(batch["epoch"]))
+        k, every_key = self.key_embeddings(x_k, batch["ids"], int(batch["epoch"]), batch.get("rank_samples"))
         negatives = self.queue.clone()  # what backward reads: enqueue() below writes the queue itself
         loss = queue_info_nce_loss(q, k, negatives, self.temperature, normalize=False)
         with torch.no_grad():

@@ -55,7 +55,7 @@ class SimCLRTask(Task):
         z = self.projector(self.backbone(torch.cat([v1, v2])))
         z1, z2 = z.float().chunk(2)
         gather = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        loss = nt_xent_loss(z1, z2, self.temperature, gather=gather)
+        loss = nt_xent_loss(z1, z2, self.temperature, gather=gather, rank_rows=batch.get("rank_samples"))
         with torch.no_grad():  # how often the positive is the nearest of the other view's embeddings
             sim = torch.nn.functional.normalize(z1, dim=1) @ torch.nn.functional.normalize(z2, dim=1).T
             top1 = (sim.argmax(1) == torch.arange(len(z1), device=sim.device)).float().mean()

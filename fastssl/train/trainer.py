@@ -40,7 +40,8 @@
   checkpoint's step on resume), TensorBoard when installed, a progress line.
 - Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group (NCCL on GPUs, gloo on
   CPUs) with ``collective_timeout_s``, wraps the task in DDP, and the loader reads this rank's shard. Rank
-  0 writes logs and checkpoints.
+  0 writes logs and checkpoints. Each step's batch holds ``rank_samples``, every rank's sample count (from the
+  ranks' per-step agreement), so that a task's all-gathers need not gather the counts and read them back.
 
 Example:
     >>> import tempfile
@@ -445,9 +446,10 @@ def train(config: TrainConfig) -> TrainResult:
                         batch = None
                     elapsed_ms = int(1000 * (time.perf_counter() - started))
                     late = config.time_limit_s is not None and elapsed_ms > 1000 * config.time_limit_s
-                    missing, failed, late, images, lost, elapsed_ms = ranks.sum(
+                    mine = [kept if r == ranks.rank else 0 for r in range(ranks.world)]
+                    missing, failed, late, images, lost, elapsed_ms, *rank_samples = ranks.sum(
                         [batch is None, positions.failure is not None, late, kept,
-                         0 if positions.failure is not None else config.batch_size - kept, elapsed_ms],
+                         0 if positions.failure is not None else config.batch_size - kept, elapsed_ms, *mine],
                         f"agreeing on epoch {counters.epoch}'s batch {index}")
                     if failed:
                         failure = positions.failure
@@ -459,6 +461,8 @@ def train(config: TrainConfig) -> TrainResult:
                     if missing:
                         counters.skipped_batches += 1
                         continue
+                    if ranks.world > 1:  # every rank's sample count: collectives in the task need not gather them
+                        batch["rank_samples"] = rank_samples
                     step(batch, index, images, elapsed_ms / 1000 / ranks.world)
                     if main and counters.step % config.checkpoint_every == 0:
                         last_path = save()

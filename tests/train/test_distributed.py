@@ -163,3 +163,36 @@ def test_deepcluster_clusters_every_sample_on_every_rank(tmp_path):
     assignments = r0["assignments"]
     assert assignments.shape == (15,) and bool((assignments >= 0).all()), assignments
     assert len(assignments.unique()) > 1
+
+
+def _nt_xent_reads(rank, world):
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from host_reads import count_host_reads
+
+    from fastssl import _validation
+    from fastssl.ops import nt_xent_loss
+
+    n = (3, 2)[rank]  # uneven: 3 samples on rank 0, 2 on rank 1
+    g = torch.Generator().manual_seed(rank)
+    z1, z2 = torch.randn(n, 8, generator=g), torch.randn(n, 8, generator=g)
+    out = {}
+    for name, counts in (("gathered", None), ("given", [3, 2])):
+        with _validation.asynchronous_checks(), count_host_reads() as reads:
+            loss = nt_xent_loss(z1, z2, 0.5, gather=True, rank_rows=counts)
+        out[name] = (float(loss), list(reads))
+    try:
+        nt_xent_loss(z1, z2, 0.5, gather=True, rank_rows=[2, 3])
+    except ValueError as error:
+        out["wrong"] = str(error)
+    return out
+
+
+def test_row_counts_the_trainer_knows_spare_the_gather_a_host_read(tmp_path):
+    r0, r1 = run_ranks(_nt_xent_reads, 2, tmp_path)
+    assert r0["error"] is r1["error"] is None, (r0["error"], r1["error"])
+    for r in (r0, r1):
+        assert r["given"][0] == r["gathered"][0]  # the same loss
+        assert r["given"][1] == [] and any("__int__" in read for read in r["gathered"][1]), (r["given"], r["gathered"])
+        assert r["wrong"].startswith("sizes must hold every rank's row count")
