@@ -6,7 +6,10 @@ seconds of audio (mono, ``sample_rate``) chosen by the task's pairing rule (``pa
 synchronisation, :mod:`fastssl.data.av.pairs`). ``transform(clips, audio, ids, epoch)`` makes
 
 - ``inputs``: the frame, a random resized crop (area ``min_scale``..1) and flip at ``image_size``,
-  ImageNet-normalised, for the vision stream (``backbone``, an image backbone of :mod:`fastssl.models`);
+  ImageNet-normalised, for the vision stream (``backbone``, an image backbone of :mod:`fastssl.models`): (B, 3, S,
+  S). With ``clip_len`` > 1 a clip of that many frames ``stride`` apart, centred on the audio window, one crop for
+  all its frames: (B, T, 3, S, S) for an image backbone (its features averaged over the frames), (B, 3, T, S, S)
+  for a video backbone (:data:`fastssl.models.VIDEO_BACKBONES`, as AVTS-style work trains);
 - ``spectrogram``: (B, 1, F, T) the audio's log spectrogram (:func:`fastssl.ops.log_spectrogram`: 10 ms windows,
   half overlap, as L³-Net — 257 x 199 for 1 s at 48 kHz) or, with ``mel_bins`` > 0, its log-mel spectrogram,
   after a random gain of ±``gain_db`` dB per sample, for the audio stream (``audio_backbone``, one of
@@ -38,7 +41,7 @@ from .. import models, random
 from ..data.av.pairs import AVPairs, CentrePairs
 from ..ops.spectrogram import log_mel_spectrogram, log_spectrogram
 from .base import Task, normalize
-from .video import clip_squares
+from .video import clip_squares, normalize_frames
 
 
 def stft_sizes(sample_rate: int) -> tuple[int, int, int]:
@@ -57,9 +60,7 @@ class AVTask(Task):
     def __init__(self, backbone: str = "resnet18", image_size: int = 64, seed: int = 0, *,
                  audio_backbone: str = "l3_audio", sample_rate: int = 48000, window: float = 1.0, mel_bins: int = 0,
                  gain_db: float = 6.0, positive_fraction: float = 0.5, min_shift: float = 0.5, max_shift: float = 1.0,
-                 min_scale: float = 0.35):
-        if models.is_video_backbone(backbone):
-            raise ValueError(f"{self.name}'s vision stream takes an image backbone, got {backbone!r}")
+                 min_scale: float = 0.35, clip_len: int = 1, stride: int = 1):
         if mel_bins < 0 or gain_db < 0:
             raise ValueError(f"mel_bins and gain_db must be >= 0, got {mel_bins}, {gain_db}")
         if not 0 < min_scale <= 1:
@@ -69,8 +70,10 @@ class AVTask(Task):
         self.sample_rate, self.window, self.mel_bins, self.gain_db = sample_rate, window, mel_bins, gain_db
         self.min_scale = min_scale
         self.pairs = AVPairs(self.kind, window=window, positive_fraction=positive_fraction, min_shift=min_shift,
-                             max_shift=max_shift, seed=seed)
-        self.eval_pairs = CentrePairs(window)
+                             max_shift=max_shift, seed=seed, clip_len=clip_len, stride=stride)
+        self.eval_pairs = CentrePairs(window, clip_len=clip_len, stride=stride)
+        self.video = models.is_video_backbone(backbone)
+        self.encoder = "clip" if self.video else "frame"  #: as a video task's: the trainer keeps 3-D layouts
 
     @property
     def audio_feature_dim(self) -> int:
@@ -93,13 +96,28 @@ class AVTask(Task):
 
     @torch.no_grad()
     def transform(self, clips, audio, ids, epoch):
-        frames = clip_squares(clips, ids, epoch, self.image_size, seed=self.seed, scale=(self.min_scale, 1.0))[:, 0]
-        return {"inputs": normalize(frames), "spectrogram": self.spectrogram(audio, ids, epoch)}
+        frames = clip_squares(clips, ids, epoch, self.image_size, seed=self.seed, scale=(self.min_scale, 1.0))
+        return {"inputs": self.vision_input(frames), "spectrogram": self.spectrogram(audio, ids, epoch)}
 
     @torch.no_grad()
     def eval_transform(self, clips, audio, ids, epoch):
-        frames = clip_squares(clips, ids, 0, self.image_size, seed=0, scale=None, flip=False)[:, 0]
-        return {"inputs": normalize(frames), "spectrogram": self.spectrogram(audio)}
+        frames = clip_squares(clips, ids, 0, self.image_size, seed=0, scale=None, flip=False)
+        return {"inputs": self.vision_input(frames), "spectrogram": self.spectrogram(audio)}
+
+    def vision_input(self, frames: torch.Tensor) -> torch.Tensor:
+        """The vision stream's input for (B, T, 3, S, S) frames in [0, 1]: normalised, (B, 3, S, S) for one frame,
+        (B, 3, T, S, S) for a video backbone."""
+        if self.video:
+            return normalize_frames(frames).transpose(1, 2)
+        return normalize(frames[:, 0]) if frames.shape[1] == 1 else normalize_frames(frames)
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, D) features of the vision stream's input (:meth:`vision_input`): an image backbone's features are
+        averaged over a clip's frames."""
+        if inputs.dim() == 5 and not self.video:
+            B, T = inputs.shape[:2]
+            return self.backbone(inputs.flatten(0, 1)).view(B, T, -1).mean(1)
+        return self.backbone(inputs)
 
     def audio_features(self, spectrogram: torch.Tensor) -> torch.Tensor:
         """(B, D_audio) features of (B, 1, F, T) spectrograms."""

@@ -36,7 +36,7 @@ class AVCorrespondenceTask(AVTask):
         self.head = FusionHead(self.feature_dim, self.audio_feature_dim)
 
     def forward(self, batch):
-        logits = self.head(self.backbone(batch["inputs"]), self.audio_features(batch["spectrogram"]))
+        logits = self.head(self.features(batch["inputs"]), self.audio_features(batch["spectrogram"]))
         labels = batch[self.target]
         return {"loss": F.cross_entropy(logits, labels), "accuracy": accuracy(logits, labels)}
 

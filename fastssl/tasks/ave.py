@@ -57,7 +57,7 @@ class AVEmbeddingTask(AVTask):
         return F.normalize(self.audio_fc(features), dim=1)
 
     def forward(self, batch):
-        v = self.embed_vision(self.backbone(batch["inputs"]))
+        v = self.embed_vision(self.features(batch["inputs"]))
         a = self.embed_audio(self.audio_features(batch["spectrogram"]))
         if self.loss == "infonce":
             targets = torch.arange(len(v), device=v.device)

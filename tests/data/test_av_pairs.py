@@ -142,6 +142,7 @@ def test_videos_without_room_are_named_and_refused():
 
 @pytest.mark.parametrize("bad,match", [(dict(kind="other"), "kind"), (dict(window=0.0), "window"),
                                        (dict(positive_fraction=1.5), "positive_fraction"),
+                                       (dict(clip_len=0), "clip_len"), (dict(stride=0), "stride"),
                                        (dict(kind="sync", min_shift=1.0, max_shift=0.5), "shifts")])
 def test_bad_settings_are_refused(bad, match):
     options = {"kind": "avc", **bad}
@@ -156,3 +157,29 @@ def test_centre_pairs_take_the_middle_usable_frame(table):
     assert torch.equal(plan.frames[:, 0], (first + last) // 2)
     assert torch.equal(plan.audio_ids, ids) and plan.targets == {}
     assert torch.equal(plan.frames, CentrePairs(1.0).plan(ids, 5, timing=t).frames)
+
+
+@pytest.mark.parametrize("kind", ["avc", "sync"])
+def test_clips_lie_inside_their_video_and_positives_centre_the_window_on_their_middle(table, kind):
+    ids, t = table
+    plan = AVPairs(kind, window=1.0, seed=4, clip_len=5, stride=3).plan(ids, 0, timing=t, population=ids)
+    assert plan.frames.shape == (len(ids), 5)
+    assert torch.equal(plan.frames - plan.frames[:, :1], torch.arange(5).expand(len(ids), 5) * 3)
+    assert bool((plan.frames[:, 0] >= 0).all()) and bool((plan.frames[:, -1] < t.frames[ids]).all())
+    label = plan.targets["corresponds" if kind == "avc" else "in_sync"].bool()
+    middle = t.first_frame[ids] + (plan.frames[:, 0] + 6) * t.frame_seconds[ids]
+    assert torch.allclose(plan.audio_starts[label], (middle - 0.5)[label])
+    starts, audio = plan.audio_starts, plan.audio_ids
+    assert bool(((starts >= t.audio_start[audio] - 1e-9)
+                 & (starts + 1.0 <= t.audio_start[audio] + t.audio_seconds[audio] + 1e-9)).all())
+    centre = CentrePairs(1.0, clip_len=5, stride=3).plan(ids, timing=t)
+    assert torch.equal(centre.frames[:, 1] - centre.frames[:, 0], torch.full((len(ids),), 3))
+
+
+def test_a_video_too_short_for_the_clip_is_named():
+    t = AVTiming(frames=torch.tensor([48, 10]), first_frame=torch.zeros(2, dtype=torch.float64),
+                 frame_seconds=torch.full((2,), 1 / 16, dtype=torch.float64),
+                 audio_start=torch.zeros(2, dtype=torch.float64), audio_seconds=torch.full((2,), 3.0,
+                                                                                          dtype=torch.float64))
+    why = AVPairs("avc", window=0.5, clip_len=8, stride=2).unusable(t, [0, 1])
+    assert list(why) == [1] and why[1].endswith("around a clip of 8 frames 2 apart")

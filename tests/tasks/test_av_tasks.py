@@ -110,9 +110,26 @@ def test_recall_counts_the_own_column_in_the_top_k_with_ties_against():
     assert recall_at(scores, ks=(1, 2, 3)) == {"recall@1": 1 / 3, "recall@2": 2 / 3, "recall@3": 1.0}
 
 
-def test_the_vision_stream_refuses_a_video_backbone():
-    with pytest.raises(ValueError, match="image backbone"):
-        make_task("avc", backbone="r3d_10")
+@pytest.mark.parametrize("name", AV_TASKS)
+@pytest.mark.parametrize("backbone,layout", [("r3d_10", (3, 4)), ("resnet10", (4, 3))])
+def test_clips_feed_a_video_backbone_or_an_image_backbone_averaged_over_frames(name, backbone, layout):
+    task = make_task(name, backbone=backbone, image_size=32, audio_backbone="l3_audio_small", sample_rate=RATE,
+                     window=WINDOW, min_shift=0.1, max_shift=0.2, clip_len=4, stride=2)
+    assert task.pairs.clip.length == 4 and task.eval_pairs.clip.stride == 2
+    g = torch.Generator().manual_seed(5)
+    clips = RaggedClips.from_list([torch.randint(0, 256, (4, 40, 44, 3), dtype=torch.uint8, generator=g)
+                                   for _ in range(4)])
+    audio = 0.1 * torch.randn(4, int(RATE * WINDOW), generator=g)
+    batch = task.transform(clips, audio, torch.arange(4), 0)
+    assert batch["inputs"].shape == (4, *layout, 32, 32)
+    assert task.eval_transform(clips, audio, torch.arange(4), 0)["inputs"].shape == (4, *layout, 32, 32)
+    assert task.features(batch["inputs"]).shape == (4, task.feature_dim)
+    out = task({**batch, TARGETS[name]: torch.tensor([1, 0, 1, 0])})
+    assert torch.isfinite(out["loss"])
+    if backbone == "resnet10":  # one frame's features are the frame's
+        frames = batch["inputs"]
+        task.eval()
+        assert torch.allclose(task.features(frames[:, :1]), task.backbone(frames[:, 0]), atol=1e-6)
 
 
 def test_min_scale_sets_the_crops_area_and_one_keeps_the_whole_frame():

@@ -54,6 +54,17 @@ def test_every_av_task_trains_and_names_the_bad_videos(videos, tmp_path, task):
     assert "audio" in named.split(BAD[0])[1].splitlines()[0], "the mute video is named for its audio"
 
 
+def test_a_clip_encoder_trains_on_clips_centred_on_the_audio_and_is_evaluated_on_them(videos, tmp_path):
+    from fastssl.train.checkpoint import task_from_checkpoint
+    from fastssl.train.evaluate import evaluate
+
+    options = {**OPTIONS, "clip_len": 4, "stride": 2}
+    result = train(config(videos, tmp_path, "avc", backbone="r3d_10", epochs=1, task_options=options))
+    assert result.steps == 3 and all(map(torch.isfinite, torch.tensor(result.losses)))
+    scores = evaluate(task_from_checkpoint(result.checkpoint), videos, batch_size=4)
+    assert 0.0 <= scores["knn"] <= 1.0 and "recall@1" in scores
+
+
 def test_kill_and_resume_gives_the_same_losses(videos, tmp_path):
     whole = train(config(videos, tmp_path / "a", "avc"))
     assert whole.steps == 6

@@ -1,7 +1,8 @@
 """Which frame and which second of audio each sample shows: the audio-visual pairing rules, keyed like every draw.
 
-A sample is a video; it shows one frame of that video and a window of ``window`` seconds of audio. The
-rules return an :class:`AVPlan` — the frame to decode, whose audio and from when — and the label:
+A sample is a video; it shows one frame of that video (or a clip: ``clip_len`` frames ``stride`` apart) and a
+window of ``window`` seconds of audio, centred on the frame's (the clip's middle's) time. The rules return an
+:class:`AVPlan` — the frames to decode, whose audio and from when — and the label:
 
 - **correspondence** (L³-Net, AVE-Net; ``kind="avc"``): a positive shows the window centred on its frame's
   time; a negative the window at a uniform time of **another** video (never the sample's own);
@@ -70,18 +71,19 @@ class AVTiming:
         return cls(torch.tensor(columns[0], dtype=torch.int64),
                    *(torch.tensor(c, dtype=torch.float64) for c in columns[1:]))
 
-    def frame_range(self, ids: torch.Tensor, window: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(first, last) int64 (B,): the frames whose centred ``window`` lies inside their own audio (last < first:
-        none)."""
+    def frame_range(self, ids: torch.Tensor, window: float, span: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(first, last) int64 (B,): the first frames f of clips f..f + ``span`` inside their video whose
+        ``window`` centred on the clip's middle (frame f + span / 2) lies inside their own audio (last < first:
+        none; ``span`` 0: single frames)."""
         f0, step = self.first_frame[ids], self.frame_seconds[ids].clamp_min(1e-9)
         low = self.audio_start[ids] + window / 2
         high = self.audio_start[ids] + self.audio_seconds[ids] - window / 2
-        first = torch.ceil((low - f0) / step - 1e-9).to(torch.int64).clamp_min(0)
-        last = torch.floor((high - f0) / step + 1e-9).to(torch.int64).minimum(self.frames[ids] - 1)
+        first = torch.ceil((low - f0) / step - span / 2 - 1e-9).to(torch.int64).clamp_min(0)
+        last = torch.floor((high - f0) / step - span / 2 + 1e-9).to(torch.int64).minimum(self.frames[ids] - 1 - span)
         return first, last
 
     def frame_time(self, ids: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """(B,) float64 seconds of frame ``index`` of each video ``ids``."""
+        """(B,) float64 seconds of frame ``index`` (a fractional index: between frames) of each video ``ids``."""
         return self.first_frame[ids] + index.to(torch.float64) * self.frame_seconds[ids]
 
 
@@ -111,11 +113,12 @@ class AVPairs:
     """
 
     def __init__(self, kind: str, *, window: float = 1.0, positive_fraction: float = 0.5, min_shift: float = 0.5,
-                 max_shift: float = 1.0, seed: int = 0):
+                 max_shift: float = 1.0, seed: int = 0, clip_len: int = 1, stride: int = 1):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if not window > 0:
             raise ValueError(f"window must be > 0 seconds, got {window}")
+        self.clip = _Clip(clip_len, stride)
         if not 0.0 <= positive_fraction <= 1.0:
             raise ValueError(f"positive_fraction must be in [0, 1], got {positive_fraction}")
         if kind == "sync" and not 0 < min_shift <= max_shift:
@@ -129,10 +132,10 @@ class AVPairs:
         return self.window + (2 * self.min_shift if self.kind == "sync" else 0.0)
 
     def unusable(self, timing: AVTiming, ids) -> dict[int, str]:
-        """{id: why} for the videos of ``ids`` that cannot take part (no frame with its window inside the audio, or
-        audio too short for a shift)."""
+        """{id: why} for the videos of ``ids`` that cannot take part (no frame or clip with its window inside the
+        audio, or audio too short for a shift)."""
         return _too_short(timing, torch.as_tensor(ids, dtype=torch.int64), self.window, self.min_audio_seconds(),
-                          f"the {self.kind} pairs")
+                          f"the {self.kind} pairs", self.clip)
 
     def positive(self, ids: torch.Tensor, epoch: int, population: torch.Tensor) -> torch.Tensor:
         """(B,) bool: whether each video is a positive in ``epoch`` (exactly ``round(positive_fraction * N)`` of the
@@ -160,12 +163,12 @@ class AVPairs:
                              "video's audio)")
         u = random.uniform(ids, torch.arange(6) + random.AV_PAIR_SLOT, seed=self.seed, epoch=epoch,
                            dtype=torch.float64)
-        first, last = timing.frame_range(ids, self.window)
+        first, last = timing.frame_range(ids, self.window, self.clip.span)
         if bool((last < first).any()):
-            raise ValueError(f"videos {ids[last < first].tolist()[:8]} have no frame whose {self.window:g} s of audio "
-                             f"lies inside their track (leave them out: AVPairs.unusable)")
+            raise ValueError(f"videos {ids[last < first].tolist()[:8]} have no {self.clip.what} whose "
+                             f"{self.window:g} s of audio lies inside their track (leave them out: AVPairs.unusable)")
         frame = _between(u[:, _FRAME], first, last)
-        centre = timing.frame_time(ids, frame)
+        centre = timing.frame_time(ids, self.clip.middle(frame))
         positive = self.positive(ids, epoch, population)
         start = centre - self.window / 2
         if self.kind == "avc":
@@ -174,10 +177,12 @@ class AVPairs:
             other = population[(rank + 1 + (u[:, _OTHER] * (N - 1)).to(torch.int64)) % N]
             room = (timing.audio_seconds[other] - self.window).clamp_min(0)
             other_start = timing.audio_start[other] + u[:, _OTHER_TIME] * room
-            return AVPlan(frame[:, None], torch.where(positive, ids, other), torch.where(positive, start, other_start),
+            return AVPlan(self.clip.frames(frame), torch.where(positive, ids, other),
+                          torch.where(positive, start, other_start),
                           {"corresponds": positive.to(torch.int64)})
         shift = torch.where(positive, 0.0, self._shift(timing, ids, centre, u))
-        return AVPlan(frame[:, None], ids.clone(), start + shift, {"in_sync": positive.to(torch.int64), "shift": shift})
+        return AVPlan(self.clip.frames(frame), ids.clone(), start + shift,
+                      {"in_sync": positive.to(torch.int64), "shift": shift})
 
     def _shift(self, timing: AVTiming, ids, centre, u) -> torch.Tensor:
         """(B,) float64 seconds: a shift of magnitude uniform in [min_shift, max_shift] and random sign, turned or
@@ -193,20 +198,52 @@ class AVPairs:
 
 
 class CentrePairs:
-    """Evaluation: each video's middle usable frame and the ``window`` centred on it (no randomness, no targets);
-    the same interface as :class:`AVPairs`."""
+    """Evaluation: each video's middle usable frame (or clip) and the ``window`` centred on it (no randomness, no
+    targets); the same interface as :class:`AVPairs`."""
 
-    def __init__(self, window: float = 1.0):
+    def __init__(self, window: float = 1.0, *, clip_len: int = 1, stride: int = 1):
         self.window = float(window)
+        self.clip = _Clip(clip_len, stride)
 
     def unusable(self, timing: AVTiming, ids) -> dict[int, str]:
-        return _too_short(timing, torch.as_tensor(ids, dtype=torch.int64), self.window, self.window, "evaluation")
+        return _too_short(timing, torch.as_tensor(ids, dtype=torch.int64), self.window, self.window, "evaluation",
+                          self.clip)
 
     def plan(self, ids, epoch: int = 0, *, timing: AVTiming, population=None) -> AVPlan:
         ids = random.as_ids(ids).cpu()
-        first, last = timing.frame_range(ids, self.window)
+        first, last = timing.frame_range(ids, self.window, self.clip.span)
         frame = (first + last) // 2
-        return AVPlan(frame[:, None], ids.clone(), timing.frame_time(ids, frame) - self.window / 2, {})
+        return AVPlan(self.clip.frames(frame), ids.clone(),
+                      timing.frame_time(ids, self.clip.middle(frame)) - self.window / 2, {})
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """``length`` frames ``stride`` apart, from a first frame: the frames a sample shows."""
+
+    length: int = 1
+    stride: int = 1
+
+    def __post_init__(self):
+        if not (isinstance(self.length, int) and isinstance(self.stride, int) and min(self.length, self.stride) >= 1):
+            raise ValueError(f"clip_len and stride must be ints >= 1, got {self.length}, {self.stride}")
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last."""
+        return (self.length - 1) * self.stride
+
+    @property
+    def what(self) -> str:
+        return "frame" if self.length == 1 else f"clip of {self.length} frames {self.stride} apart"
+
+    def frames(self, first: torch.Tensor) -> torch.Tensor:
+        """(B, length) int64 frame indices from each ``first`` (B,)."""
+        return first[:, None] + torch.arange(self.length, dtype=torch.int64) * self.stride
+
+    def middle(self, first: torch.Tensor) -> torch.Tensor:
+        """(B,) float64 (fractional) index of the clip's middle, where its audio window is centred."""
+        return first.to(torch.float64) + self.span / 2
 
 
 def _population(population) -> torch.Tensor:
@@ -216,9 +253,10 @@ def _population(population) -> torch.Tensor:
     return population
 
 
-def _too_short(timing: AVTiming, ids: torch.Tensor, window: float, least: float, what: str) -> dict[int, str]:
-    first, last = timing.frame_range(ids, window)
+def _too_short(timing: AVTiming, ids: torch.Tensor, window: float, least: float, what: str,
+               clip: _Clip) -> dict[int, str]:
+    first, last = timing.frame_range(ids, window, clip.span)
     seconds = timing.audio_seconds[ids]
     return {int(ids[k]): (f"audio too short: {float(seconds[k]):.3f} s beside {int(timing.frames[ids[k]])} frames, "
-                          f"{what} need {least:g} s around a frame")
+                          f"{what} need {least:g} s around a {clip.what}")
             for k in torch.nonzero((last < first) | (seconds < least - 1e-9)).flatten().tolist()}
