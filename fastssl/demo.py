@@ -86,7 +86,7 @@ TASK_OPTIONS = {"simclr": {"strength": 0.5, "min_scale": 0.25, "temperature": 0.
                 "cluster_transfer": {"clusters": 60, "min_scale": 0.25},
                 "moco": {"version": "v2", "queue_size": 4096, "momentum": 0.99, "temperature": 0.2, "bn_groups": 2},
                 # audio at 16 kHz through L³-Net's audio stream at a quarter width; L³-Net's late fusion on 40 mel
-                # bands (40 x 199, a fifth of the 129 x 199 spectrogram's cost: four times the steps in 3 minutes).
+                # bands (40 x 199: the audio stream's step takes a fifth of its time on the 129 x 199 spectrogram).
                 # Synchronisation: only the shape's size tells in sync from shifted here, so the whole frame and no
                 # gain (crops and gains change the size and the loudness seen), and half-second windows, which a
                 # shift of 0.5..1 s never overlaps (the audio stream max-pools over its window); 400 steps in memory:
