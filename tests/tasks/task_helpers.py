@@ -26,17 +26,27 @@ def make_batch(task, images: torch.Tensor, ids=None, epoch: int = 0) -> dict:
 
 
 def assert_split_invariant(task, images: torch.Tensor, epoch: int = 3) -> dict:
-    """The same ids give the same inputs in one batch of 4 or two batches of 2; returns the whole batch."""
+    """The same ids give the same inputs in one batch of 4 or two batches of 2 (an entry that is a list of
+    views: view by view); returns the whole batch."""
     ids = torch.tensor([11, 5, 42, 7])
     whole = task.transform(RaggedImages.from_dense(images[:4]), ids, epoch)
     halves = [task.transform(RaggedImages.from_dense(images[i:i + 2]), ids[i:i + 2], epoch) for i in (0, 2)]
     assert set(whole) == set(halves[0])
-    for key, value in whole.items():
-        torch.testing.assert_close(value, torch.cat([h[key] for h in halves]), rtol=0, atol=0, msg=key)
-    other = task.transform(RaggedImages.from_dense(images[:4]), ids, epoch + 1)
-    assert any(not torch.equal(other[k], whole[k]) for k in whole if whole[k].is_floating_point()), \
-        "the inputs must change with the epoch"
+    for key, value in _tensors(whole).items():
+        torch.testing.assert_close(value, torch.cat([_tensors(h)[key] for h in halves]), rtol=0, atol=0, msg=key)
+    other = _tensors(task.transform(RaggedImages.from_dense(images[:4]), ids, epoch + 1))
+    floats = {k: v for k, v in _tensors(whole).items() if v.is_floating_point()}
+    assert any(not torch.equal(other[k], v) for k, v in floats.items()), "the inputs must change with the epoch"
     return whole
+
+
+def _tensors(batch: dict) -> dict:
+    """The batch's tensors by name, each view of a list entry as ``name[v]``."""
+    out = {}
+    for key, value in batch.items():
+        items = enumerate(value) if isinstance(value, (list, tuple)) else [(None, value)]
+        out.update({key if v is None else f"{key}[{v}]": t for v, t in items})
+    return out
 
 
 def losses_of(task, batch: dict, steps: int = 10, lr: float = 1e-3) -> list[float]:
